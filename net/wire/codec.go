@@ -1,0 +1,105 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrFrameTooLarge is returned by Reader.Read for a line over the size limit. After
+// it the stream is out of step and the connection must be closed.
+var ErrFrameTooLarge = errors.New("frame exceeds the size limit")
+
+// ErrMalformed wraps the reason a line is not a valid frame. The stream is still in
+// step, but the protocol says to close the connection after reporting it.
+var ErrMalformed = errors.New("malformed frame")
+
+// Reader reads newline-delimited frames with a hard size limit. It never buffers more
+// than the limit, whatever length a peer claims or sends.
+type Reader struct {
+	sc  *bufio.Scanner
+	max int
+}
+
+// NewReader returns a Reader over r; max <= 0 means MaxFrameSize.
+func NewReader(r io.Reader, max int) *Reader {
+	if max <= 0 {
+		max = MaxFrameSize
+	}
+	sc := bufio.NewScanner(r)
+	// The scanner needs room for the newline too, and its first buffer must not
+	// exceed the limit, since the limit only applies to growing it.
+	sc.Buffer(make([]byte, 0, min(4096, max+1)), max+1)
+	return &Reader{sc: sc, max: max}
+}
+
+// Read returns the next frame. Blank lines are skipped. At the end of the stream it
+// returns io.EOF; a line over the limit gives ErrFrameTooLarge; a line that is not a
+// valid frame gives an error wrapping ErrMalformed (use ErrorFor to answer it).
+func (r *Reader) Read() (*Frame, error) {
+	for r.sc.Scan() {
+		line := bytes.TrimSpace(r.sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		return ParseFrame(line)
+	}
+	if err := r.sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrFrameTooLarge, r.max)
+		}
+		return nil, err
+	}
+	return nil, io.EOF
+}
+
+// ParseFrame decodes one line into a frame and checks the envelope rules.
+func ParseFrame(line []byte) (*Frame, error) {
+	var f Frame
+	if err := json.Unmarshal(line, &f); err != nil {
+		return nil, &malformedError{code: CodeParseError, reason: "not JSON: " + err.Error()}
+	}
+	if f.Kind() == KindInvalid {
+		return nil, &malformedError{code: CodeInvalidRequest, reason: "not a JSON-RPC 2.0 request, notification or reply"}
+	}
+	if f.Error != nil && f.Error.Message == "" {
+		return nil, &malformedError{code: CodeInvalidRequest, reason: "error reply without a message"}
+	}
+	return &f, nil
+}
+
+// malformedError carries the JSON-RPC code that answers a bad line.
+type malformedError struct {
+	code   int
+	reason string
+}
+
+func (e *malformedError) Error() string { return ErrMalformed.Error() + ": " + e.reason }
+func (e *malformedError) Unwrap() error { return ErrMalformed }
+
+// ErrorFor turns a Read error into the error frame to send before closing.
+func ErrorFor(err error) *Frame {
+	var m *malformedError
+	switch {
+	case errors.As(err, &m):
+		return NewErrorReply(0, Errorf(m.code, "%v", err))
+	case errors.Is(err, ErrFrameTooLarge):
+		return NewErrorReply(0, Errorf(CodeParseError, "%v", err))
+	default:
+		return NewErrorReply(0, Errorf(CodeInvalidRequest, "%v", err))
+	}
+}
+
+// AppendFrame appends f's encoding and a newline to b. The encoding never contains a
+// raw newline, since encoding/json escapes control characters inside strings.
+func AppendFrame(b []byte, f *Frame) ([]byte, error) {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return b, fmt.Errorf("encode frame: %w", err)
+	}
+	b = append(b, data...)
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,146 @@
+package wire
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestReaderFrames(t *testing.T) {
+	in := `{"jsonrpc":"2.0","id":1,"method":"hello","params":{"role":"runner"}}` + "\n\n" +
+		`{"jsonrpc":"2.0","method":"heartbeat"}` + "\r\n" +
+		`{"jsonrpc":"2.0","id":1,"result":{}}` + "\n" +
+		`{"jsonrpc":"2.0","id":2,"error":{"code":-32005,"message":"busy"}}`
+	// One byte at a time: frames must survive arbitrary partial reads.
+	r := NewReader(iotest.OneByteReader(strings.NewReader(in)), 0)
+	want := []Kind{KindRequest, KindNotification, KindReply, KindReply}
+	for i, k := range want {
+		f, err := r.Read()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f.Kind() != k {
+			t.Fatalf("frame %d: kind %v, want %v", i, f.Kind(), k)
+		}
+	}
+	if _, err := r.Read(); err != io.EOF {
+		t.Fatalf("after last frame: %v, want EOF", err)
+	}
+}
+
+func TestReaderLimit(t *testing.T) {
+	small := `{"jsonrpc":"2.0","method":"heartbeat"}`
+	r := NewReader(strings.NewReader(small+"\n"+strings.Repeat("x", 200)+"\n"), len(small))
+	if _, err := r.Read(); err != nil {
+		t.Fatalf("frame at exactly the limit: %v", err)
+	}
+	_, err := r.Read()
+	if !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("over the limit: %v, want ErrFrameTooLarge", err)
+	}
+	if f := ErrorFor(err); f.Error.Code != CodeParseError {
+		t.Fatalf("error frame code %d", f.Error.Code)
+	}
+}
+
+func TestParseFrameRejects(t *testing.T) {
+	cases := map[string]int{
+		`not json`:                                         CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x"`:             CodeParseError,
+		`{"jsonrpc":"1.0","method":"x"}`:                   CodeInvalidRequest,
+		`{"jsonrpc":"2.0"}`:                                CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`:  CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":0,"result":{}}`:             CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":-1,"method":"x"}`:           CodeParseError,
+		`{"jsonrpc":"2.0","id":"a","method":"x"}`:          CodeParseError,
+		`{"jsonrpc":"2.0","id":3,"error":{"code":1}}`:      CodeInvalidRequest,
+		`{"jsonrpc":"2.0","method":"x","result":{"a":1}}`:  CodeInvalidRequest,
+		`[{"jsonrpc":"2.0","method":"x"}]`:                 CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":7}`: -1, // valid envelope; params checked by Decode
+	}
+	for in, code := range cases {
+		f, err := ParseFrame([]byte(in))
+		if code == -1 {
+			if err != nil {
+				t.Errorf("%s: %v", in, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted as %+v", in, f)
+			continue
+		}
+		if got := ErrorFor(err).Error.Code; got != code {
+			t.Errorf("%s: code %d, want %d (%v)", in, got, code, err)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	req, err := NewRequest(7, MethodJobAssign, &Assign{JobID: "0123456789abcdef", Attempt: 1,
+		Repo: "/srv/repo", Commit: strings.Repeat("a", 40), Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := AppendFrame(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewReader(strings.NewReader(string(b)), 0).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a Assign
+	if err := Decode(f.Method, f.Params, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Commit != strings.Repeat("a", 40) || f.ID != 7 {
+		t.Fatalf("round trip changed the frame: %+v %+v", f, a)
+	}
+}
+
+func FuzzParseFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"hello","params":{"role":"runner","protocol_version":1,"name":"r1","slots":1}}`,
+		`{"jsonrpc":"2.0","method":"heartbeat"}`,
+		`{"jsonrpc":"2.0","id":9,"error":{"code":-32003,"message":"stale"}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"commit.submit","params":{"repo":"/r","commit":"../../etc/passwd"}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"session_id":"s","heartbeat_ms":1000}}`,
+		"\x00\xff{",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := ParseFrame(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error not wrapping ErrMalformed: %v", err)
+			}
+			if e := ErrorFor(err); e.Error == nil || e.Error.Message == "" {
+				t.Fatalf("no error frame for %v", err)
+			}
+			return
+		}
+		if fr.Kind() == KindInvalid {
+			t.Fatalf("accepted an invalid frame: %q", data)
+		}
+		// Whatever parsed must re-encode to one line and parse the same way.
+		b, err := AppendFrame(nil, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(string(b), "\n") != 1 {
+			t.Fatalf("encoding has a raw newline: %q", b)
+		}
+		again, err := ParseFrame(b[:len(b)-1])
+		if err != nil || again.Kind() != fr.Kind() {
+			t.Fatalf("re-parse: %v, kind %v vs %v", err, again, fr.Kind())
+		}
+		// Payload validation must never panic, whatever the method.
+		for _, v := range []any{&Hello{}, &Assign{}, &Output{}, &Result{}, &Submit{}, &JobRef{}} {
+			_ = Decode(fr.Method, fr.Params, v)
+		}
+	})
+}
