@@ -202,6 +202,10 @@ type Result struct {
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
 	OutputBytes int64     `json:"output_bytes"` // total output sent in job.output chunks
+	// Infra marks an error caused by the runner or its environment (checkout
+	// failed, runner stopping), not by the tests: the dispatcher retries it on
+	// another attempt instead of recording it.
+	Infra bool `json:"infra,omitempty"`
 }
 
 // Validate checks a result.

@@ -1,0 +1,317 @@
+// Package peer runs Eventide's protocol over a connection: the handshake,
+// request/reply correlation, notifications, heartbeats, the dispatcher's accept loop
+// and the clients' reconnecting dialer.
+//
+// Each connection has one read loop and one write loop; only the write loop writes,
+// everything else enqueues, so a Conn is safe for concurrent use and works over
+// net.Pipe.
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// Handler answers the peer's requests and notifications. It runs on the read loop,
+// one frame at a time and in order, so it must not wait on this same connection
+// (for example by calling Conn.Call): start a goroutine for that. For a request,
+// the returned value is the reply's result (nil means {}); a *wire.Error chooses the
+// code, any other error is reported as an internal error.
+type Handler interface {
+	Handle(ctx context.Context, method string, params json.RawMessage) (any, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, method string, params json.RawMessage) (any, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	return f(ctx, method, params)
+}
+
+// Options tune a connection. Zero values take the defaults.
+type Options struct {
+	Heartbeat time.Duration // interval between heartbeats when idle; default 1s
+	MaxMissed int           // heartbeat intervals of silence before the peer is lost; default 3
+	MaxFrame  int           // frame size limit; default wire.MaxFrameSize
+	QueueLen  int           // outgoing frames buffered; default 256
+}
+
+func (o Options) withDefaults() Options {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = time.Second
+	}
+	if o.MaxMissed <= 0 {
+		o.MaxMissed = 3
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = wire.MaxFrameSize
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 256
+	}
+	return o
+}
+
+// Conn is an established (post-handshake) protocol connection.
+type Conn struct {
+	nc   net.Conn
+	r    *wire.Reader
+	opts Options
+
+	out     chan []byte
+	done    chan struct{}
+	once    sync.Once
+	err     error // set before done is closed
+	nextID  atomic.Uint64
+	wrote   atomic.Int64 // unix nanos of the last frame written
+	mu      sync.Mutex
+	pending map[uint64]chan *wire.Frame
+}
+
+func newConn(nc net.Conn, r *wire.Reader, opts Options) *Conn {
+	opts = opts.withDefaults()
+	return &Conn{
+		nc:      nc,
+		r:       r,
+		opts:    opts,
+		out:     make(chan []byte, opts.QueueLen),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]chan *wire.Frame),
+	}
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err says why the connection ended; nil while it is open.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the connection with ErrClosed. It is safe to call more than once.
+func (c *Conn) Close() { c.closeWith(ErrClosed) }
+
+func (c *Conn) closeWith(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.done)
+		c.nc.Close()
+		c.mu.Lock()
+		for id, ch := range c.pending {
+			close(ch)
+			delete(c.pending, id)
+		}
+		c.mu.Unlock()
+	})
+}
+
+// Call sends a request and waits for its reply, decoding the result into result
+// (which may be nil). A reply with an error returns it as a *wire.Error.
+func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
+	id := c.nextID.Add(1)
+	f, err := wire.NewRequest(id, method, params)
+	if err != nil {
+		return err
+	}
+	ch := make(chan *wire.Frame, 1)
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return fmt.Errorf("%s: %w", method, c.err)
+	default:
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	if err := c.send(ctx, f); err != nil {
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	select {
+	case reply, ok := <-ch:
+		if !ok {
+			return fmt.Errorf("%s: %w", method, c.err)
+		}
+		if reply.Error != nil {
+			return reply.Error
+		}
+		if result == nil {
+			return nil
+		}
+		if err := wire.Decode(method+" reply", reply.Result, result); err != nil {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", method, context.Cause(ctx))
+	}
+}
+
+// Notify sends a notification.
+func (c *Conn) Notify(ctx context.Context, method string, params any) error {
+	f, err := wire.NewNotification(method, params)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, f)
+}
+
+func (c *Conn) send(ctx context.Context, f *wire.Frame) error {
+	b, err := wire.AppendFrame(nil, f)
+	if err != nil {
+		return err
+	}
+	if len(b) > c.opts.MaxFrame+1 {
+		return fmt.Errorf("frame of %d bytes is over the %d-byte limit", len(b), c.opts.MaxFrame)
+	}
+	select {
+	case c.out <- b:
+		return nil
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Serve runs the connection until it ends or ctx is cancelled, and returns why it
+// ended. It dispatches incoming requests and notifications to h and sends heartbeats.
+func (c *Conn) Serve(ctx context.Context, h Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { c.writeLoop(ctx) })
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			c.closeWith(ErrClosed)
+		case <-c.done:
+		}
+	})
+	c.readLoop(ctx, h)
+	cancel()
+	wg.Wait()
+	return c.err
+}
+
+func (c *Conn) readLoop(ctx context.Context, h Handler) {
+	silence := c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(silence))
+		f, err := c.r.Read()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		switch f.Kind() {
+		case wire.KindReply:
+			c.mu.Lock()
+			ch, ok := c.pending[f.ID]
+			delete(c.pending, f.ID)
+			c.mu.Unlock()
+			if ok {
+				ch <- f
+			}
+		case wire.KindNotification:
+			if f.Method != wire.MethodHeartbeat {
+				h.Handle(ctx, f.Method, f.Params)
+			}
+		case wire.KindRequest:
+			c.answer(ctx, f, h)
+		}
+	}
+}
+
+func (c *Conn) answer(ctx context.Context, f *wire.Frame, h Handler) {
+	var reply *wire.Frame
+	if f.Method == wire.MethodHello {
+		reply = wire.NewErrorReply(f.ID, wire.Errorf(wire.CodeHandshake, "hello: already said"))
+	} else {
+		res, err := h.Handle(ctx, f.Method, f.Params)
+		if err == nil {
+			reply, err = wire.NewReply(f.ID, res)
+		}
+		if err != nil {
+			var we *wire.Error
+			if !errors.As(err, &we) {
+				we = wire.Errorf(wire.CodeInternal, "%s: %v", f.Method, err)
+			}
+			reply = wire.NewErrorReply(f.ID, we)
+		}
+	}
+	c.send(ctx, reply)
+}
+
+// readFailed reports a broken frame to the peer, best effort, and closes.
+func (c *Conn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrFrameTooLarge):
+		if b, e := wire.AppendFrame(nil, wire.ErrorFor(err)); e == nil {
+			// Written directly: the connection is about to close, so ordering with
+			// the write loop no longer matters, but a short deadline does.
+			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			c.nc.Write(b)
+		}
+		c.closeWith(fmt.Errorf("%w: %v", ErrProtocol, err))
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		c.closeWith(ErrHeartbeatTimeout)
+	case errors.Is(err, io.EOF):
+		c.closeWith(ErrPeerClosed)
+	default:
+		select {
+		case <-c.done: // we closed it ourselves
+		default:
+			c.closeWith(fmt.Errorf("%w: %v", ErrPeerClosed, err))
+		}
+	}
+}
+
+func (c *Conn) writeLoop(ctx context.Context) {
+	hb, _ := wire.AppendFrame(nil, &wire.Frame{JSONRPC: wire.Version, Method: wire.MethodHeartbeat})
+	t := time.NewTicker(c.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		var b []byte
+		select {
+		case b = <-c.out:
+		case <-t.C:
+			// Skip the heartbeat when something else went out recently.
+			if time.Since(time.Unix(0, c.wrote.Load())) < c.opts.Heartbeat/2 {
+				continue
+			}
+			b = hb
+		case <-c.done:
+			return
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
+		if _, err := c.nc.Write(b); err != nil {
+			c.closeWith(fmt.Errorf("%w: write: %v", ErrPeerClosed, err))
+			return
+		}
+		c.wrote.Store(time.Now().UnixNano())
+	}
+}

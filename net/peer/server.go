@@ -1,0 +1,280 @@
+package peer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// Session is what the server's owner attaches to an admitted connection.
+type Session interface {
+	Handler
+	// Closed is called once, after the connection has ended, with the reason.
+	Closed(err error)
+}
+
+// AdmitFunc decides on a client whose hello passed validation, version and token
+// checks. It may fill in welcome (for example its Cancel list). Returning an error
+// refuses the client: a *wire.Error chooses the code. The connection's write loop
+// starts only after the welcome is written, so the Session may enqueue requests at
+// once.
+type AdmitFunc func(c *Conn, hello *wire.Hello, welcome *wire.Welcome) (Session, error)
+
+// Server accepts protocol connections, in the shape of net/http.Server.
+type Server struct {
+	Admit            AdmitFunc
+	Token            string        // when set, clients must present it
+	HandshakeTimeout time.Duration // default 5s
+	Options          Options       // for every admitted connection
+	Name             string        // server software, sent in the welcome
+	Logger           *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc
+	ctx       context.Context
+}
+
+func (s *Server) init() {
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+		s.conns = make(map[net.Conn]struct{})
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+}
+
+// Serve accepts connections on l until the server is shut down; it then returns
+// ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.init()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errors.ErrUnsupported) {
+				return err
+			}
+			// Temporary failures such as running out of file descriptors: back off
+			// rather than spin, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.Logger.Warn("accept failed; retrying", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.track(nc) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		// track counted this goroutine in s.wg; untrack releases it.
+		go func() {
+			defer s.untrack(nc)
+			s.serveConn(nc)
+		}()
+	}
+}
+
+// ServeConn runs one already-connected net.Conn, such as one end of a net.Pipe for an
+// in-process client, and returns when it ends.
+func (s *Server) ServeConn(nc net.Conn) {
+	s.mu.Lock()
+	s.init()
+	s.mu.Unlock()
+	if !s.track(nc) {
+		nc.Close()
+		return
+	}
+	defer s.untrack(nc)
+	s.serveConn(nc)
+}
+
+func (s *Server) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	s.wg.Add(1) // balanced in untrack, so Shutdown waits for ServeConn too
+	return true
+}
+
+func (s *Server) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Shutdown stops accepting, closes every connection and waits for their sessions to
+// finish, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.init()
+	s.closed = true
+	s.cancel()
+	for l := range s.listeners {
+		l.Close()
+	}
+	for nc := range s.conns {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	r := wire.NewReader(nc, s.Options.MaxFrame)
+	c := newConn(nc, r, s.Options)
+	hello, welcome, err := s.handshake(c)
+	if err != nil {
+		s.Logger.Info("client refused", "remote", nc.RemoteAddr(), "err", err)
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			we = wire.Errorf(wire.CodeInvalidRequest, "%v", err)
+		}
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(hello.id, we)); e == nil {
+			nc.Write(b)
+		}
+		nc.Close()
+		return
+	}
+	sess, err := s.Admit(c, &hello.Hello, welcome)
+	if err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			we = wire.Errorf(wire.CodeInternal, "%v", err)
+		}
+		s.Logger.Info("client refused", "remote", nc.RemoteAddr(), "name", hello.Name, "err", err)
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(hello.id, we)); e == nil {
+			nc.Write(b)
+		}
+		nc.Close()
+		return
+	}
+	reply, err := wire.NewReply(hello.id, welcome)
+	if err == nil {
+		var b []byte
+		if b, err = wire.AppendFrame(nil, reply); err == nil {
+			nc.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
+			_, err = nc.Write(b)
+		}
+	}
+	if err != nil {
+		c.closeWith(fmt.Errorf("%w: welcome: %v", ErrPeerClosed, err))
+		sess.Closed(c.err)
+		return
+	}
+	sess.Closed(c.Serve(s.ctx, sess))
+}
+
+type helloFrame struct {
+	wire.Hello
+	id uint64
+}
+
+// handshake reads and checks the hello within the deadline.
+func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
+	var h helloFrame
+	timeout := s.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	f, err := c.r.Read()
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return h, nil, wire.Errorf(wire.CodeHandshake, "no hello within %v", timeout)
+		}
+		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
+			return h, nil, wire.ErrorFor(err).Error
+		}
+		return h, nil, err
+	}
+	c.nc.SetReadDeadline(time.Time{})
+	if f.Kind() != wire.KindRequest || f.Method != wire.MethodHello {
+		return h, nil, wire.Errorf(wire.CodeHandshake, "the first frame must be a %q request, got %q", wire.MethodHello, f.Method)
+	}
+	h.id = f.ID
+	// Version and token first, so that their errors carry their own codes.
+	var probe struct {
+		ProtocolVersion *int   `json:"protocol_version"`
+		Token           string `json:"token"`
+	}
+	if err := wire.Decode("hello", f.Params, &probe); err != nil {
+		return h, nil, err
+	}
+	if probe.ProtocolVersion == nil || *probe.ProtocolVersion < wire.MinProtocolVersion || *probe.ProtocolVersion > wire.ProtocolVersion {
+		got := "none"
+		if probe.ProtocolVersion != nil {
+			got = fmt.Sprint(*probe.ProtocolVersion)
+		}
+		return h, nil, wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %s: this dispatcher speaks %d-%d", got, wire.MinProtocolVersion, wire.ProtocolVersion)
+	}
+	if !TokenMatches(s.Token, probe.Token) {
+		return h, nil, wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
+	}
+	if err := wire.Decode("hello", f.Params, &h.Hello); err != nil {
+		return h, nil, err
+	}
+	w := &wire.Welcome{
+		SessionID:       newSessionID(),
+		ProtocolVersion: min(h.ProtocolVersion, wire.ProtocolVersion),
+		HeartbeatMS:     c.opts.Heartbeat.Milliseconds(),
+		Server:          s.Name,
+	}
+	return h, w, nil
+}
+
+func newSessionID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

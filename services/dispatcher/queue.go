@@ -1,0 +1,18 @@
+package dispatcher
+
+// queue is the FIFO of queued job ids. Retried jobs go to the front, so a job that
+// lost its runner does not wait behind everything queued since.
+type queue struct {
+	ids []string
+}
+
+func (q *queue) pushBack(id string)  { q.ids = append(q.ids, id) }
+func (q *queue) pushFront(id string) { q.ids = append([]string{id}, q.ids...) }
+func (q *queue) len() int            { return len(q.ids) }
+
+func (q *queue) popFront() string {
+	id := q.ids[0]
+	q.ids[0] = ""
+	q.ids = q.ids[1:]
+	return id
+}

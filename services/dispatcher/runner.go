@@ -1,0 +1,265 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// runner is the dispatcher's view of one registered runner.
+type runner struct {
+	name     string
+	session  string
+	labels   []string
+	slots    int
+	conn     *peer.Conn
+	jobs     map[string]*Job // current attempts it holds (assigned or running)
+	draining bool
+	lost     bool
+	lastErr  error
+	done     int
+}
+
+func (r *runner) free() int {
+	if r.lost || r.draining {
+		return 0
+	}
+	return r.slots - len(r.jobs)
+}
+
+// admit registers a client that passed the handshake.
+func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.Session, error) {
+	switch h.Role {
+	case wire.RoleObserver:
+		d.log.Info("observer connected", "name", h.Name, "remote", c.RemoteAddr())
+		return &observerSession{d: d, name: h.Name}, nil
+	case wire.RoleRunner:
+	default:
+		return nil, wire.Errorf(wire.CodeInvalidParams, "role %q is not served by this dispatcher yet", h.Role)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := &runner{
+		name: h.Name, session: w.SessionID, labels: h.Labels, slots: h.Slots,
+		conn: c, jobs: make(map[string]*Job),
+	}
+	old := d.runners[h.Name]
+	held := make(map[string]bool, len(h.Jobs))
+	now := time.Now()
+	for _, hj := range h.Jobs {
+		held[hj.JobID] = true
+		j, ok := d.jobs[hj.JobID]
+		switch {
+		case !ok:
+			// The dispatcher restarted and forgot it: adopt it, so its result counts.
+			j = &Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch,
+				State: StateRunning, Attempt: hj.Attempt, Runner: h.Name, QueuedAt: now, StartedAt: now,
+				Attempts: []Attempt{{N: hj.Attempt, Runner: h.Name, Assigned: now}}}
+			d.jobs[j.ID] = j
+			if _, dup := d.active[j.key()]; !dup {
+				d.active[j.key()] = j
+			}
+			r.jobs[j.ID] = j
+			d.log.Info("job adopted from reconnecting runner", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
+		case j.Attempt == hj.Attempt && j.State.Active() && j.State != StateQueued && j.Runner == h.Name:
+			// Same runner back within the heartbeat window: the job goes on.
+			r.jobs[j.ID] = j
+		case j.Attempt == hj.Attempt && !j.State.Active() && j.Result != nil:
+			// Already recorded; the runner missed the acknowledgement and will resend.
+		default:
+			w.Cancel = append(w.Cancel, j.ID)
+		}
+	}
+	if old != nil && !old.lost {
+		d.log.Warn("runner reconnected; replacing its old connection", "runner", h.Name)
+		for id, j := range old.jobs {
+			if !held[id] {
+				d.retryLocked(j, "lost", fmt.Sprintf("runner %s reconnected without job", h.Name))
+			}
+		}
+		old.lost = true
+		old.conn.Close()
+	}
+	if old != nil {
+		r.done = old.done
+	}
+	d.runners[h.Name] = r
+	d.log.Info("runner registered", "runner", h.Name, "slots", h.Slots, "labels", h.Labels,
+		"held", len(h.Jobs), "remote", c.RemoteAddr())
+	d.kick()
+	return &runnerSession{d: d, r: r}, nil
+}
+
+// runnerSession handles one runner connection.
+type runnerSession struct {
+	d *Dispatcher
+	r *runner
+}
+
+func (s *runnerSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	switch method {
+	case wire.MethodJobOutput:
+		var o wire.Output
+		if err := wire.Decode(method, params, &o); err != nil {
+			return nil, err
+		}
+		return nil, s.d.output(s.r, &o)
+	case wire.MethodJobResult:
+		var res wire.Result
+		if err := wire.Decode(method, params, &res); err != nil {
+			return nil, err
+		}
+		return nil, s.d.result(s.r, &res)
+	case wire.MethodRunnerDrain:
+		s.d.mu.Lock()
+		s.r.draining = true
+		s.d.mu.Unlock()
+		s.d.log.Info("runner draining", "runner", s.r.name)
+		return nil, nil
+	}
+	return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to a runner", method)
+}
+
+// Closed re-queues the runner's jobs: a closed connection is a lost runner at once.
+func (s *runnerSession) Closed(err error) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s.r.lost { // replaced by a newer connection of the same runner
+		return
+	}
+	s.r.lost, s.r.lastErr = true, err
+	d.log.Warn("runner lost", "runner", s.r.name, "reason", err, "jobs", len(s.r.jobs))
+	for _, j := range s.r.jobs {
+		d.retryLocked(j, "lost", fmt.Sprintf("runner %s lost: %v", s.r.name, err))
+	}
+	clear(s.r.jobs)
+	d.kick()
+}
+
+// retryLocked ends j's current attempt because of an infrastructure failure and
+// queues it again at the front, or ends it as error once attempts are used up.
+func (d *Dispatcher) retryLocked(j *Job, outcome, reason string) {
+	now := time.Now()
+	j.endAttempt(now, outcome, reason)
+	if r := d.runners[j.Runner]; r != nil {
+		delete(r.jobs, j.ID)
+	}
+	if j.Attempt >= d.cfg.MaxAttempts {
+		j.State, j.Reason, j.FinishedAt = StateError, fmt.Sprintf("gave up after %d attempts: %s", j.Attempt, reason), now
+		delete(d.active, j.key())
+		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
+		if err := d.results.write(j, nil); err != nil {
+			d.log.Error("writing result file", "job", j.ID, "err", err)
+		}
+		return
+	}
+	j.State, j.Runner = StateQueued, ""
+	d.queue.pushFront(j.ID)
+	d.log.Warn("job re-queued", "job", j.ID, "attempt", j.Attempt, "reason", reason)
+	d.kick()
+}
+
+// scheduleLoop assigns queued jobs to free slots whenever something changes.
+func (d *Dispatcher) scheduleLoop() {
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.wake:
+		}
+		d.mu.Lock()
+		for d.queue.len() > 0 {
+			r := d.pickRunnerLocked()
+			if r == nil {
+				break
+			}
+			j := d.jobs[d.queue.popFront()]
+			if j == nil || j.State != StateQueued {
+				continue
+			}
+			j.Attempt++
+			j.State, j.Runner = StateAssigned, r.name
+			j.logBytes, j.logStored, j.logCut = 0, 0, false
+			j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
+			r.jobs[j.ID] = j
+			a, conn := j.assign(), r.conn
+			d.wg.Go(func() { d.lease(conn, r, a) })
+		}
+		d.mu.Unlock()
+	}
+}
+
+// pickRunnerLocked returns the live runner with the most free slots, or nil.
+func (d *Dispatcher) pickRunnerLocked() *runner {
+	var best *runner
+	for _, r := range d.runners {
+		if r.free() > 0 && (best == nil || r.free() > best.free() ||
+			r.free() == best.free() && r.name < best.name) {
+			best = r
+		}
+	}
+	return best
+}
+
+// lease offers an assignment and waits for the runner to accept it in time; a
+// refusal or silence puts the job back at once.
+func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.LeaseTimeout)
+	defer cancel()
+	err := conn.Call(ctx, wire.MethodJobAssign, &a, nil)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j := d.jobs[a.JobID]
+	if j == nil || j.Attempt != a.Attempt || j.Runner != r.name || !j.State.Active() {
+		return
+	}
+	if err != nil {
+		if d.ctx.Err() != nil {
+			return // shutting down: the job stays as it is
+		}
+		d.retryLocked(j, "refused", fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
+		return
+	}
+	if j.State == StateAssigned {
+		j.State, j.StartedAt = StateRunning, time.Now()
+		d.log.Info("job started", "job", j.ID, "attempt", j.Attempt, "runner", r.name, "commit", short(j.Commit))
+	}
+}
+
+// observerSession handles one observer connection.
+type observerSession struct {
+	d    *Dispatcher
+	name string
+}
+
+func (s *observerSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	if method != wire.MethodCommitSubmit {
+		return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to an observer", method)
+	}
+	var sub wire.Submit
+	if err := wire.Decode(method, params, &sub); err != nil {
+		return nil, err
+	}
+	return s.d.Submit(&sub)
+}
+
+func (s *observerSession) Closed(err error) {
+	s.d.log.Info("observer disconnected", "name", s.name, "reason", err)
+}
+
+// Runners lists registered runners' names with whether each is live.
+func (d *Dispatcher) Runners() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]bool, len(d.runners))
+	for n, r := range d.runners {
+		out[n] = !r.lost
+	}
+	return out
+}

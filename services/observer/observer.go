@@ -1,0 +1,247 @@
+// Package observer watches a git repository and submits every new commit on every
+// branch to the dispatcher, oldest first, remembering on disk what it submitted.
+package observer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/gitrepo"
+)
+
+// Config configures an Observer.
+type Config struct {
+	Dispatcher string
+	Token      string
+	Name       string
+	Repo       string        // local path or URL
+	Interval   time.Duration // default 5s
+	LatestOnly bool          // submit only each branch's newest commit
+	DataDir    string        // state and mirrors; default ".eventide/observer"
+	MaxNew     int           // commits submitted per branch per look at most; default 100
+	Logger     *slog.Logger
+}
+
+// Observer submits new commits of one repository.
+type Observer struct {
+	cfg  Config
+	log  *slog.Logger
+	repo *gitrepo.Repo
+	st   *state
+
+	mu      sync.Mutex
+	conn    *peer.Conn
+	connect chan struct{} // signalled on each new connection
+}
+
+// New opens the repository and the saved state; errors here are the user's to fix
+// (a path that is not a repository, a corrupt state file).
+func New(ctx context.Context, cfg Config) (*Observer, error) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(".eventide", "observer")
+	}
+	if cfg.MaxNew <= 0 {
+		cfg.MaxNew = 100
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	repo, err := gitrepo.Open(ctx, cfg.Repo, filepath.Join(cfg.DataDir, "mirrors"))
+	if err != nil {
+		return nil, err
+	}
+	if err := wire.CheckRepo(repo.URL()); err != nil {
+		return nil, fmt.Errorf("repository %s cannot be sent to runners: %w", cfg.Repo, err)
+	}
+	st, err := loadState(cfg.DataDir, repo.URL())
+	if err != nil {
+		return nil, err
+	}
+	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, connect: make(chan struct{}, 1)}, nil
+}
+
+// Run watches until ctx is cancelled.
+func (o *Observer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rd := &peer.Redialer{
+		Addr:   o.cfg.Dispatcher,
+		Hello:  func() *wire.Hello { return &wire.Hello{Role: wire.RoleObserver, Name: o.cfg.Name, Token: o.cfg.Token} },
+		Logger: o.log,
+	}
+	var wg sync.WaitGroup
+	var dialErr error
+	wg.Go(func() {
+		dialErr = rd.Run(ctx, o.connected)
+		cancel()
+	})
+	defer wg.Wait()
+
+	o.log.Info("observing", "repo", o.repo.URL(), "interval", o.cfg.Interval, "latest_only", o.cfg.LatestOnly)
+	t := time.NewTicker(o.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := o.look(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("look at repository", "repo", o.repo.URL(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return dialErr
+		case <-t.C:
+		case <-o.connect: // deliver what is pending at once
+		}
+	}
+}
+
+func (o *Observer) connected(ctx context.Context, c *peer.Conn, _ *wire.Welcome) error {
+	o.mu.Lock()
+	o.conn = c
+	o.mu.Unlock()
+	select {
+	case o.connect <- struct{}{}:
+	default:
+	}
+	err := c.Serve(ctx, peer.HandlerFunc(func(context.Context, string, json.RawMessage) (any, error) {
+		return nil, wire.Errorf(wire.CodeMethodNotFound, "an observer serves no requests")
+	}))
+	o.mu.Lock()
+	o.conn = nil
+	o.mu.Unlock()
+	return err
+}
+
+var errNotConnected = errors.New("not connected to the dispatcher")
+
+// look finds what is new and submits it, oldest first, saving progress after each
+// acknowledged commit, and stops at the first failure so nothing is skipped.
+func (o *Observer) look(ctx context.Context) error {
+	o.mu.Lock()
+	conn := o.conn
+	o.mu.Unlock()
+	if conn == nil {
+		return nil // the dialer logs why; we look again once connected
+	}
+	if err := o.repo.Refresh(ctx); err != nil {
+		return err
+	}
+	if !o.st.Started {
+		return o.firstLook(ctx, conn)
+	}
+	branches, err := o.repo.Branches(ctx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(branches))
+	for b := range branches {
+		names = append(names, b)
+	}
+	slices.Sort(names)
+	changed := false
+	for b := range o.st.Branches {
+		if _, ok := branches[b]; !ok {
+			delete(o.st.Branches, b) // deleted branch
+			changed = true
+		}
+	}
+	for _, b := range names {
+		tip := branches[b]
+		if o.st.Branches[b] == tip {
+			continue
+		}
+		if err := o.submitBranch(ctx, conn, b, tip); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		return o.st.save()
+	}
+	return nil
+}
+
+func (o *Observer) submitBranch(ctx context.Context, conn *peer.Conn, branch, tip string) error {
+	exclude := make([]string, 0, len(o.st.Branches))
+	for _, c := range o.st.Branches {
+		exclude = append(exclude, c)
+	}
+	commits, err := o.repo.NewCommits(ctx, tip, exclude, o.cfg.MaxNew)
+	if err != nil {
+		return err
+	}
+	if o.cfg.LatestOnly && len(commits) > 1 {
+		commits = commits[len(commits)-1:]
+	}
+	for _, c := range commits {
+		if err := o.submit(ctx, conn, branch, c); err != nil {
+			return err
+		}
+		o.st.Branches[branch] = c.ID
+		if err := o.st.save(); err != nil {
+			return err
+		}
+	}
+	o.st.Branches[branch] = tip
+	return nil
+}
+
+// firstLook submits only HEAD, and records every branch as seen.
+func (o *Observer) firstLook(ctx context.Context, conn *peer.Conn) error {
+	branch, head, err := o.repo.Head(ctx)
+	if errors.Is(err, gitrepo.ErrEmptyRepo) {
+		return nil // nothing to test yet
+	}
+	if err != nil {
+		return err
+	}
+	branches, err := o.repo.Branches(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := o.repo.Commit(ctx, head)
+	if err != nil {
+		return err
+	}
+	if err := o.submit(ctx, conn, branch, c); err != nil {
+		return err
+	}
+	o.st.Branches = branches
+	o.st.Started = true
+	return o.st.save()
+}
+
+func (o *Observer) submit(ctx context.Context, conn *peer.Conn, branch string, c gitrepo.Commit) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sub := &wire.Submit{Repo: o.repo.URL(), Commit: c.ID, Branch: branch,
+		Author: clipText(c.Author, wire.MaxAuthorLen), Message: clipText(c.Message, wire.MaxMessageLen), Time: c.Time}
+	var got wire.Submitted
+	if err := conn.Call(ctx, wire.MethodCommitSubmit, sub, &got); err != nil {
+		return fmt.Errorf("submit %s on %s: %w", c.ID[:12], branch, err)
+	}
+	o.log.Info("commit submitted", "commit", c.ID[:12], "branch", branch, "job", got.JobID, "duplicate", got.Duplicate)
+	return nil
+}
+
+// clipText cuts s to at most n bytes on a character boundary.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
