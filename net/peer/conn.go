@@ -69,7 +69,7 @@ type Conn struct {
 	r    *wire.Reader
 	opts Options
 
-	out     chan []byte
+	out     chan outgoing
 	done    chan struct{}
 	once    sync.Once
 	err     error // set before done is closed
@@ -85,7 +85,7 @@ func newConn(nc net.Conn, r *wire.Reader, opts Options) *Conn {
 		nc:      nc,
 		r:       r,
 		opts:    opts,
-		out:     make(chan []byte, opts.QueueLen),
+		out:     make(chan outgoing, opts.QueueLen),
 		done:    make(chan struct{}),
 		pending: make(map[uint64]chan *wire.Frame),
 	}
@@ -179,7 +179,18 @@ func (c *Conn) Notify(ctx context.Context, method string, params any) error {
 	return c.send(ctx, f)
 }
 
+// outgoing is a frame queued for the write loop; closeAfter ends the connection
+// once it is written (the answer to a protocol violation).
+type outgoing struct {
+	b          []byte
+	closeAfter error
+}
+
 func (c *Conn) send(ctx context.Context, f *wire.Frame) error {
+	return c.sendThenClose(ctx, f, nil)
+}
+
+func (c *Conn) sendThenClose(ctx context.Context, f *wire.Frame, closeAfter error) error {
 	b, err := wire.AppendFrame(nil, f)
 	if err != nil {
 		return err
@@ -188,7 +199,7 @@ func (c *Conn) send(ctx context.Context, f *wire.Frame) error {
 		return fmt.Errorf("frame of %d bytes is over the %d-byte limit", len(b), c.opts.MaxFrame)
 	}
 	select {
-	case c.out <- b:
+	case c.out <- outgoing{b, closeAfter}:
 		return nil
 	case <-c.done:
 		return c.err
@@ -228,6 +239,10 @@ func (c *Conn) readLoop(ctx context.Context, h Handler) {
 		}
 		switch f.Kind() {
 		case wire.KindReply:
+			if f.ID == 0 {
+				c.closeWith(fmt.Errorf("%w: the peer reported: %v", ErrProtocol, f.Error))
+				return
+			}
 			c.mu.Lock()
 			ch, ok := c.pending[f.ID]
 			delete(c.pending, f.ID)
@@ -236,8 +251,13 @@ func (c *Conn) readLoop(ctx context.Context, h Handler) {
 				ch <- f
 			}
 		case wire.KindNotification:
-			if f.Method != wire.MethodHeartbeat {
-				h.Handle(ctx, f.Method, f.Params)
+			if f.Method == wire.MethodHeartbeat {
+				continue
+			}
+			if _, err := h.Handle(ctx, f.Method, f.Params); err != nil {
+				if we := violation(err); we != nil {
+					c.sendThenClose(ctx, wire.NewErrorReply(0, we), fmt.Errorf("%w: %v", ErrProtocol, we))
+				}
 			}
 		case wire.KindRequest:
 			c.answer(ctx, f, h)
@@ -245,8 +265,24 @@ func (c *Conn) readLoop(ctx context.Context, h Handler) {
 	}
 }
 
+// violation returns err as a *wire.Error if it reports a broken protocol (a bad
+// frame, an unknown method, invalid params): the connection is closed after such a
+// reply, since a peer that sends one cannot be trusted to be in step.
+func violation(err error) *wire.Error {
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		return nil
+	}
+	switch we.Code {
+	case wire.CodeParseError, wire.CodeInvalidRequest, wire.CodeMethodNotFound, wire.CodeInvalidParams, wire.CodeHandshake:
+		return we
+	}
+	return nil
+}
+
 func (c *Conn) answer(ctx context.Context, f *wire.Frame, h Handler) {
 	var reply *wire.Frame
+	var closeAfter error
 	if f.Method == wire.MethodHello {
 		reply = wire.NewErrorReply(f.ID, wire.Errorf(wire.CodeHandshake, "hello: already said"))
 	} else {
@@ -262,7 +298,10 @@ func (c *Conn) answer(ctx context.Context, f *wire.Frame, h Handler) {
 			reply = wire.NewErrorReply(f.ID, we)
 		}
 	}
-	c.send(ctx, reply)
+	if reply.Error != nil && violation(reply.Error) != nil {
+		closeAfter = fmt.Errorf("%w: %v", ErrProtocol, reply.Error)
+	}
+	c.sendThenClose(ctx, reply, closeAfter)
 }
 
 // readFailed reports a broken frame to the peer, best effort, and closes.
@@ -295,23 +334,27 @@ func (c *Conn) writeLoop(ctx context.Context) {
 	t := time.NewTicker(c.opts.Heartbeat)
 	defer t.Stop()
 	for {
-		var b []byte
+		var o outgoing
 		select {
-		case b = <-c.out:
+		case o = <-c.out:
 		case <-t.C:
 			// Skip the heartbeat when something else went out recently.
 			if time.Since(time.Unix(0, c.wrote.Load())) < c.opts.Heartbeat/2 {
 				continue
 			}
-			b = hb
+			o.b = hb
 		case <-c.done:
 			return
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
-		if _, err := c.nc.Write(b); err != nil {
+		if _, err := c.nc.Write(o.b); err != nil {
 			c.closeWith(fmt.Errorf("%w: write: %v", ErrPeerClosed, err))
 			return
 		}
 		c.wrote.Store(time.Now().UnixNano())
+		if o.closeAfter != nil {
+			c.closeWith(o.closeAfter)
+			return
+		}
 	}
 }

@@ -44,6 +44,10 @@ func (f *Frame) Kind() Kind {
 		return KindRequest
 	case f.Method == "" && f.ID != 0 && (f.Result == nil) != (f.Error == nil):
 		return KindReply
+	case f.Method == "" && f.ID == 0 && f.Result == nil && f.Error != nil:
+		// An error about a frame the sender could not read far enough to know its
+		// id; the connection closes after it.
+		return KindReply
 	}
 	return KindInvalid
 }

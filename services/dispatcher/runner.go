@@ -216,12 +216,16 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	j := d.jobs[a.JobID]
-	if j == nil || j.Attempt != a.Attempt || j.Runner != r.name || !j.State.Active() {
+	// r.jobs, not the runner's name: a runner that reconnected meanwhile holds the
+	// job under its new registration, and this lease no longer speaks for it.
+	if j == nil || j.Attempt != a.Attempt || r.jobs[a.JobID] != j || !j.State.Active() {
 		return
 	}
 	if err != nil {
-		if d.ctx.Err() != nil {
-			return // shutting down: the job stays as it is
+		if d.ctx.Err() != nil || j.State == StateRunning {
+			// Shutting down (the job stays as it is), or output already arrived, so
+			// the runner has the job whatever happened to this reply.
+			return
 		}
 		d.retryLocked(j, "refused", fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
 		return

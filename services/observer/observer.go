@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,8 @@ type Observer struct {
 	mu      sync.Mutex
 	conn    *peer.Conn
 	connect chan struct{} // signalled on each new connection
+
+	badBranch map[string]struct{} // branches whose names the protocol refuses
 }
 
 // New opens the repository and the saved state; errors here are the user's to fix
@@ -69,7 +72,8 @@ func New(ctx context.Context, cfg Config) (*Observer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, connect: make(chan struct{}, 1)}, nil
+	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, connect: make(chan struct{}, 1),
+		badBranch: make(map[string]struct{})}, nil
 }
 
 // Run watches until ctx is cancelled.
@@ -161,6 +165,13 @@ func (o *Observer) look(ctx context.Context) error {
 		if o.st.Branches[b] == tip {
 			continue
 		}
+		if err := wire.CheckBranch(b); err != nil {
+			if _, warned := o.badBranch[b]; !warned {
+				o.log.Error("branch name cannot be sent; not testing it", "err", err)
+			}
+			o.badBranch[b] = struct{}{}
+			continue
+		}
 		if err := o.submitBranch(ctx, conn, b, tip); err != nil {
 			return err
 		}
@@ -186,7 +197,13 @@ func (o *Observer) submitBranch(ctx context.Context, conn *peer.Conn, branch, ti
 	}
 	for _, c := range commits {
 		if err := o.submit(ctx, conn, branch, c); err != nil {
-			return err
+			var we *wire.Error
+			if !errors.As(err, &we) || we.Code != wire.CodeInvalidParams {
+				return err
+			}
+			// The dispatcher will never take this one: say so and go on, rather
+			// than retry it forever and test nothing after it.
+			o.log.Error("dispatcher refused a commit; skipping it", "commit", c.ID, "branch", branch, "err", err)
 		}
 		o.st.Branches[branch] = c.ID
 		if err := o.st.save(); err != nil {
@@ -235,8 +252,10 @@ func (o *Observer) submit(ctx context.Context, conn *peer.Conn, branch string, c
 	return nil
 }
 
-// clipText cuts s to at most n bytes on a character boundary.
+// clipText makes s valid UTF-8 of at most n bytes, cut on a character boundary, so
+// that no commit's text can make the dispatcher refuse it.
 func clipText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
 	if len(s) <= n {
 		return s
 	}

@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/testrun"
+)
+
+// execute checks the commit out, runs its tests and records the result in j.
+func (r *Runner) execute(ctx context.Context, j *job) {
+	started := time.Now()
+	res := &wire.Result{JobID: j.a.JobID, Attempt: j.a.Attempt, ExitCode: -1, StartedAt: started}
+	defer func() {
+		res.Reason = clip(res.Reason, wire.MaxReasonLen)
+		if len(res.Summary.Failing) > wire.MaxFailing {
+			res.Summary.Failing = res.Summary.Failing[:wire.MaxFailing]
+		}
+		for i, name := range res.Summary.Failing {
+			res.Summary.Failing[i] = clip(name, wire.MaxTestName)
+		}
+		res.FinishedAt = time.Now()
+		if res.FinishedAt.Before(res.StartedAt) { // the wall clock stepped back
+			res.FinishedAt = res.StartedAt
+		}
+		j.finish(res)
+		r.log.Info("job finished", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status,
+			"passed", res.Summary.Passed, "failed", res.Summary.Failed, "took", time.Since(started).Round(time.Millisecond))
+	}()
+
+	src := j.a.Repo
+	if r.cfg.Repo != "" {
+		src = r.cfg.Repo
+	}
+	// Built from a validated job id and an integer only.
+	wt := filepath.Join(r.cfg.WorkDir, "worktrees", fmt.Sprintf("%s-%d", j.a.JobID, j.a.Attempt))
+	if err := os.MkdirAll(filepath.Dir(wt), 0o755); err != nil {
+		res.Status, res.Reason, res.Infra = wire.StatusError, "preparing the work directory: "+err.Error(), true
+		return
+	}
+	os.RemoveAll(wt) // a leftover of a crashed earlier run of this very attempt
+	if err := r.cache.Checkout(ctx, src, j.a.Commit, wt); err != nil {
+		res.Status, res.Reason, res.Infra = wire.StatusError, "checkout failed: "+err.Error(), true
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, ErrStopping) {
+			res.Status, res.Reason, res.Infra = wire.StatusCancelled, cause.Error(), false
+		}
+		fmt.Fprintf(j, "eventide: %s\n", res.Reason)
+		return
+	}
+	defer func() {
+		// Removing needs its own context: the job's may be cancelled by now.
+		rmCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.cache.Remove(rmCtx, src, wt); err != nil {
+			r.log.Warn("removing worktree", "dir", wt, "err", err)
+		}
+	}()
+
+	spec, err := testrun.LoadSpec(wt)
+	if err != nil {
+		res.Status, res.Reason = wire.StatusError, err.Error()
+		fmt.Fprintf(j, "eventide: %s\n", res.Reason)
+		return
+	}
+	timeout := r.cfg.JobTimeout
+	if spec.Timeout > 0 {
+		timeout = spec.Timeout
+	}
+	fmt.Fprintf(j, "eventide: runner %s, commit %s, running %q (from %s, timeout %v)\n",
+		r.cfg.Name, j.a.Commit, spec.Command, spec.Source, timeout)
+	out := testrun.Run(ctx, spec, testrun.Options{
+		Dir: wt, Output: j, Grace: r.cfg.Grace, Timeout: timeout,
+		Env: []string{"EVENTIDE_JOB_ID=" + j.a.JobID, "EVENTIDE_COMMIT=" + j.a.Commit, "CI=true"},
+	})
+	res.ExitCode = out.ExitCode
+	s := testrun.ParseUnittest(j.output())
+	res.Summary = wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}
+	switch out.Reason {
+	case testrun.ReasonExited:
+		res.Status = wire.StatusPassed
+		if out.ExitCode != 0 {
+			res.Status = wire.StatusFailed
+		}
+	case testrun.ReasonTimeout:
+		res.Status, res.Reason = wire.StatusError, fmt.Sprintf("timed out after %v", timeout)
+	case testrun.ReasonCancelled:
+		cause := context.Cause(ctx)
+		res.Status, res.Reason = wire.StatusCancelled, cause.Error()
+		// A runner that stops mid-job is an infrastructure failure: run it elsewhere.
+		res.Infra = errors.Is(cause, ErrStopping)
+		if res.Infra {
+			res.Status = wire.StatusError
+		}
+	default:
+		res.Status, res.Reason = wire.StatusError, fmt.Sprintf("could not start %q: %v", spec.Command, out.Err)
+	}
+	if res.Reason != "" {
+		fmt.Fprintf(j, "eventide: %s\n", res.Reason)
+	}
+}
+
+// clip makes s valid UTF-8 of at most n bytes, so that a result always passes the
+// dispatcher's validation (otherwise it could never be delivered).
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

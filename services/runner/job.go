@@ -1,0 +1,172 @@
+package runner
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+const (
+	chunkTarget = 32 << 10               // flush once this much output is pending
+	chunkDelay  = 100 * time.Millisecond // or once the oldest pending byte is this old
+	tailKeep    = 2 << 20                // output kept for parsing the test summary
+)
+
+// job is one attempt in this runner's hands, from acceptance until the dispatcher
+// has acknowledged its result.
+type job struct {
+	a      wire.Assign
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex
+	pending  []byte        // output not yet cut into a chunk
+	timer    *time.Timer   // flushes pending after chunkDelay
+	chunks   []wire.Output // cut but not yet acknowledged, in order
+	seq      uint64
+	offset   int64 // bytes cut into chunks so far
+	tail     []byte
+	result   *wire.Result
+	dropped  bool
+	kick     chan struct{} // wakes the deliverer
+	finished chan struct{}
+}
+
+func newJob(a wire.Assign, cancel context.CancelCauseFunc) *job {
+	return &job{a: a, cancel: cancel, kick: make(chan struct{}, 1), finished: make(chan struct{})}
+}
+
+func (j *job) wake() {
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (j *job) isFinished() bool {
+	select {
+	case <-j.finished:
+		return true
+	default:
+		return false
+	}
+}
+
+func (j *job) drop() {
+	j.mu.Lock()
+	j.dropped = true
+	j.mu.Unlock()
+	j.wake()
+}
+
+// Write takes test output. It batches: a chunk is cut when enough is pending or the
+// oldest pending byte has waited chunkDelay.
+func (j *job) Write(p []byte) (int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.pending = append(j.pending, p...)
+	j.tail = append(j.tail, p...)
+	if len(j.tail) > 2*tailKeep {
+		j.tail = append(j.tail[:0], j.tail[len(j.tail)-tailKeep:]...)
+	}
+	if len(j.pending) >= chunkTarget {
+		j.cutLocked(false)
+	} else if j.timer == nil {
+		j.timer = time.AfterFunc(chunkDelay, func() {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			j.timer = nil
+			j.cutLocked(false)
+		})
+	}
+	return len(p), nil
+}
+
+// cutLocked turns pending output into chunks. Chunks travel as JSON strings, so they
+// must be valid UTF-8: invalid bytes become U+FFFD, and an incomplete character at
+// the end waits for its remaining bytes unless this is the final cut. Offsets count
+// the bytes as sent.
+func (j *job) cutLocked(final bool) {
+	n := len(j.pending)
+	if !final {
+		n = completeUTF8(j.pending)
+	}
+	if n == 0 {
+		return
+	}
+	data := strings.ToValidUTF8(string(j.pending[:n]), "\uFFFD")
+	j.pending = append(j.pending[:0], j.pending[n:]...)
+	for len(data) > 0 {
+		size := min(len(data), wire.MaxChunkSize)
+		for size < len(data) && !utf8.RuneStart(data[size]) {
+			size--
+		}
+		j.seq++
+		j.chunks = append(j.chunks, wire.Output{JobID: j.a.JobID, Attempt: j.a.Attempt,
+			Seq: j.seq, Offset: j.offset, Data: data[:size]})
+		j.offset += int64(size)
+		data = data[size:]
+	}
+	j.wake()
+}
+
+// completeUTF8 returns the length of b without a trailing incomplete character.
+func completeUTF8(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return i
+			}
+			break
+		}
+	}
+	return len(b)
+}
+
+// finish records the result after the last output has been cut.
+func (j *job) finish(res *wire.Result) {
+	j.mu.Lock()
+	if j.timer != nil {
+		j.timer.Stop()
+		j.timer = nil
+	}
+	j.cutLocked(true)
+	res.OutputBytes = j.offset
+	j.result = res
+	j.mu.Unlock()
+	close(j.finished)
+	j.wake()
+}
+
+// next returns what the deliverer should send now: the first unacknowledged chunk,
+// else the result once finished, else neither.
+func (j *job) next() (chunk *wire.Output, res *wire.Result, dropped bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.dropped {
+		return nil, nil, true
+	}
+	if len(j.chunks) > 0 {
+		c := j.chunks[0]
+		return &c, nil, false
+	}
+	return nil, j.result, false
+}
+
+func (j *job) acked(seq uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.chunks) > 0 && j.chunks[0].Seq == seq {
+		j.chunks[0] = wire.Output{}
+		j.chunks = j.chunks[1:]
+	}
+}
+
+func (j *job) output() []byte {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]byte(nil), j.tail...)
+}

@@ -1,0 +1,70 @@
+package runner
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+func testJob() *job {
+	return newJob(wire.Assign{JobID: "0123456789abcdef", Attempt: 1}, func(error) {})
+}
+
+// drain acknowledges every chunk and returns them.
+func drain(j *job) []wire.Output {
+	var out []wire.Output
+	for {
+		c, _, _ := j.next()
+		if c == nil {
+			return out
+		}
+		out = append(out, *c)
+		j.acked(c.Seq)
+	}
+}
+
+func TestChunksAreContiguousAndValidUTF8(t *testing.T) {
+	j := testJob()
+	euro := "€" // three bytes, split across writes below
+	in := strings.Repeat("x", chunkTarget-1) + euro + strings.Repeat("y", wire.MaxChunkSize*2) + "\xff tail"
+	b := []byte(in)
+	j.Write(b[:chunkTarget]) // ends inside the euro sign
+	j.Write(b[chunkTarget:])
+	j.finish(&wire.Result{})
+	chunks := drain(j)
+	var got strings.Builder
+	var off int64
+	for i, c := range chunks {
+		if c.Seq != uint64(i+1) || c.Offset != off {
+			t.Fatalf("chunk %d: seq %d offset %d, want %d %d", i, c.Seq, c.Offset, i+1, off)
+		}
+		if !utf8.ValidString(c.Data) || len(c.Data) > wire.MaxChunkSize {
+			t.Fatalf("chunk %d: %d bytes, valid UTF-8 %v", i, len(c.Data), utf8.ValidString(c.Data))
+		}
+		off += int64(len(c.Data))
+		got.WriteString(c.Data)
+	}
+	want := strings.ToValidUTF8(in, "\uFFFD")
+	if got.String() != want {
+		t.Fatalf("reassembled output differs (len %d vs %d)", got.Len(), len(want))
+	}
+	_, res, _ := j.next()
+	if res == nil || res.OutputBytes != off {
+		t.Fatalf("result %+v, want output_bytes %d", res, off)
+	}
+}
+
+func TestSmallOutputIsFlushedByTimer(t *testing.T) {
+	j := testJob()
+	j.Write([]byte("a line\n"))
+	select {
+	case <-j.kick:
+	case <-timeAfter(t):
+		t.Fatal("small output never cut into a chunk")
+	}
+	if c, _, _ := j.next(); c == nil || c.Data != "a line\n" {
+		t.Fatalf("chunk %+v", c)
+	}
+}
