@@ -23,9 +23,7 @@ func (d *Dispatcher) output(r *runner, o *wire.Output) error {
 	if err != nil {
 		return err
 	}
-	if j.State == StateAssigned { // output can overtake the lease goroutine
-		j.State, j.StartedAt = StateRunning, time.Now()
-	}
+	d.startedLocked(j) // output can overtake the lease goroutine
 	data := o.Data
 	end := o.Offset + int64(len(data))
 	if end <= j.logBytes {
@@ -139,6 +137,15 @@ func newResultWriter(dir string) (*resultWriter, error) {
 // logPath is built only from a validated job id and an integer.
 func (w *resultWriter) logPath(id string, attempt int) string {
 	return filepath.Join(w.logs, fmt.Sprintf("%s.%d.log", id, attempt))
+}
+
+// logSize is how much output is stored for an attempt (0 if none).
+func (w *resultWriter) logSize(id string, attempt int) int64 {
+	fi, err := os.Stat(w.logPath(id, attempt))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 func (w *resultWriter) appendLog(id string, attempt int, s string) (int, error) {

@@ -60,6 +60,10 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 			j = &Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch,
 				State: StateRunning, Attempt: hj.Attempt, Runner: h.Name, QueuedAt: now, StartedAt: now,
 				Attempts: []Attempt{{N: hj.Attempt, Runner: h.Name, Assigned: now}}}
+			// Output the previous dispatcher stored for this attempt is still on
+			// disk: count it, so that the runner's resent chunks line up with it.
+			j.logStored = d.results.logSize(j.ID, j.Attempt)
+			j.logBytes = j.logStored
 			d.jobs[j.ID] = j
 			if _, dup := d.active[j.key()]; !dup {
 				d.active[j.key()] = j
@@ -230,9 +234,15 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
 		d.retryLocked(j, "refused", fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
 		return
 	}
+	d.startedLocked(j)
+}
+
+// startedLocked marks an assigned job running, on whichever comes first: the
+// runner's acceptance or its first output.
+func (d *Dispatcher) startedLocked(j *Job) {
 	if j.State == StateAssigned {
 		j.State, j.StartedAt = StateRunning, time.Now()
-		d.log.Info("job started", "job", j.ID, "attempt", j.Attempt, "runner", r.name, "commit", short(j.Commit))
+		d.log.Info("job started", "job", j.ID, "attempt", j.Attempt, "runner", j.Runner, "commit", short(j.Commit))
 	}
 }
 
