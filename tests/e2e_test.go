@@ -197,7 +197,7 @@ func TestDispatcherRestartDeliversResult(t *testing.T) {
 			t.Errorf("the runner's header line is in the output %d times, want once", n)
 		}
 		if strings.Contains(r.output, "bytes of output were lost here") {
-			t.Skip("BUG: services/dispatcher/runner.go admit adopts a held job with logBytes=0 although " +
+			t.Fatal("regression: services/dispatcher/runner.go admit adopts a held job with logBytes=0 although " +
 				".logs/<job>.<attempt>.log already holds the output the first dispatcher received, so " +
 				"Dispatcher.output marks a gap ('N bytes of output were lost here') right after output that is present")
 		}

@@ -125,6 +125,7 @@ func (r *Redialer) Run(ctx context.Context, connected func(context.Context, *Con
 	if maxWait <= 0 {
 		maxWait = 2 * time.Second
 	}
+	quick := 0 // sessions in a row that ended soon after they began
 	for {
 		lostAt := time.Now()
 		b := backoff.NewExponentialBackOff()
@@ -155,12 +156,25 @@ func (r *Redialer) Run(ctx context.Context, connected func(context.Context, *Con
 			return err
 		}
 		log.Info("connected to the dispatcher", "addr", r.Addr, "session", got.w.SessionID)
+		since := time.Now()
 		err = connected(ctx, got.c, got.w)
 		got.c.Close()
 		if ctx.Err() != nil {
 			return nil
 		}
 		log.Warn("lost the dispatcher; reconnecting", "addr", r.Addr, "err", err)
+		// A connection that ends at once (a dispatcher that admits and then drops
+		// us) must not make us redial in a tight loop: back off across sessions.
+		if time.Since(since) < maxWait {
+			quick++
+			select {
+			case <-time.After(min(50*time.Millisecond<<min(quick, 6), maxWait)):
+			case <-ctx.Done():
+				return nil
+			}
+		} else {
+			quick = 0
+		}
 	}
 }
 

@@ -198,6 +198,13 @@ func (c *Conn) sendThenClose(ctx context.Context, f *wire.Frame, closeAfter erro
 	if len(b) > c.opts.MaxFrame+1 {
 		return fmt.Errorf("frame of %d bytes is over the %d-byte limit", len(b), c.opts.MaxFrame)
 	}
+	// Checked first: select picks at random among ready cases, and a frame queued on
+	// a dead connection would be lost without an error.
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
 	select {
 	case c.out <- outgoing{b, closeAfter}:
 		return nil
@@ -234,13 +241,17 @@ func (c *Conn) readLoop(ctx context.Context, h Handler) {
 		c.nc.SetReadDeadline(time.Now().Add(silence))
 		f, err := c.r.Read()
 		if err != nil {
+			if ctx.Err() != nil {
+				c.closeWith(ErrClosed) // we are shutting down; the read failed because of it
+				return
+			}
 			c.readFailed(err)
 			return
 		}
 		switch f.Kind() {
 		case wire.KindReply:
 			if f.ID == 0 {
-				c.closeWith(fmt.Errorf("%w: the peer reported: %v", ErrProtocol, f.Error))
+				c.closeWith(fmt.Errorf("%w: the peer reported: %w", ErrProtocol, f.Error))
 				return
 			}
 			c.mu.Lock()
@@ -301,7 +312,11 @@ func (c *Conn) answer(ctx context.Context, f *wire.Frame, h Handler) {
 	if reply.Error != nil && violation(reply.Error) != nil {
 		closeAfter = fmt.Errorf("%w: %v", ErrProtocol, reply.Error)
 	}
-	c.sendThenClose(ctx, reply, closeAfter)
+	if err := c.sendThenClose(ctx, reply, closeAfter); err != nil && ctx.Err() == nil && c.Err() == nil {
+		// The reply itself could not be sent (over the size limit): every request
+		// still gets exactly one reply.
+		c.send(ctx, wire.NewErrorReply(f.ID, wire.Errorf(wire.CodeInternal, "%s: reply not sent: %v", f.Method, err)))
+	}
 }
 
 // readFailed reports a broken frame to the peer, best effort, and closes.

@@ -82,7 +82,7 @@ func (s *Server) Serve(l net.Listener) error {
 				return ErrServerClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errors.ErrUnsupported) {
+			if errors.Is(err, net.ErrClosed) || errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errors.ErrUnsupported) {
 				return err
 			}
 			// Temporary failures such as running out of file descriptors: back off

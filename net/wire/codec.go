@@ -30,6 +30,7 @@ func NewReader(r io.Reader, max int) *Reader {
 		max = MaxFrameSize
 	}
 	sc := bufio.NewScanner(r)
+	sc.Split(scanFullLines)
 	// The scanner needs room for the newline too, and its first buffer must not
 	// exceed the limit, since the limit only applies to growing it.
 	sc.Buffer(make([]byte, 0, min(4096, max+1)), max+1)
@@ -54,6 +55,19 @@ func (r *Reader) Read() (*Frame, error) {
 		return nil, err
 	}
 	return nil, io.EOF
+}
+
+// scanFullLines is bufio.ScanLines without its last-line rule: a line cut short by
+// the end of the stream or by a read error (a deadline) is not a frame, and is
+// dropped instead of being parsed as a malformed one.
+func scanFullLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), nil, nil
+	}
+	return 0, nil, nil
 }
 
 // ParseFrame decodes one line into a frame and checks the envelope rules.

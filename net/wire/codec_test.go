@@ -12,7 +12,8 @@ func TestReaderFrames(t *testing.T) {
 	in := `{"jsonrpc":"2.0","id":1,"method":"hello","params":{"role":"runner"}}` + "\n\n" +
 		`{"jsonrpc":"2.0","method":"heartbeat"}` + "\r\n" +
 		`{"jsonrpc":"2.0","id":1,"result":{}}` + "\n" +
-		`{"jsonrpc":"2.0","id":2,"error":{"code":-32005,"message":"busy"}}`
+		`{"jsonrpc":"2.0","id":2,"error":{"code":-32005,"message":"busy"}}` + "\n" +
+		`{"jsonrpc":"2.0","method":"cut-short-by-the-end-of-the-stream"`
 	// One byte at a time: frames must survive arbitrary partial reads.
 	r := NewReader(iotest.OneByteReader(strings.NewReader(in)), 0)
 	want := []Kind{KindRequest, KindNotification, KindReply, KindReply}
@@ -25,6 +26,7 @@ func TestReaderFrames(t *testing.T) {
 			t.Fatalf("frame %d: kind %v, want %v", i, f.Kind(), k)
 		}
 	}
+	// A last line without its newline is not a frame (the peer went away mid-write).
 	if _, err := r.Read(); err != io.EOF {
 		t.Fatalf("after last frame: %v, want EOF", err)
 	}

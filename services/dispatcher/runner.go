@@ -73,6 +73,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 		case j.Attempt == hj.Attempt && j.State.Active() && j.State != StateQueued && j.Runner == h.Name:
 			// Same runner back within the heartbeat window: the job goes on.
 			r.jobs[j.ID] = j
+			d.startedLocked(j)
 		case j.Attempt == hj.Attempt && !j.State.Active() && j.Result != nil:
 			// Already recorded; the runner missed the acknowledgement and will resend.
 		default:
@@ -86,6 +87,9 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 				d.retryLocked(j, "lost", fmt.Sprintf("runner %s reconnected without job", h.Name))
 			}
 		}
+		// The held jobs now belong to the new registration; a lease still waiting
+		// on the old connection must find nothing to re-queue.
+		clear(old.jobs)
 		old.lost = true
 		old.conn.Close()
 	}

@@ -152,7 +152,24 @@ func (o *Observer) look(ctx context.Context) error {
 	for b := range branches {
 		names = append(names, b)
 	}
-	slices.Sort(names)
+	// HEAD's branch first, so that its new commits are labelled with it rather than
+	// with a branch made on top of them since the last look.
+	head, _, _ := o.repo.Head(ctx)
+	slices.SortFunc(names, func(a, b string) int {
+		if (a == head) != (b == head) {
+			if a == head {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	// Tips known before this look, deleted branches' included: a branch merged and
+	// deleted since the last look must still exclude its already-tested commits.
+	seen := make([]string, 0, len(o.st.Branches))
+	for _, c := range o.st.Branches {
+		seen = append(seen, c)
+	}
 	changed := false
 	for b := range o.st.Branches {
 		if _, ok := branches[b]; !ok {
@@ -172,7 +189,7 @@ func (o *Observer) look(ctx context.Context) error {
 			o.badBranch[b] = struct{}{}
 			continue
 		}
-		if err := o.submitBranch(ctx, conn, b, tip); err != nil {
+		if err := o.submitBranch(ctx, conn, b, tip, seen); err != nil {
 			return err
 		}
 		changed = true
@@ -183,8 +200,8 @@ func (o *Observer) look(ctx context.Context) error {
 	return nil
 }
 
-func (o *Observer) submitBranch(ctx context.Context, conn *peer.Conn, branch, tip string) error {
-	exclude := make([]string, 0, len(o.st.Branches))
+func (o *Observer) submitBranch(ctx context.Context, conn *peer.Conn, branch, tip string, seen []string) error {
+	exclude := slices.Clone(seen)
 	for _, c := range o.st.Branches {
 		exclude = append(exclude, c)
 	}
@@ -230,6 +247,10 @@ func (o *Observer) firstLook(ctx context.Context, conn *peer.Conn) error {
 	c, err := o.repo.Commit(ctx, head)
 	if err != nil {
 		return err
+	}
+	if err := wire.CheckBranch(branch); err != nil {
+		o.log.Error("HEAD's branch name cannot be sent; submitting HEAD without it", "err", err)
+		branch = ""
 	}
 	if err := o.submit(ctx, conn, branch, c); err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 // state is what the observer has dispatched, kept on disk so that a restart neither
@@ -43,6 +45,11 @@ func loadState(dir, repo string) (*state, error) {
 	}
 	if s.Branches == nil {
 		s.Branches = map[string]string{}
+	}
+	for b, c := range s.Branches {
+		if !wire.ValidCommit(c) {
+			return nil, fmt.Errorf("observer state %s is corrupt (branch %q has commit %q): move it away to start afresh from HEAD", s.path, b, c)
+		}
 	}
 	return s, nil
 }

@@ -1,0 +1,46 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestMeasureCommitToResult measures commit → result file with a dispatcher, one
+// runner and an observer polling every 200 ms, on the sample repository (one
+// passing, one failing unittest test). It runs only when asked:
+//
+//	EVENTIDE_MEASURE=20 EVENTIDE_E2E_RACE=0 go test ./tests -run TestMeasureCommitToResult -v
+//
+// and reports min, median and max over that many commits, made at irregular moments
+// so that they fall anywhere in the poll interval.
+func TestMeasureCommitToResult(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("EVENTIDE_MEASURE"))
+	if n <= 0 {
+		t.Skip("a measurement, not a test: set EVENTIDE_MEASURE=N to run it")
+	}
+	repo, first := newRepo(t, 0)
+	resDir := filepath.Join(t.TempDir(), "results")
+	d := startDispatcher(t, 0, resDir, nil)
+	startRunner(t, d.addr, t.TempDir(), "measure-runner", nil)
+	startObserver(t, d.addr, t.TempDir(), repo.dir, nil)
+	waitResult(t, resDir, first, 30*time.Second)
+
+	var took []time.Duration
+	for i := range n {
+		// Irregular gaps (prime-ish steps) spread commits over the poll phase.
+		pause := time.Duration(37*i%180+20) * time.Millisecond
+		time.Sleep(pause) // pacing the load, not synchronisation
+		c := repo.commit("measure "+strconv.Itoa(i), map[string]string{
+			"tests/test_sample.py": sampleTest(0, false, "measure "+strconv.Itoa(i))})
+		start := time.Now()
+		waitFor(t, 30*time.Second, func() bool { return exists(filepath.Join(resDir, c)) }, "the result of "+c)
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	t.Logf("commit → result over %d commits (200ms poll): min %v, median %v, max %v",
+		n, took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+}
