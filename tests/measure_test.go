@@ -10,7 +10,7 @@ import (
 )
 
 // TestMeasureCommitToResult measures commit → result file with a dispatcher, one
-// runner and an observer polling every 200 ms, on the sample repository (one
+// runner and an observer polling every 200 ms (or EVENTIDE_MEASURE_INTERVAL), on the sample repository (one
 // passing, one failing unittest test). It runs only when asked:
 //
 //	EVENTIDE_MEASURE=20 EVENTIDE_E2E_RACE=0 go test ./tests -run TestMeasureCommitToResult -v
@@ -26,7 +26,12 @@ func TestMeasureCommitToResult(t *testing.T) {
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
 	startRunner(t, d.addr, t.TempDir(), "measure-runner", nil)
-	startObserver(t, d.addr, t.TempDir(), repo.dir, nil)
+	interval := "200ms"
+	if v := os.Getenv("EVENTIDE_MEASURE_INTERVAL"); v != "" {
+		interval = v
+	}
+	startProc(t, "observer", t.TempDir(), childEnv(), "--mode=observer", "--dispatcher-server", d.addr,
+		"--interval", interval, "--data-dir", t.TempDir(), repo.dir)
 	waitResult(t, resDir, first, 30*time.Second)
 
 	var took []time.Duration
@@ -41,6 +46,6 @@ func TestMeasureCommitToResult(t *testing.T) {
 		took = append(took, time.Since(start))
 	}
 	slices.Sort(took)
-	t.Logf("commit → result over %d commits (200ms poll): min %v, median %v, max %v",
-		n, took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	t.Logf("commit → result over %d commits (%s poll): min %v, median %v, max %v",
+		n, interval, took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
 }
