@@ -52,4 +52,3 @@ func TestDefaultNameAndToken(t *testing.T) {
 		t.Fatalf("defaults: %+v", o)
 	}
 }
-
