@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/dispatcher"
+	"github.com/eventide-ci/eventide/services/gitrepo"
 	"github.com/eventide-ci/eventide/services/observer"
 	"github.com/eventide-ci/eventide/services/runner"
 	"github.com/eventide-ci/eventide/services/testrun"
@@ -54,6 +56,7 @@ type options struct {
 	leaseTimeout      time.Duration
 	showVersion       bool
 	repo              string
+	refs              []string // notify: branches to submit
 }
 
 func main() {
@@ -83,6 +86,8 @@ func run(args []string, stderr io.Writer) int {
 		return runRunner(ctx, o, log, stderr)
 	case "observer":
 		return runObserver(ctx, o, log, stderr)
+	case "notify":
+		return runNotify(ctx, o, stderr)
 	case "":
 		fmt.Fprintln(stderr, "eventide: the terminal console is not built yet; run the services headless with --mode=dispatcher, --mode=runner and --mode=observer (see --help)")
 		return exitUsage
@@ -93,9 +98,12 @@ func run(args []string, stderr io.Writer) int {
 
 func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
+	if len(args) > 0 && args[0] == "notify" {
+		o.mode, args = "notify", args[1:]
+	}
 	fs := flag.NewFlagSet("eventide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "", "what to run: dispatcher, runner or observer")
+	fs.StringVar(&o.mode, "mode", o.mode, "what to run: dispatcher, runner or observer")
 	fs.StringVar(&o.host, "host", "localhost", "dispatcher: address to listen on")
 	fs.IntVar(&o.port, "port", 8888, "dispatcher: port to listen on (0 picks a free one; the first log line says which)")
 	fs.StringVar(&o.dispatcherServer, "dispatcher-server", "localhost:8888", "runner, observer: the dispatcher's HOST:PORT")
@@ -122,10 +130,12 @@ Usage:
   eventide --mode=dispatcher [--host H] [--port P] [--results-dir DIR]
   eventide --mode=runner [--dispatcher-server HOST:PORT] [--slots N] [REPO]
   eventide --mode=observer [--dispatcher-server HOST:PORT] [--interval D] REPO
+  eventide notify [--dispatcher-server HOST:PORT] REPO [BRANCH...]
 
 REPO is a local path or any URL git accepts. A runner given REPO clones from it;
 without one it clones the repository each job names. Flags may come before or
-after REPO.
+after REPO. notify submits the tips of the named branches (default: HEAD) once,
+for a git post-commit or post-receive hook, and exits.
 
 Flags:
 `)
@@ -142,11 +152,11 @@ Flags:
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(positional) > 1 {
+	if len(positional) > 1 && o.mode != "notify" {
 		return nil, fmt.Errorf("one repository at most, got %q", positional)
 	}
-	if len(positional) == 1 {
-		o.repo = positional[0]
+	if len(positional) >= 1 {
+		o.repo, o.refs = positional[0], positional[1:]
 	}
 	return o, o.check()
 }
@@ -154,7 +164,7 @@ Flags:
 // check catches what the user can fix before anything starts.
 func (o *options) check() error {
 	switch o.mode {
-	case "runner", "observer":
+	case "runner", "observer", "notify":
 		if _, err := splitAddr(o.dispatcherServer); err != nil {
 			return fmt.Errorf("--dispatcher-server: %w", err)
 		}
@@ -171,6 +181,9 @@ func (o *options) check() error {
 	}
 	if o.mode == "observer" && o.repo == "" {
 		return errors.New("--mode=observer needs the repository to watch: eventide --mode=observer REPO")
+	}
+	if o.mode == "notify" && o.repo == "" {
+		return errors.New("notify needs the repository: eventide notify REPO [BRANCH...]")
 	}
 	if o.repo != "" && !strings.Contains(o.repo, "://") && !strings.Contains(o.repo, "@") {
 		abs, err := filepath.Abs(o.repo)
@@ -329,6 +342,80 @@ func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Wr
 	if err := obs.Run(ctx); err != nil {
 		log.Error("observer exiting", "reason", err)
 		return exitUsage
+	}
+	return 0
+}
+
+// runNotify submits the tips of the named branches (or HEAD) once: the command a
+// git hook runs so that a commit is tested at once instead of at the next poll.
+func runNotify(ctx context.Context, o *options, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	repo, err := gitrepo.Open(ctx, o.repo, filepath.Join(o.dataDir, "observer", "mirrors"))
+	if err == nil {
+		err = repo.Refresh(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide notify: %v\n", err)
+		return exitUsage
+	}
+	type target struct{ branch, commit string }
+	var targets []target
+	if len(o.refs) == 0 {
+		b, c, err := repo.Head(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "eventide notify: %s: %v\n", o.repo, err)
+			return exitUsage
+		}
+		targets = append(targets, target{b, c})
+	} else {
+		branches, err := repo.Branches(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "eventide notify: %s: %v\n", o.repo, err)
+			return exitUsage
+		}
+		for _, ref := range o.refs {
+			name := strings.TrimPrefix(ref, "refs/heads/")
+			c, ok := branches[name]
+			if !ok {
+				fmt.Fprintf(stderr, "eventide notify: no branch %q in %s\n", ref, o.repo)
+				return exitUsage
+			}
+			targets = append(targets, target{name, c})
+		}
+	}
+	conn, _, err := peer.Dial(ctx, o.dispatcherServer,
+		&wire.Hello{Role: wire.RoleObserver, Name: o.name, Token: o.token}, peer.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide notify: dispatcher %s: %v\n", o.dispatcherServer, err)
+		return 1
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		conn.Serve(ctx, peer.HandlerFunc(func(context.Context, string, json.RawMessage) (any, error) {
+			return nil, wire.Errorf(wire.CodeMethodNotFound, "notify serves no requests")
+		}))
+	}()
+	defer func() { conn.Close(); <-served }()
+	for _, tg := range targets {
+		c, err := repo.Commit(ctx, tg.commit)
+		if err != nil {
+			fmt.Fprintf(stderr, "eventide notify: %v\n", err)
+			return 1
+		}
+		sub := &wire.Submit{Repo: repo.URL(), Commit: c.ID, Branch: tg.branch, Time: c.Time,
+			Author: wire.Clip(c.Author, wire.MaxAuthorLen), Message: wire.Clip(c.Message, wire.MaxMessageLen)}
+		var got wire.Submitted
+		if err := conn.Call(ctx, wire.MethodCommitSubmit, sub, &got); err != nil {
+			fmt.Fprintf(stderr, "eventide notify: submitting %s: %v\n", c.ID, err)
+			return 1
+		}
+		state := "queued"
+		if got.Duplicate {
+			state = "already queued"
+		}
+		fmt.Printf("%s %s: %s as job %s\n", c.ID, tg.branch, state, got.JobID)
 	}
 	return 0
 }

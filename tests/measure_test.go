@@ -36,8 +36,10 @@ func TestMeasureCommitToResult(t *testing.T) {
 
 	var took []time.Duration
 	for i := range n {
-		// Irregular gaps (prime-ish steps) spread commits over the poll phase.
-		pause := time.Duration(37*i%180+20) * time.Millisecond
+		// Irregular gaps (a prime step through one interval) spread the commits
+		// over the poll phase, instead of always just after a look.
+		every, _ := time.ParseDuration(interval)
+		pause := every * time.Duration(37*i%100) / 100
 		time.Sleep(pause) // pacing the load, not synchronisation
 		c := repo.commit("measure "+strconv.Itoa(i), map[string]string{
 			"tests/test_sample.py": sampleTest(0, false, "measure "+strconv.Itoa(i))})

@@ -138,3 +138,16 @@ func clip(s string) string {
 	}
 	return s[:n] + "…"
 }
+
+// Clip makes s valid UTF-8 of at most n bytes, cut on a character boundary, so that
+// free text read from a repository always passes validation.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
