@@ -29,6 +29,7 @@ type Config struct {
 	LatestOnly bool          // submit only each branch's newest commit
 	DataDir    string        // state and mirrors; default ".eventide/observer"
 	MaxNew     int           // commits submitted per branch per look at most; default 100
+	NoWatch    bool          // poll only, not watching a local repository for ref changes; see watch.go
 	Logger     *slog.Logger
 }
 
@@ -93,7 +94,23 @@ func (o *Observer) Run(ctx context.Context) error {
 	})
 	defer wg.Wait()
 
-	o.log.Info("observing", "repo", o.repo.URL(), "interval", o.cfg.Interval, "latest_only", o.cfg.LatestOnly)
+	// wake is signalled when the watcher sees a ref change. The watcher is in
+	// place before the first look, so that no change can fall between the two.
+	wake := make(chan struct{}, 1)
+	watching := false
+	if !o.cfg.NoWatch {
+		rw, err := watchRefs(ctx, o.repo.URL(), o.log)
+		switch {
+		case err == nil:
+			watching = true
+			wg.Go(func() { rw.run(ctx, wake) })
+		case errors.Is(err, errRemoteRepo): // a mirror changes only when fetched
+		case ctx.Err() == nil:
+			o.log.Warn("cannot watch the repository; polling only", "repo", o.repo.URL(), "err", err)
+		}
+	}
+
+	o.log.Info("observing", "repo", o.repo.URL(), "interval", o.cfg.Interval, "latest_only", o.cfg.LatestOnly, "watch", watching)
 	t := time.NewTicker(o.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -106,6 +123,7 @@ func (o *Observer) Run(ctx context.Context) error {
 			return dialErr
 		case <-t.C:
 		case <-o.connect: // deliver what is pending at once
+		case <-wake: // a ref changed: look at once
 		}
 	}
 }
