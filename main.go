@@ -52,6 +52,7 @@ type options struct {
 	grace             time.Duration
 	interval          time.Duration
 	latestOnly        bool
+	noWatch           bool
 	handshakeTimeout  time.Duration
 	leaseTimeout      time.Duration
 	showVersion       bool
@@ -119,6 +120,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 30*time.Minute, "runner: a job's time limit unless .eventide.yml sets one")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "runner: time between SIGTERM and SIGKILL for a job's processes")
 	fs.DurationVar(&o.interval, "interval", 5*time.Second, "observer: how often to look for new commits")
+	fs.BoolVar(&o.noWatch, "no-watch", false, "observer: only poll, even for a local repository (normally its refs are watched)")
 	fs.BoolVar(&o.latestOnly, "latest-only", false, "observer: submit only each branch's newest commit (the prototype's behaviour)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 5*time.Second, "dispatcher: drop a client that has not said hello by then")
 	fs.DurationVar(&o.leaseTimeout, "lease-timeout", 5*time.Second, "dispatcher: a runner must accept an assignment within this")
@@ -324,7 +326,7 @@ func runRunner(ctx context.Context, o *options, log *slog.Logger, stderr io.Writ
 func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
 	obs, err := observer.New(ctx, observer.Config{
 		Dispatcher: o.dispatcherServer, Token: o.token, Name: o.name, Repo: o.repo,
-		Interval: o.interval, LatestOnly: o.latestOnly, DataDir: filepath.Join(o.dataDir, "observer"), Logger: log,
+		Interval: o.interval, LatestOnly: o.latestOnly, NoWatch: o.noWatch, DataDir: filepath.Join(o.dataDir, "observer"), Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "eventide: %v\n", err)
