@@ -30,8 +30,11 @@ func TestMeasureCommitToResult(t *testing.T) {
 	if v := os.Getenv("EVENTIDE_MEASURE_INTERVAL"); v != "" {
 		interval = v
 	}
-	startProc(t, "observer", t.TempDir(), childEnv(), "--mode=observer", "--dispatcher-server", d.addr,
-		"--interval", interval, "--data-dir", t.TempDir(), repo.dir)
+	args := []string{"--mode=observer", "--dispatcher-server", d.addr, "--interval", interval, "--data-dir", t.TempDir(), repo.dir}
+	if os.Getenv("EVENTIDE_MEASURE_NOWATCH") == "1" {
+		args = append(args, "--no-watch") // polling alone
+	}
+	startProc(t, "observer", t.TempDir(), childEnv(), args...)
 	waitResult(t, resDir, first, 30*time.Second)
 
 	var took []time.Duration
