@@ -265,16 +265,20 @@ func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.
 	sig := signals(ctx)
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(l) }()
+	var serveErr error
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
-	case err := <-served:
-		log.Error("serving stopped", "err", err)
+	case serveErr = <-served:
+		log.Error("serving stopped", "err", serveErr)
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.Shutdown(shutCtx); err != nil {
 		log.Error("shutdown", "err", err)
+		return 1
+	}
+	if serveErr != nil {
 		return 1
 	}
 	<-served

@@ -45,6 +45,7 @@ type Dispatcher struct {
 	active  map[string]*Job // by repo+commit, for jobs still queued or running
 	queue   queue
 	runners map[string]*runner // by name
+	closing bool               // Shutdown has begun
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -106,6 +107,9 @@ func (d *Dispatcher) ServeConn(c net.Conn) { d.srv.ServeConn(c) }
 // Shutdown closes every connection and stops the scheduler. Jobs in flight stay with
 // their runners, which keep their results until a dispatcher is back.
 func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
 	err := d.srv.Shutdown(ctx)
 	d.cancel()
 	d.wg.Wait()

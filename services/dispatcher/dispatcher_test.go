@@ -293,3 +293,50 @@ func TestOutputDedupedByOffset(t *testing.T) {
 		t.Fatalf("output %q, want %q", out, want)
 	}
 }
+
+// A runner that reconnects holding an older attempt than the one assigned to it
+// gets that attempt cancelled, and the job goes back to the queue (not stuck).
+func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
+	d := newTestDispatcher(t, Config{MaxAttempts: 5})
+	r, _ := connectRunner(t, d, "r1", 1)
+	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	a1 := r.next(t)
+	// The dispatcher moves the job to attempt 2 on the same runner (as after a lease
+	// timeout), and the runner reconnects still holding attempt 1.
+	d.mu.Lock()
+	j := d.jobs[s.JobID]
+	d.retryLocked(j, "refused", "test")
+	d.mu.Unlock()
+	a2 := r.next(t)
+	if a2.Attempt != 2 {
+		t.Fatalf("attempt %d, want 2", a2.Attempt)
+	}
+	r2, w := connectRunner(t, d, "r1", 1, wire.HeldJob{Assign: a1})
+	if len(w.Cancel) != 1 || w.Cancel[0] != s.JobID {
+		t.Fatalf("welcome cancel %v, want the stale attempt", w.Cancel)
+	}
+	a3 := r2.next(t)
+	if a3.JobID != s.JobID || a3.Attempt != 3 {
+		t.Fatalf("re-queued job offered as %+v, want attempt 3", a3)
+	}
+}
+
+// Stopping the dispatcher is not losing the runners: no job is retried or failed.
+func TestShutdownFailsNothing(t *testing.T) {
+	d := newTestDispatcher(t, Config{MaxAttempts: 1})
+	r, _ := connectRunner(t, d, "r1", 1)
+	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	r.next(t)
+	waitFor(t, "job running", func() bool { j, _ := d.Job(s.JobID); return j.State == StateRunning })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := d.Job(s.JobID); j.State != StateRunning {
+		t.Fatalf("after shutdown the job is %s (%s), want still running on its runner", j.State, j.Reason)
+	}
+	if _, err := os.Stat(filepath.Join(d.cfg.ResultsDir, commit(0))); err == nil {
+		t.Fatal("shutdown wrote a result file")
+	}
+}

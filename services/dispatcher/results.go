@@ -100,7 +100,7 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) error {
 	j.State, j.Reason, j.FinishedAt, j.Result = State(res.Status), res.Reason, now, res
 	j.endAttempt(now, res.Status, res.Reason)
 	delete(r.jobs, j.ID)
-	delete(d.active, j.key())
+	d.deactivateLocked(j)
 	r.done++
 	if err := d.results.write(j, res); err != nil {
 		// Not acknowledged: the runner keeps the result and sends it again.
@@ -138,6 +138,9 @@ func newResultWriter(dir string) (*resultWriter, error) {
 func (w *resultWriter) logPath(id string, attempt int) string {
 	return filepath.Join(w.logs, fmt.Sprintf("%s.%d.log", id, attempt))
 }
+
+// removeLog deletes an attempt's stored output (best effort).
+func (w *resultWriter) removeLog(id string, attempt int) { os.Remove(w.logPath(id, attempt)) }
 
 // logSize is how much output is stored for an attempt (0 if none).
 func (w *resultWriter) logSize(id string, attempt int) int64 {

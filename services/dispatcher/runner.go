@@ -83,8 +83,10 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 	if old != nil && !old.lost {
 		d.log.Warn("runner reconnected; replacing its old connection", "runner", h.Name)
 		for id, j := range old.jobs {
-			if !held[id] {
-				d.retryLocked(j, "lost", fmt.Sprintf("runner %s reconnected without job", h.Name))
+			// Whatever the new registration did not take back (not held, or held
+			// at another attempt) goes back to the queue.
+			if r.jobs[id] != j {
+				d.retryLocked(j, "lost", fmt.Sprintf("runner %s reconnected without this attempt", h.Name))
 			}
 		}
 		// The held jobs now belong to the new registration; a lease still waiting
@@ -141,6 +143,12 @@ func (s *runnerSession) Closed(err error) {
 	if s.r.lost { // replaced by a newer connection of the same runner
 		return
 	}
+	if d.closing {
+		// The dispatcher is stopping, not the runner: it keeps its jobs and
+		// reports them to the next dispatcher, so nothing is retried or failed.
+		s.r.lost, s.r.lastErr = true, err
+		return
+	}
 	s.r.lost, s.r.lastErr = true, err
 	d.log.Warn("runner lost", "runner", s.r.name, "reason", err, "jobs", len(s.r.jobs))
 	for _, j := range s.r.jobs {
@@ -160,13 +168,14 @@ func (d *Dispatcher) retryLocked(j *Job, outcome, reason string) {
 	}
 	if j.Attempt >= d.cfg.MaxAttempts {
 		j.State, j.Reason, j.FinishedAt = StateError, fmt.Sprintf("gave up after %d attempts: %s", j.Attempt, reason), now
-		delete(d.active, j.key())
+		d.deactivateLocked(j)
 		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
 		if err := d.results.write(j, nil); err != nil {
 			d.log.Error("writing result file", "job", j.ID, "err", err)
 		}
 		return
 	}
+	d.results.removeLog(j.ID, j.Attempt) // the next attempt's output starts afresh
 	j.State, j.Runner = StateQueued, ""
 	d.queue.pushFront(j.ID)
 	d.log.Warn("job re-queued", "job", j.ID, "attempt", j.Attempt, "reason", reason)
@@ -230,7 +239,7 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
 		return
 	}
 	if err != nil {
-		if d.ctx.Err() != nil || j.State == StateRunning {
+		if d.closing || j.State == StateRunning {
 			// Shutting down (the job stays as it is), or output already arrived, so
 			// the runner has the job whatever happened to this reply.
 			return
@@ -280,4 +289,12 @@ func (d *Dispatcher) Runners() map[string]bool {
 		out[n] = !r.lost
 	}
 	return out
+}
+
+// deactivateLocked ends j's claim on its repository and commit, unless another job
+// holds it (an adopted job and a resubmission of the same commit can coexist).
+func (d *Dispatcher) deactivateLocked(j *Job) {
+	if d.active[j.key()] == j {
+		delete(d.active, j.key())
+	}
 }

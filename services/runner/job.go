@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,9 @@ const (
 	chunkTarget = 32 << 10               // flush once this much output is pending
 	chunkDelay  = 100 * time.Millisecond // or once the oldest pending byte is this old
 	tailKeep    = 2 << 20                // output kept for parsing the test summary
+	// maxOutput bounds what one attempt sends (and so what waits in memory while
+	// the dispatcher is away); the dispatcher keeps less than this anyway.
+	maxOutput = 64 << 20
 )
 
 // job is one attempt in this runner's hands, from acceptance until the dispatcher
@@ -29,6 +33,7 @@ type job struct {
 	seq      uint64
 	offset   int64 // bytes cut into chunks so far
 	tail     []byte
+	capped   bool // maxOutput reached: further output is dropped
 	result   *wire.Result
 	dropped  bool
 	kick     chan struct{} // wakes the deliverer
@@ -99,6 +104,17 @@ func (j *job) cutLocked(final bool) {
 	}
 	data := strings.ToValidUTF8(string(j.pending[:n]), "\uFFFD")
 	j.pending = append(j.pending[:0], j.pending[n:]...)
+	if j.capped {
+		return
+	}
+	if room := maxOutput - j.offset; int64(len(data)) > room {
+		cut := int(max(room, 0))
+		for cut > 0 && !utf8.RuneStart(data[cut]) {
+			cut--
+		}
+		data = data[:cut] + fmt.Sprintf("\n[eventide: output over %d MiB was dropped by the runner]\n", maxOutput>>20)
+		j.capped = true
+	}
 	for len(data) > 0 {
 		size := min(len(data), wire.MaxChunkSize)
 		for size < len(data) && !utf8.RuneStart(data[size]) {

@@ -68,3 +68,24 @@ func TestSmallOutputIsFlushedByTimer(t *testing.T) {
 		t.Fatalf("chunk %+v", c)
 	}
 }
+
+func TestOutputIsCapped(t *testing.T) {
+	j := testJob()
+	block := []byte(strings.Repeat("z", 1<<20))
+	marked := false
+	for range maxOutput>>20 + 3 {
+		j.Write(block)
+		for _, c := range drain(j) { // as if the dispatcher acknowledged everything
+			marked = marked || strings.Contains(c.Data, "was dropped by the runner")
+		}
+	}
+	j.finish(&wire.Result{})
+	drain(j)
+	_, res, _ := j.next()
+	if res.OutputBytes > maxOutput+200 {
+		t.Fatalf("sent %d bytes, cap %d", res.OutputBytes, maxOutput)
+	}
+	if !marked {
+		t.Fatal("the cut is not marked in the output")
+	}
+}

@@ -48,7 +48,6 @@ type Runner struct {
 
 	mu       sync.Mutex
 	jobs     map[string]*job
-	running  int
 	conn     *peer.Conn
 	changed  chan struct{} // closed and replaced whenever conn changes
 	draining bool
@@ -237,30 +236,37 @@ func (r *Runner) accept(a wire.Assign) error {
 	if j, ok := r.jobs[a.JobID]; ok && j.a.Attempt == a.Attempt {
 		return nil // a repeated offer of what we already run
 	}
+	if old, ok := r.jobs[a.JobID]; ok && old.a.Attempt < a.Attempt {
+		r.dropLocked(old) // the dispatcher moved on: the newer attempt wins
+	}
 	switch {
 	case r.draining:
 		return wire.Errorf(wire.CodeRefused, "runner %s is draining", r.cfg.Name)
-	case r.running >= r.cfg.Slots:
+	case r.busyLocked() >= r.cfg.Slots:
 		return wire.Errorf(wire.CodeRefused, "runner %s has all %d slots busy", r.cfg.Name, r.cfg.Slots)
 	case r.jobsCtx == nil || r.jobsCtx.Err() != nil:
 		return wire.Errorf(wire.CodeRefused, "runner %s is stopping", r.cfg.Name)
 	}
-	if old, ok := r.jobs[a.JobID]; ok { // an older attempt of the same job
-		r.dropLocked(old)
-	}
 	ctx, cancel := context.WithCancelCause(r.jobsCtx)
 	j := newJob(a, cancel)
 	r.jobs[a.JobID] = j
-	r.running++
 	r.log.Info("job accepted", "job", a.JobID, "attempt", a.Attempt, "commit", a.Commit[:12], "branch", a.Branch)
-	r.wg.Go(func() {
-		r.execute(ctx, j)
-		r.mu.Lock()
-		r.running--
-		r.mu.Unlock()
-	})
+	r.wg.Go(func() { r.execute(ctx, j) })
 	r.wg.Go(func() { r.deliver(j) })
 	return nil
+}
+
+// busyLocked counts the slots in use the way the dispatcher does: jobs held and not
+// yet finished. A dropped attempt still dying (for up to the grace period) is not
+// counted, since the dispatcher has already given its slot to other work.
+func (r *Runner) busyLocked() int {
+	n := 0
+	for _, j := range r.jobs {
+		if !j.isFinished() {
+			n++
+		}
+	}
+	return n
 }
 
 // dropLocked forgets a job whose attempt the dispatcher no longer wants.
