@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
@@ -36,6 +37,12 @@ type Server struct {
 	Options          Options       // for every admitted connection
 	Name             string        // server software, sent in the welcome
 	Logger           *slog.Logger
+	// MaxHandshakes bounds connections that have not finished their hello (each
+	// may buffer up to a frame for HandshakeTimeout); more are refused at once.
+	// Default 256.
+	MaxHandshakes int
+
+	handshaking atomic.Int32
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -168,9 +175,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) serveConn(nc net.Conn) {
+	limit := s.MaxHandshakes
+	if limit <= 0 {
+		limit = 256
+	}
+	if n := s.handshaking.Add(1); int(n) > limit {
+		s.handshaking.Add(-1)
+		s.Logger.Warn("too many clients in handshake; refusing one", "remote", nc.RemoteAddr(), "limit", limit)
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(0, wire.Errorf(wire.CodeShuttingDown, "too many connections saying hello; try again"))); e == nil {
+			nc.Write(b)
+		}
+		nc.Close()
+		return
+	}
 	r := wire.NewReader(nc, s.Options.MaxFrame)
 	c := newConn(nc, r, s.Options)
 	hello, welcome, err := s.handshake(c)
+	s.handshaking.Add(-1)
 	if err != nil {
 		s.Logger.Info("client refused", "remote", nc.RemoteAddr(), "err", err)
 		var we *wire.Error

@@ -1,6 +1,7 @@
 package peer_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -658,5 +659,50 @@ func TestServeConnOverPipe(t *testing.T) {
 	closedWithin(t, done, waitLong, "ServeConn to return")
 	if err := cl.served(t); !errors.Is(err, peer.ErrClosed) {
 		t.Errorf("client Serve: %v, want ErrClosed", err)
+	}
+}
+
+// Connections that never say hello are bounded: past MaxHandshakes they are refused
+// at once, and an admitted client still gets through once they go.
+func TestMaxHandshakes(t *testing.T) {
+	srv := &peer.Server{Logger: quietLogger, MaxHandshakes: 2, HandshakeTimeout: 5 * time.Second,
+		Admit: func(*peer.Conn, *wire.Hello, *wire.Welcome) (peer.Session, error) { return nil, errors.New("no") }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Shutdown(context.Background()); <-done })
+	var silent []net.Conn
+	t.Cleanup(func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	})
+	for range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	// With both places taken by silent clients, the next is refused at once (it may
+	// take a try or two until the server has counted the silent ones).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if strings.Contains(line, "too many connections") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused; last reply %q", line)
+		}
 	}
 }

@@ -91,25 +91,26 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) error {
 		return nil
 	}
 	now := time.Now()
-	if j.StartedAt.IsZero() {
-		j.StartedAt = res.StartedAt
-	}
 	if res.OutputBytes > j.logBytes {
 		d.appendLogLocked(j, fmt.Sprintf("\n[eventide: the last %d bytes of output were lost]\n", res.OutputBytes-j.logBytes))
+		j.logBytes = res.OutputBytes // marked once, even if the write below fails
 	}
-	j.State, j.Reason, j.FinishedAt, j.Result = State(res.Status), res.Reason, now, res
-	j.endAttempt(now, res.Status, res.Reason)
+	// The file is written from a copy of the finished job first: if that fails,
+	// nothing has changed, the result is not acknowledged, and the runner resends it.
+	done := *j
+	done.Attempts = append([]Attempt(nil), j.Attempts...)
+	if done.StartedAt.IsZero() {
+		done.StartedAt = res.StartedAt
+	}
+	done.State, done.Reason, done.FinishedAt, done.Result = State(res.Status), res.Reason, now, res
+	done.endAttempt(now, res.Status, res.Reason)
+	if err := d.results.write(&done, res); err != nil {
+		return wire.Errorf(wire.CodeInternal, "recording result of job %s: %v", j.ID, err)
+	}
+	*j = done
 	delete(r.jobs, j.ID)
 	d.deactivateLocked(j)
 	r.done++
-	if err := d.results.write(j, res); err != nil {
-		// Not acknowledged: the runner keeps the result and sends it again.
-		j.State, j.Result = StateRunning, nil
-		r.jobs[j.ID] = j
-		d.active[j.key()] = j
-		r.done--
-		return wire.Errorf(wire.CodeInternal, "recording result of job %s: %v", j.ID, err)
-	}
 	d.log.Info("job finished", "job", j.ID, "attempt", j.Attempt, "status", res.Status, "runner", r.name,
 		"commit", short(j.Commit), "passed", res.Summary.Passed, "failed", res.Summary.Failed, "errors", res.Summary.Errors)
 	d.kick()
