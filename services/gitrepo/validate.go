@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 // maxURLLen bounds repository URLs: real ones are short, and a bound keeps
@@ -15,18 +17,7 @@ const maxURLLen = 2048
 // ValidCommit reports whether s is 40 or 64 lowercase hex characters: a full
 // SHA-1 or SHA-256 object id. Such a value can never be mistaken by git for an
 // option, a revision expression or a path, so it is safe on a command line.
-func ValidCommit(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidCommit(s string) bool { return wire.ValidCommit(s) }
 
 // CheckRepoURL returns an error wrapping [ErrBadRepo] unless s is an absolute
 // local path, a file://, http://, https://, ssh:// or git:// URL, or an
