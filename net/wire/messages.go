@@ -15,6 +15,9 @@ type Hello struct {
 	Token           string   `json:"token,omitempty"`
 	Labels          []string `json:"labels,omitempty"` // runner only
 	Slots           int      `json:"slots,omitempty"`  // runner only: jobs it runs at once
+	// Draining (runner only, since version 2) says the runner takes no new jobs,
+	// so that a draining runner that reconnects is not offered any.
+	Draining bool `json:"draining,omitempty"`
 	// Jobs are the jobs a reconnecting runner still holds: running, or finished with
 	// a result not yet acknowledged. The dispatcher re-attaches or cancels each.
 	Jobs []HeldJob `json:"jobs,omitempty"`
@@ -41,8 +44,8 @@ func (h *Hello) Validate() error {
 		return fmt.Errorf("token is %d bytes, at most %d", len(h.Token), MaxTokenLen)
 	}
 	if h.Role != RoleRunner {
-		if h.Slots != 0 || len(h.Labels) != 0 || len(h.Jobs) != 0 {
-			return fmt.Errorf("slots, labels and jobs are for runners, not a %s", h.Role)
+		if h.Slots != 0 || len(h.Labels) != 0 || len(h.Jobs) != 0 || h.Draining {
+			return fmt.Errorf("slots, labels, jobs and draining are for runners, not a %s", h.Role)
 		}
 		return nil
 	}

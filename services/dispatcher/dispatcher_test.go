@@ -46,9 +46,14 @@ type fakeRunner struct {
 
 func connectRunner(t *testing.T, d *Dispatcher, name string, slots int, held ...wire.HeldJob) (*fakeRunner, *wire.Welcome) {
 	t.Helper()
+	return connectRunnerHello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots, Jobs: held})
+}
+
+func connectRunnerHello(t *testing.T, d *Dispatcher, h *wire.Hello) (*fakeRunner, *wire.Welcome) {
+	t.Helper()
 	a, b := net.Pipe()
 	go d.ServeConn(a)
-	c, w, err := peer.Handshake(context.Background(), b, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots, Jobs: held}, peer.Options{})
+	c, w, err := peer.Handshake(context.Background(), b, h, peer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,5 +343,22 @@ func TestShutdownFailsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(d.cfg.ResultsDir, commit(0))); err == nil {
 		t.Fatal("shutdown wrote a result file")
+	}
+}
+
+// A runner that says hello as draining is offered nothing; a live one gets the job.
+func TestDrainingHelloGetsNoJobs(t *testing.T) {
+	d := newTestDispatcher(t, Config{})
+	drainer, _ := connectRunnerHello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "a-drainer", Slots: 4, Draining: true})
+	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	live, _ := connectRunner(t, d, "z-live", 1)
+	a := live.next(t)
+	if a.JobID != s.JobID || a.Attempt != 1 {
+		t.Fatalf("assignment %+v", a)
+	}
+	select {
+	case got := <-drainer.assigns:
+		t.Fatalf("draining runner was offered %+v", got)
+	default:
 	}
 }

@@ -46,7 +46,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 	defer d.mu.Unlock()
 	r := &runner{
 		name: h.Name, session: w.SessionID, labels: h.Labels, slots: h.Slots,
-		conn: c, jobs: make(map[string]*Job),
+		conn: c, jobs: make(map[string]*Job), draining: h.Draining,
 	}
 	old := d.runners[h.Name]
 	held := make(map[string]bool, len(h.Jobs))

@@ -161,7 +161,7 @@ func (r *Runner) hello() *wire.Hello {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := &wire.Hello{Role: wire.RoleRunner, Name: r.cfg.Name, Token: r.cfg.Token,
-		Slots: r.cfg.Slots, Labels: r.cfg.Labels}
+		Slots: r.cfg.Slots, Labels: r.cfg.Labels, Draining: r.draining}
 	for _, j := range r.jobs {
 		h.Jobs = append(h.Jobs, wire.HeldJob{Assign: j.a, Finished: j.isFinished()})
 	}
