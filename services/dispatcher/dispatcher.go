@@ -29,6 +29,7 @@ type Config struct {
 	HandshakeTimeout time.Duration // default 5s
 	Token            string
 	MaxLogBytes      int64 // per attempt; default 32 MiB
+	KeepFinished     int   // finished jobs kept in memory (their files stay); default 10,000
 	Logger           *slog.Logger
 	Version          string
 }
@@ -46,6 +47,7 @@ type Dispatcher struct {
 	queue   queue
 	runners map[string]*runner // by name
 	closing bool               // Shutdown has begun
+	done    queue              // finished job ids, oldest first, for eviction
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -63,6 +65,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.LeaseTimeout <= 0 {
 		cfg.LeaseTimeout = 5 * time.Second
+	}
+	if cfg.KeepFinished <= 0 {
+		cfg.KeepFinished = 10000
 	}
 	if cfg.MaxLogBytes <= 0 {
 		cfg.MaxLogBytes = 32 << 20
@@ -204,4 +209,17 @@ func checkDir(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// finishedLocked remembers that j has ended and forgets the oldest finished jobs
+// beyond KeepFinished, so that memory stays bounded however long the dispatcher runs
+// (their result files stay on disk).
+func (d *Dispatcher) finishedLocked(j *Job) {
+	d.done.pushBack(j.ID)
+	for d.done.len() > d.cfg.KeepFinished {
+		id := d.done.popFront()
+		if old, ok := d.jobs[id]; ok && !old.State.Active() {
+			delete(d.jobs, id)
+		}
+	}
 }

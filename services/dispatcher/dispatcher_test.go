@@ -362,3 +362,27 @@ func TestDrainingHelloGetsNoJobs(t *testing.T) {
 	default:
 	}
 }
+
+func TestFinishedJobsAreEvicted(t *testing.T) {
+	d := newTestDispatcher(t, Config{KeepFinished: 2})
+	r, _ := connectRunner(t, d, "r1", 1)
+	var ids []string
+	for i := range 3 {
+		s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(byte(i))})
+		ids = append(ids, s.JobID)
+		if err := r.finish(t, r.next(t), wire.StatusPassed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := d.Job(ids[0]); ok {
+		t.Error("the oldest finished job is still in memory")
+	}
+	for _, id := range ids[1:] {
+		if _, ok := d.Job(id); !ok {
+			t.Errorf("job %s evicted too early", id)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.cfg.ResultsDir, commit(0))); err != nil {
+		t.Errorf("evicted job's result file: %v", err)
+	}
+}

@@ -110,6 +110,7 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) error {
 	*j = done
 	delete(r.jobs, j.ID)
 	d.deactivateLocked(j)
+	d.finishedLocked(j)
 	r.done++
 	d.log.Info("job finished", "job", j.ID, "attempt", j.Attempt, "status", res.Status, "runner", r.name,
 		"commit", short(j.Commit), "passed", res.Summary.Passed, "failed", res.Summary.Failed, "errors", res.Summary.Errors)

@@ -169,6 +169,7 @@ func (d *Dispatcher) retryLocked(j *Job, outcome, reason string) {
 	if j.Attempt >= d.cfg.MaxAttempts {
 		j.State, j.Reason, j.FinishedAt = StateError, fmt.Sprintf("gave up after %d attempts: %s", j.Attempt, reason), now
 		d.deactivateLocked(j)
+		d.finishedLocked(j)
 		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
 		if err := d.results.write(j, nil); err != nil {
 			d.log.Error("writing result file", "job", j.ID, "err", err)
