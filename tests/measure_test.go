@@ -54,3 +54,44 @@ func TestMeasureCommitToResult(t *testing.T) {
 	t.Logf("commit → result over %d commits (%s poll): min %v, median %v, max %v",
 		n, interval, took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
 }
+
+// TestMeasureBurst makes 20 commits in about 2 s with 4 runners and an observer
+// watching the repository, and reports how many were tested and how long after the
+// last commit the last result came. It runs only when asked:
+//
+//	EVENTIDE_MEASURE_BURST=1 EVENTIDE_E2E_RACE=0 go test ./tests -count=1 -run TestMeasureBurst -v
+func TestMeasureBurst(t *testing.T) {
+	if os.Getenv("EVENTIDE_MEASURE_BURST") == "" {
+		t.Skip("a measurement, not a test: set EVENTIDE_MEASURE_BURST=1 to run it")
+	}
+	const commits, runners = 20, 4
+	repo, first := newRepo(t, 0)
+	resDir := filepath.Join(t.TempDir(), "results")
+	d := startDispatcher(t, 0, resDir, nil)
+	for i := range runners {
+		startRunner(t, d.addr, t.TempDir(), "burst-"+strconv.Itoa(i), nil)
+	}
+	startObserver(t, d.addr, t.TempDir(), repo.dir, nil)
+	waitResult(t, resDir, first, 30*time.Second)
+
+	var ids []string
+	start := time.Now()
+	for i := range commits {
+		// Pacing the burst: 20 commits spread over ~2 s, as a person rebasing might.
+		time.Sleep(time.Until(start.Add(time.Duration(i) * 100 * time.Millisecond)))
+		ids = append(ids, repo.commit("burst "+strconv.Itoa(i), map[string]string{
+			"tests/test_sample.py": sampleTest(0, false, "burst "+strconv.Itoa(i))}))
+	}
+	lastCommit := time.Now()
+	waitFor(t, 60*time.Second, func() bool {
+		for _, c := range ids {
+			if !exists(filepath.Join(resDir, c)) {
+				return false
+			}
+		}
+		return true
+	}, "every commit of the burst to have a result")
+	t.Logf("burst of %d commits in %v with %d runners: %d of %d tested, last result %v after the last commit",
+		commits, lastCommit.Sub(start).Round(time.Millisecond), runners, len(ids), commits,
+		time.Since(lastCommit).Round(time.Millisecond))
+}
