@@ -1,0 +1,557 @@
+package tests
+
+// Load harness: the real dispatcher binary against simulated runners and observers
+// that live in the test process and speak the protocol through net/peer over
+// loopback TCP.
+//
+//	go test ./tests -run TestLoadSmoke                       # small, always on
+//	EVENTIDE_E2E_RACE=0 go test ./tests -run '^$' -bench 'NoopJobs|IdleRunners' -benchtime 1x -v
+//
+// Sizes: EVENTIDE_LOAD_RUNNERS (100), EVENTIDE_LOAD_SLOTS (4), EVENTIDE_LOAD_JOBS
+// (2000), EVENTIDE_IDLE_RUNNERS (1000), EVENTIDE_IDLE_SECONDS (10).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+const (
+	loadRepo   = "/load/repo"
+	loadOutput = "noop job: nothing to run\n"
+	clkTck     = 100 // USER_HZ on Linux
+)
+
+func envInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// ---------------------------------------------------------------------------
+// /proc readings of the dispatcher process
+
+// procCPU returns the process's utime+stime in seconds.
+func procCPU(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatalf("reading /proc/%d/stat: %v", pid, err)
+	}
+	// The command name (field 2) may hold spaces: fields are counted after its ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// f[0] is field 3 (state), so utime (14) and stime (15) are f[11] and f[12].
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("/proc/%d/stat: cannot parse utime/stime from %q", pid, s)
+	}
+	return float64(ut+st) / clkTck
+}
+
+// procStatusMB returns a kB field of /proc/<pid>/status (VmHWM, VmRSS) in MiB.
+func procStatusMB(tb testing.TB, pid int, field string) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatalf("reading /proc/%d/status: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				tb.Fatalf("/proc/%d/status: %q", pid, line)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	tb.Fatalf("/proc/%d/status has no %s", pid, field)
+	return 0
+}
+
+// ---------------------------------------------------------------------------
+// The rig: a dispatcher process plus in-process runners and observers
+
+type loadRig struct {
+	tb  testing.TB
+	d   *dispatcher
+	pid int
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	conns  sync.WaitGroup // Serve loops
+	jobs   sync.WaitGroup // simulated job goroutines
+
+	mu       sync.Mutex
+	assigned map[string]time.Time // job id → first job.assign seen by a runner
+	assigns  int                  // job.assign requests received in all
+	acked    map[string]int       // job id → acknowledged job.result calls
+	ackTotal int
+	target   int           // ackTotal that closes reached
+	reached  chan struct{} // closed when ackTotal reaches target
+	errs     []error
+	failed   chan struct{} // closed on the first error
+	runners  []*peer.Conn
+}
+
+// newLoadRig starts the dispatcher binary (heartbeat 1s, its production default).
+func newLoadRig(tb testing.TB) *loadRig {
+	tb.Helper()
+	resDir := filepath.Join(tb.TempDir(), "results")
+	d := startDispatcher(tb, 0, resDir, nil, "--heartbeat", "1s")
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &loadRig{
+		tb: tb, d: d, pid: d.cmd.Process.Pid, ctx: ctx, cancel: cancel,
+		assigned: make(map[string]time.Time), acked: make(map[string]int),
+		failed: make(chan struct{}),
+	}
+	// Registered after startDispatcher's cleanup, so it runs first: our
+	// connections end before the dispatcher is killed.
+	tb.Cleanup(r.close)
+	return r
+}
+
+func (r *loadRig) close() {
+	r.cancel() // ends every Serve loop (closing its connection) and every Call
+	done := make(chan struct{})
+	go func() {
+		r.conns.Wait()
+		r.jobs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		r.tb.Errorf("load rig: connections or job goroutines still running 30s after cancel")
+	}
+}
+
+func (r *loadRig) fail(err error) {
+	if r.ctx.Err() != nil {
+		return // tearing down: calls fail because of it
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) == 0 {
+		close(r.failed)
+	}
+	if len(r.errs) < 10 {
+		r.errs = append(r.errs, err)
+	}
+}
+
+func (r *loadRig) firstErrors() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.errs...)
+}
+
+// serve runs c's Serve loop until the rig closes.
+func (r *loadRig) serve(c *peer.Conn, name string, h peer.HandlerFunc) {
+	r.conns.Go(func() {
+		err := c.Serve(r.ctx, h)
+		if r.ctx.Err() == nil {
+			r.fail(fmt.Errorf("%s: connection ended: %w", name, err))
+		}
+	})
+}
+
+// dialRunners connects n simulated runners of slots slots each, working parallel
+// dials; when noop is true they run every job they are offered as a no-op.
+func (r *loadRig) dialRunners(n, slots int, noop bool) {
+	r.tb.Helper()
+	conns := make([]*peer.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(n, 32) {
+		wg.Go(func() {
+			for i := range next {
+				ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
+				name := fmt.Sprintf("load-runner-%05d", i)
+				c, _, err := peer.Dial(ctx, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots}, peer.Options{})
+				cancel()
+				if err != nil {
+					errs[i] = fmt.Errorf("%s: %w", name, err)
+					continue
+				}
+				conns[i] = c
+				r.serve(c, name, r.runnerHandler(c, name, noop))
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		r.tb.Fatalf("dialling %d runners: %v", n, err)
+	}
+	r.runners = append(r.runners, conns...)
+}
+
+// runnerHandler accepts every job.assign at once and, from a goroutine (never the
+// read loop), sends one output chunk and a passed result.
+func (r *loadRig) runnerHandler(c *peer.Conn, name string, noop bool) peer.HandlerFunc {
+	return func(_ context.Context, method string, params json.RawMessage) (any, error) {
+		if method != wire.MethodJobAssign {
+			return nil, wire.Errorf(wire.CodeMethodNotFound, "load runner: %s not handled", method)
+		}
+		now := time.Now()
+		var a wire.Assign
+		if err := wire.Decode(method, params, &a); err != nil {
+			r.fail(fmt.Errorf("%s: %w", name, err))
+			return nil, err
+		}
+		r.mu.Lock()
+		r.assigns++
+		if _, ok := r.assigned[a.JobID]; !ok {
+			r.assigned[a.JobID] = now
+		}
+		r.mu.Unlock()
+		if !noop {
+			r.fail(fmt.Errorf("%s: idle runner was offered job %s", name, a.JobID))
+			return nil, wire.Errorf(wire.CodeRefused, "idle runner")
+		}
+		r.jobs.Go(func() { r.runNoop(c, name, a, now) })
+		return nil, nil
+	}
+}
+
+func (r *loadRig) runNoop(c *peer.Conn, name string, a wire.Assign, started time.Time) {
+	out := wire.Output{JobID: a.JobID, Attempt: a.Attempt, Seq: 1, Offset: 0, Data: loadOutput}
+	if err := c.Call(r.ctx, wire.MethodJobOutput, &out, nil); err != nil {
+		r.fail(fmt.Errorf("%s: job.output of %s: %w", name, a.JobID, err))
+		return
+	}
+	res := wire.Result{JobID: a.JobID, Attempt: a.Attempt, Status: wire.StatusPassed,
+		Summary: wire.Summary{Passed: 1}, StartedAt: started, FinishedAt: time.Now(),
+		OutputBytes: int64(len(loadOutput))}
+	if err := c.Call(r.ctx, wire.MethodJobResult, &res, nil); err != nil {
+		r.fail(fmt.Errorf("%s: job.result of %s: %w", name, a.JobID, err))
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acked[a.JobID]++
+	r.ackTotal++
+	if r.ackTotal == r.target && r.reached != nil {
+		close(r.reached)
+		r.reached = nil
+	}
+}
+
+// dialObservers connects n observers.
+func (r *loadRig) dialObservers(n int) []*peer.Conn {
+	r.tb.Helper()
+	var out []*peer.Conn
+	for i := range n {
+		name := fmt.Sprintf("load-observer-%d", i)
+		ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
+		c, _, err := peer.Dial(ctx, r.d.addr, &wire.Hello{Role: wire.RoleObserver, Name: name}, peer.Options{})
+		cancel()
+		if err != nil {
+			r.tb.Fatalf("%s: %v", name, err)
+		}
+		r.serve(c, name, func(context.Context, string, json.RawMessage) (any, error) {
+			return nil, wire.Errorf(wire.CodeMethodNotFound, "load observer takes no requests")
+		})
+		out = append(out, c)
+	}
+	return out
+}
+
+// batchStats is what one batch of no-op jobs measured.
+type batchStats struct {
+	jobs      int
+	elapsed   time.Duration   // first submit → last acknowledged result
+	latencies []time.Duration // submit reply read → job.assign read, sorted
+	fromSend  []time.Duration // submit request sent → job.assign read, sorted
+	early     int             // job.assign arrived before the submitter had read its reply
+	cpu       float64
+	jobIDs    map[string]string // job id → commit
+}
+
+// runBatch submits n distinct commits from perObs goroutines on each observer and
+// waits for n more acknowledged results.
+func (r *loadRig) runBatch(observers []*peer.Conn, perObs, n int, timeout time.Duration) batchStats {
+	tb := r.tb
+	tb.Helper()
+	salt := rand.Uint32()
+	reached := make(chan struct{})
+	r.mu.Lock()
+	r.target = r.ackTotal + n
+	r.reached = reached
+	r.mu.Unlock()
+
+	type sub struct {
+		id, commit string
+		sent, at   time.Time
+	}
+	subs := make([]sub, n)
+	work := make(chan int, n)
+	for i := range n {
+		work <- i
+	}
+	close(work)
+
+	cpu0 := procCPU(tb, r.pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, oc := range observers {
+		for range perObs {
+			wg.Go(func() {
+				for i := range work {
+					commit := fmt.Sprintf("%08x%032x", salt, i)
+					var s wire.Submitted
+					sent := time.Now()
+					err := oc.Call(r.ctx, wire.MethodCommitSubmit, &wire.Submit{Repo: loadRepo, Commit: commit,
+						Branch: "main", Message: "load " + strconv.Itoa(i)}, &s)
+					at := time.Now()
+					switch {
+					case err != nil:
+						r.fail(fmt.Errorf("commit.submit %s: %w", commit, err))
+						return
+					case s.Duplicate || !wire.ValidJobID(s.JobID):
+						r.fail(fmt.Errorf("commit.submit %s: reply %+v", commit, s))
+						return
+					}
+					subs[i] = sub{s.JobID, commit, sent, at}
+				}
+			})
+		}
+	}
+	// On failure the submitters are stopped and waited for before failing.
+	fatal := func(format string, args ...any) {
+		tb.Helper()
+		r.cancel()
+		wg.Wait()
+		tb.Fatalf(format, args...)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-reached:
+	case <-r.failed:
+		fatal("load: %v", r.firstErrors())
+	case <-r.d.done:
+		fatal("the dispatcher exited during the load")
+	case <-timer.C:
+		r.mu.Lock()
+		got := r.ackTotal - (r.target - n)
+		r.mu.Unlock()
+		fatal("load: %d of %d results acknowledged after %v", got, n, timeout)
+	}
+	elapsed := time.Since(start)
+	wg.Wait() // all replies are in by now (every job was submitted before it ran)
+	st := batchStats{jobs: n, elapsed: elapsed, cpu: procCPU(tb, r.pid) - cpu0, jobIDs: make(map[string]string, n)}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		if s.id == "" {
+			tb.Fatalf("load: a submission got no reply")
+		}
+		if prev, dup := st.jobIDs[s.id]; dup {
+			tb.Fatalf("load: commits %s and %s got the same job id %s", prev, s.commit, s.id)
+		}
+		st.jobIDs[s.id] = s.commit
+		as, ok := r.assigned[s.id]
+		if !ok {
+			tb.Fatalf("load: job %s was acknowledged-complete but never seen assigned", s.id)
+		}
+		lat := as.Sub(s.at)
+		if lat < 0 { // the runner's read loop beat the observer's
+			lat, st.early = 0, st.early+1
+		}
+		st.latencies = append(st.latencies, lat)
+		st.fromSend = append(st.fromSend, as.Sub(s.sent))
+		if k := r.acked[s.id]; k != 1 {
+			tb.Fatalf("load: job %s (commit %s) has %d acknowledged results, want exactly 1", s.id, s.commit, k)
+		}
+	}
+	slices.Sort(st.latencies)
+	slices.Sort(st.fromSend)
+	return st
+}
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// checkResultFiles checks that the results directory holds exactly one passed
+// result file per submitted commit, and nothing else.
+func checkResultFiles(tb testing.TB, dir string, jobIDs map[string]string, readAll bool) {
+	tb.Helper()
+	want := make(map[string]string, len(jobIDs))
+	for id, c := range jobIDs {
+		want[c] = id
+	}
+	names := results(tb, dir)
+	if len(names) != len(want) {
+		tb.Fatalf("%d result files, want %d (one per job)", len(names), len(want))
+	}
+	for _, name := range names {
+		id, ok := want[name]
+		if !ok {
+			tb.Fatalf("result file %s is for no submitted commit", name)
+		}
+		if !readAll {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rf := parseResult(tb, string(b))
+		if rf.get("Status") != "passed" || rf.get("Job") != id+" attempt 1" || rf.output != loadOutput {
+			tb.Fatalf("result file %s: want job %s attempt 1 passed with the no-op output:\n%s", name, id, rf.raw)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 1: no-op jobs
+
+// TestLoadSmoke is the no-op load at a size that runs in every `go test ./tests`.
+func TestLoadSmoke(t *testing.T) {
+	const runners, slots, jobs = 20, 2, 300
+	r := newLoadRig(t)
+	r.dialRunners(runners, slots, true)
+	obs := r.dialObservers(4)
+	st := r.runBatch(obs, 4, jobs, 60*time.Second)
+	checkResultFiles(t, r.d.resultsDir, st.jobIDs, true)
+	r.mu.Lock()
+	assigns := r.assigns
+	r.mu.Unlock()
+	if assigns != jobs {
+		t.Errorf("%d job.assign requests for %d jobs: some job was offered twice", assigns, jobs)
+	}
+	t.Logf("%d jobs on %d runners × %d slots in %v (%.0f jobs/s); queued→assigned p50 %.2fms p99 %.2fms; dispatcher CPU %.2fs",
+		jobs, runners, slots, st.elapsed.Round(time.Millisecond), float64(jobs)/st.elapsed.Seconds(),
+		ms(percentile(st.latencies, 50)), ms(percentile(st.latencies, 99)), st.cpu)
+}
+
+// BenchmarkNoopJobs runs EVENTIDE_LOAD_JOBS no-op jobs per iteration through the
+// dispatcher binary, on EVENTIDE_LOAD_RUNNERS simulated runners of
+// EVENTIDE_LOAD_SLOTS slots each.
+func BenchmarkNoopJobs(b *testing.B) {
+	runners := envInt(b, "EVENTIDE_LOAD_RUNNERS", 100)
+	slots := envInt(b, "EVENTIDE_LOAD_SLOTS", 4)
+	jobs := envInt(b, "EVENTIDE_LOAD_JOBS", 2000)
+	r := newLoadRig(b)
+	r.dialRunners(runners, slots, true)
+	obs := r.dialObservers(4)
+	timeout := 60*time.Second + time.Duration(jobs)*20*time.Millisecond
+
+	var all, fromSend []time.Duration
+	var elapsed time.Duration
+	var cpu float64
+	var early int
+	ids := make(map[string]string)
+	b.ResetTimer()
+	for range b.N {
+		st := r.runBatch(obs, 4, jobs, timeout)
+		all = append(all, st.latencies...)
+		fromSend = append(fromSend, st.fromSend...)
+		elapsed += st.elapsed
+		cpu += st.cpu
+		early += st.early
+		for id, c := range st.jobIDs {
+			ids[id] = c
+		}
+	}
+	b.StopTimer()
+	checkResultFiles(b, r.d.resultsDir, ids, false)
+	slices.Sort(all)
+	slices.Sort(fromSend)
+	total := float64(len(all))
+	b.ReportMetric(total/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(ms(percentile(all, 50)), "p50-assign-ms")
+	b.ReportMetric(ms(percentile(all, 99)), "p99-assign-ms")
+	b.ReportMetric(ms(percentile(fromSend, 50)), "p50-send-assign-ms")
+	b.ReportMetric(ms(percentile(fromSend, 99)), "p99-send-assign-ms")
+	b.ReportMetric(cpu/total, "cpu-s/job")
+	b.ReportMetric(procStatusMB(b, r.pid, "VmHWM"), "peak-rss-MB")
+	b.Logf("%d runners × %d slots, %d jobs × %d: %v; dispatcher CPU %.2fs (%.0f%% of a core); %d of %d assigns seen before their submit reply (counted as 0 in p50/p99-assign-ms)",
+		runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), cpu, 100*cpu/elapsed.Seconds(), early, len(all))
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 2: idle runners
+
+// BenchmarkIdleRunners holds EVENTIDE_IDLE_RUNNERS idle runners connected (with
+// heartbeats, 1s interval) for EVENTIDE_IDLE_SECONDS and reports what the
+// dispatcher spends on them.
+func BenchmarkIdleRunners(b *testing.B) {
+	n := envInt(b, "EVENTIDE_IDLE_RUNNERS", 1000)
+	secs := envInt(b, "EVENTIDE_IDLE_SECONDS", 10)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+	// One descriptor per connection on each side, plus headroom for the rest.
+	if need := uint64(n) + 256; lim.Cur < need {
+		b.Skipf("RLIMIT_NOFILE is %d (hard %d): %d idle runners need at least %d open files here and in the "+
+			"dispatcher; raise `ulimit -n` or lower EVENTIDE_IDLE_RUNNERS", lim.Cur, lim.Max, n, need)
+	}
+	r := newLoadRig(b)
+	r.dialRunners(n, 1, false)
+	window := time.Duration(secs) * time.Second
+
+	var share float64
+	b.ResetTimer()
+	for range b.N {
+		cpu0, t0 := procCPU(b, r.pid), time.Now()
+		select {
+		case <-time.After(window): // the measurement window: pacing, not synchronisation
+		case <-r.failed:
+			b.Fatalf("idle runners: %v", r.firstErrors())
+		case <-r.d.done:
+			b.Fatalf("the dispatcher exited during the window")
+		}
+		share += 100 * (procCPU(b, r.pid) - cpu0) / time.Since(t0).Seconds()
+	}
+	b.StopTimer()
+	lost := 0
+	for _, c := range r.runners {
+		if c.Err() != nil {
+			lost++
+		}
+	}
+	if lost > 0 {
+		b.Fatalf("%d of %d idle runners lost their connection during the window: %v", lost, n, r.firstErrors())
+	}
+	b.ReportMetric(share/float64(b.N), "cpu-%")
+	b.ReportMetric(procStatusMB(b, r.pid, "VmRSS"), "rss-MB")
+	b.ReportMetric(procStatusMB(b, r.pid, "VmHWM"), "peak-rss-MB")
+	b.Logf("%d idle runners for %v × %d: dispatcher at %.2f%% of one core", n, window, b.N, share/float64(b.N))
+}
