@@ -1,0 +1,274 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// benchStall bounds every wait in these benchmarks: no progress for this long fails
+// the benchmark instead of hanging it.
+const benchStall = 15 * time.Second
+
+func benchCommit(n int) string { return fmt.Sprintf("%040x", n) }
+
+// startBenchDispatcher is New with a discarding logger and default timings; stop
+// shuts it down (it is safe to call more than once).
+func startBenchDispatcher(tb testing.TB, dir string) (d *Dispatcher, stop func()) {
+	tb.Helper()
+	d, err := New(Config{ResultsDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var once sync.Once
+	return d, func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := d.Shutdown(ctx); err != nil {
+				tb.Errorf("dispatcher shutdown: %v", err)
+			}
+		})
+	}
+}
+
+// benchRunner is a fake runner over a net.Pipe (the pattern of connectRunner, for a
+// testing.TB) that accepts every job.assign and, from a goroutine, at once reports
+// the job passed; each result's outcome (nil once recorded) goes to finished.
+type benchRunner struct {
+	conn    *peer.Conn
+	results sync.WaitGroup // result goroutines
+	served  chan struct{}  // closed when Serve has returned
+}
+
+func connectBenchRunner(tb testing.TB, d *Dispatcher, name string, slots int, finished chan<- error, stop <-chan struct{}) *benchRunner {
+	tb.Helper()
+	a, b := net.Pipe()
+	go d.ServeConn(a)
+	c, _, err := peer.Handshake(context.Background(), b, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots}, peer.Options{})
+	if err != nil {
+		b.Close()
+		tb.Fatal(err)
+	}
+	br := &benchRunner{conn: c, served: make(chan struct{})}
+	report := func(as wire.Assign) {
+		ctx, cancel := context.WithTimeout(context.Background(), benchStall)
+		defer cancel()
+		now := time.Now()
+		err := c.Call(ctx, wire.MethodJobResult, &wire.Result{JobID: as.JobID, Attempt: as.Attempt, Status: wire.StatusPassed,
+			StartedAt: now, FinishedAt: now, Summary: wire.Summary{Passed: 12, Skipped: 1}}, nil)
+		if err != nil {
+			err = fmt.Errorf("runner %s: result of job %s: %w", name, as.JobID, err)
+		}
+		select {
+		case finished <- err:
+		case <-stop:
+		}
+	}
+	go func() {
+		defer close(br.served)
+		c.Serve(context.Background(), peer.HandlerFunc(func(_ context.Context, m string, p json.RawMessage) (any, error) {
+			if m != wire.MethodJobAssign {
+				return nil, nil
+			}
+			var as wire.Assign
+			if err := wire.Decode(m, p, &as); err != nil {
+				return nil, err
+			}
+			// Not on the read loop: the reply to job.result comes in on it.
+			br.results.Go(func() { report(as) })
+			return nil, nil
+		}))
+	}()
+	return br
+}
+
+// close ends the connection and waits for Serve and every result goroutine.
+func (br *benchRunner) close() {
+	br.conn.Close()
+	<-br.served
+	br.results.Wait() // Serve has returned, so no more are started
+}
+
+// BenchmarkAssignComplete runs the whole job path in process: Submit, schedule,
+// job.assign over a net.Pipe, the runner's immediate passed job.result, fencing and
+// the result file (fsync included). One op is one job; the clock runs from the first
+// Submit until the last result is acknowledged. Allocations count both the
+// dispatcher's and the fake runners' sides.
+func BenchmarkAssignComplete(b *testing.B) {
+	for _, tc := range []struct{ runners, slots int }{{1, 1}, {4, 4}} {
+		b.Run(fmt.Sprintf("runners=%d/slots=%d", tc.runners, tc.slots), func(b *testing.B) {
+			d, stopDispatcher := startBenchDispatcher(b, filepath.Join(b.TempDir(), "results"))
+			stop := make(chan struct{})
+			finished := make(chan error, 64)
+			runners := make([]*benchRunner, 0, tc.runners)
+			// Runners first, then the dispatcher: its Shutdown must not see them as
+			// lost mid-run, and their goroutines must be gone before the test ends.
+			defer func() {
+				close(stop)
+				for _, r := range runners {
+					r.close()
+				}
+				stopDispatcher()
+			}()
+			for i := range tc.runners {
+				runners = append(runners, connectBenchRunner(b, d, fmt.Sprintf("r%d", i), tc.slots, finished, stop))
+			}
+			commits := make([]string, b.N)
+			for i := range commits {
+				commits[i] = benchCommit(i + 1)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, c := range commits {
+				if _, err := d.Submit(&wire.Submit{Repo: "/srv/repo", Commit: c, Branch: "main"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			stall := time.NewTimer(benchStall)
+			defer stall.Stop()
+			for done := 0; done < b.N; done++ {
+				select {
+				case err := <-finished:
+					if err != nil {
+						b.Fatal(err)
+					}
+				case <-stall.C:
+					b.Fatalf("%d of %d jobs finished; none in the last %v", done, b.N, benchStall)
+				}
+				stall.Reset(benchStall)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
+	}
+}
+
+// BenchmarkSubmit is Submit alone, with no runner connected, for distinct commits.
+// Jobs then only pile up, so a fresh dispatcher is started (timer stopped) every
+// submitBatch submissions to keep memory bounded, as KeepFinished does in service.
+func BenchmarkSubmit(b *testing.B) {
+	const submitBatch = 10000
+	dir := filepath.Join(b.TempDir(), "results")
+	var d *Dispatcher
+	stop := func() {}
+	defer func() { stop() }()
+	commits := make([]string, submitBatch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if i%submitBatch == 0 {
+			b.StopTimer()
+			stop()
+			d, stop = startBenchDispatcher(b, dir)
+			for j := range commits {
+				commits[j] = benchCommit(i + j + 1)
+			}
+			b.StartTimer()
+		}
+		s, err := d.Submit(&wire.Submit{Repo: "/srv/repo", Commit: commits[i%submitBatch], Branch: "main"})
+		if err != nil || s.Duplicate {
+			b.Fatalf("submit %d: %+v %v", i, s, err)
+		}
+	}
+	b.StopTimer()
+}
+
+// benchFinishedJob is a job as result() hands it to resultWriter.write.
+func benchFinishedJob(n int) (*Job, *wire.Result) {
+	now := time.Now()
+	res := &wire.Result{JobID: fmt.Sprintf("%016x", n), Attempt: 1, Status: wire.StatusFailed, ExitCode: 1,
+		Summary: wire.Summary{Passed: 412, Failed: 2, Skipped: 7,
+			Failing: []string{"test_parse_empty (tests.test_parser.ParserTest)", "test_retry_after_timeout (tests.test_client.ClientTest)"}},
+		StartedAt: now.Add(-83 * time.Second), FinishedAt: now, OutputBytes: 0}
+	j := &Job{ID: res.JobID, Repo: "/srv/repo", Commit: benchCommit(n), Branch: "main",
+		Author: "A. Developer <dev@example.com>", Message: "Make the parser accept empty input",
+		State: StateFailed, Attempt: 1, Runner: "r1", QueuedAt: now.Add(-90 * time.Second),
+		StartedAt: res.StartedAt, FinishedAt: now, Result: res,
+		Attempts: []Attempt{{N: 1, Runner: "r1", Assigned: res.StartedAt, Ended: now, Outcome: wire.StatusFailed}}}
+	return j, res
+}
+
+// BenchmarkResultFileWrite is resultWriter.write, the atomic result file (temporary
+// file, summary, copy of the attempt's log, fsync, rename) that result() does under
+// the dispatcher's lock for every job; each op is for a new commit. In
+// "output-4KiB" an op is appendLog of one 4 KiB chunk (what each job.output does)
+// then write, which copies it into the result file. "reference-no-fsync" is not the
+// dispatcher's code: it repeats write's file system steps for a job without output,
+// minus the fsync, to show what the fsync costs.
+func BenchmarkResultFileWrite(b *testing.B) {
+	chunk := string(make([]byte, 4096))
+	jobs := func(b *testing.B) ([]*Job, []*wire.Result) {
+		js, rs := make([]*Job, b.N), make([]*wire.Result, b.N)
+		for i := range b.N {
+			js[i], rs[i] = benchFinishedJob(i + 1)
+		}
+		return js, rs
+	}
+	for _, tc := range []struct {
+		name string
+		log  string
+	}{{"no-output", ""}, {"output-4KiB", chunk}} {
+		b.Run(tc.name, func(b *testing.B) {
+			w, err := newResultWriter(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			js, rs := jobs(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if tc.log != "" {
+					if _, err := w.appendLog(js[i].ID, js[i].Attempt, tc.log); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.write(js[i], rs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("reference-no-fsync", func(b *testing.B) {
+		w, err := newResultWriter(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		js, rs := jobs(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			j := js[i]
+			f, err := os.CreateTemp(w.dir, ".result-*")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.WriteString(f, summary(j, rs[i])); err != nil {
+				b.Fatal(err)
+			}
+			logPath := w.logPath(j.ID, j.Attempt)
+			if lf, err := os.Open(logPath); err == nil { // there is none, as in no-output
+				lf.Close()
+			}
+			if err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.Rename(f.Name(), filepath.Join(w.dir, j.Commit)); err != nil {
+				b.Fatal(err)
+			}
+			os.Remove(f.Name())
+			os.Remove(logPath)
+		}
+	})
+}
