@@ -282,24 +282,11 @@ func (o *Observer) submit(ctx context.Context, conn *peer.Conn, branch string, c
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sub := &wire.Submit{Repo: o.repo.URL(), Commit: c.ID, Branch: branch,
-		Author: clipText(c.Author, wire.MaxAuthorLen), Message: clipText(c.Message, wire.MaxMessageLen), Time: c.Time}
+		Author: wire.Clip(c.Author, wire.MaxAuthorLen), Message: wire.Clip(c.Message, wire.MaxMessageLen), Time: c.Time}
 	var got wire.Submitted
 	if err := conn.Call(ctx, wire.MethodCommitSubmit, sub, &got); err != nil {
 		return fmt.Errorf("submit %s on %s: %w", c.ID[:12], branch, err)
 	}
 	o.log.Info("commit submitted", "commit", c.ID[:12], "branch", branch, "job", got.JobID, "duplicate", got.Duplicate)
 	return nil
-}
-
-// clipText makes s valid UTF-8 of at most n bytes, cut on a character boundary, so
-// that no commit's text can make the dispatcher refuse it.
-func clipText(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -1,4 +1,4 @@
-package observer
+package wire
 
 import (
 	"strings"
@@ -25,9 +25,9 @@ func TestClipText(t *testing.T) {
 		{"invalid then cut", "\xff\xffé", 2, "?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := clipText(tc.in, tc.n)
+			got := Clip(tc.in, tc.n)
 			if got != tc.want {
-				t.Errorf("clipText(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+				t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 			}
 		})
 	}
@@ -40,10 +40,10 @@ func TestClipText(t *testing.T) {
 		strings.Repeat("ab\xc3", 2000),
 	} {
 		for _, n := range []int{1, 2, 3, 511, 512, 4095, 4096} {
-			got := clipText(s, n)
+			got := Clip(s, n)
 			floor := min(len(strings.ToValidUTF8(s, "?")), n) - 3
 			if !utf8.ValidString(got) || len(got) > n || len(got) < floor {
-				t.Errorf("clipText(%.10q..., %d): %d bytes, valid %v", s, n, len(got), utf8.ValidString(got))
+				t.Errorf("Clip(%.10q..., %d): %d bytes, valid %v", s, n, len(got), utf8.ValidString(got))
 			}
 		}
 	}
