@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/testrun"
@@ -19,12 +17,12 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	started := time.Now()
 	res := &wire.Result{JobID: j.a.JobID, Attempt: j.a.Attempt, ExitCode: -1, StartedAt: started}
 	defer func() {
-		res.Reason = clip(res.Reason, wire.MaxReasonLen)
+		res.Reason = wire.Clip(res.Reason, wire.MaxReasonLen)
 		if len(res.Summary.Failing) > wire.MaxFailing {
 			res.Summary.Failing = res.Summary.Failing[:wire.MaxFailing]
 		}
 		for i, name := range res.Summary.Failing {
-			res.Summary.Failing[i] = clip(name, wire.MaxTestName)
+			res.Summary.Failing[i] = wire.Clip(name, wire.MaxTestName)
 		}
 		res.FinishedAt = time.Now()
 		if res.FinishedAt.Before(res.StartedAt) { // the wall clock stepped back
@@ -104,17 +102,4 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	if res.Reason != "" {
 		fmt.Fprintf(j, "eventide: %s\n", res.Reason)
 	}
-}
-
-// clip makes s valid UTF-8 of at most n bytes, so that a result always passes the
-// dispatcher's validation (otherwise it could never be delivered).
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
