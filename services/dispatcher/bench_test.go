@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,17 +77,10 @@ func connectBenchRunner(tb testing.TB, d *Dispatcher, name string, slots int, fi
 	}
 	go func() {
 		defer close(br.served)
-		c.Serve(context.Background(), peer.HandlerFunc(func(_ context.Context, m string, p json.RawMessage) (any, error) {
-			if m != wire.MethodJobAssign {
-				return nil, nil
-			}
-			var as wire.Assign
-			if err := wire.Decode(m, p, &as); err != nil {
-				return nil, err
-			}
+		c.Serve(context.Background(), onAssign(func(as wire.Assign) error {
 			// Not on the read loop: the reply to job.result comes in on it.
 			br.results.Go(func() { report(as) })
-			return nil, nil
+			return nil
 		}))
 	}()
 	return br

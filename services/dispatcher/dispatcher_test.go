@@ -60,23 +60,31 @@ func connectRunnerHello(t *testing.T, d *Dispatcher, h *wire.Hello) (*fakeRunner
 	fr := &fakeRunner{conn: c, assigns: make(chan wire.Assign, 16), done: make(chan struct{})}
 	go func() {
 		defer close(fr.done)
-		c.Serve(context.Background(), peer.HandlerFunc(func(_ context.Context, m string, p json.RawMessage) (any, error) {
-			if m != wire.MethodJobAssign {
-				return nil, nil
-			}
-			var as wire.Assign
-			if err := wire.Decode(m, p, &as); err != nil {
-				return nil, err
-			}
+		c.Serve(context.Background(), onAssign(func(as wire.Assign) error {
 			if fr.refuse {
-				return nil, wire.Errorf(wire.CodeRefused, "no")
+				return wire.Errorf(wire.CodeRefused, "no")
 			}
 			fr.assigns <- as
-			return nil, nil
+			return nil
 		}))
 	}()
 	t.Cleanup(func() { c.Close(); <-fr.done })
 	return fr, w
+}
+
+// onAssign is a fake runner's handler: it decodes each job.assign and answers
+// with what take returns; other messages are ignored.
+func onAssign(take func(wire.Assign) error) peer.Handler {
+	return peer.HandlerFunc(func(_ context.Context, m string, p json.RawMessage) (any, error) {
+		if m != wire.MethodJobAssign {
+			return nil, nil
+		}
+		var as wire.Assign
+		if err := wire.Decode(m, p, &as); err != nil {
+			return nil, err
+		}
+		return nil, take(as)
+	})
 }
 
 func (fr *fakeRunner) next(t *testing.T) wire.Assign {
