@@ -47,6 +47,8 @@ type options struct {
 	maxAttempts       int
 	resultsDir        string
 	dataDir           string
+	logRetention      time.Duration
+	maxLogBytes       int64
 	dispatcherTimeout time.Duration
 	jobTimeout        time.Duration
 	grace             time.Duration
@@ -115,7 +117,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.heartbeat, "heartbeat", time.Second, "dispatcher: heartbeat interval; a peer silent for 3 intervals is lost")
 	fs.IntVar(&o.maxAttempts, "max-attempts", 3, "dispatcher: attempts per job before it ends as error (infrastructure failures only)")
 	fs.StringVar(&o.resultsDir, "results-dir", "test_results", "dispatcher: where result files are written")
-	fs.StringVar(&o.dataDir, "data-dir", ".eventide", "runner, observer: where the repository cache, worktrees and observer state live")
+	fs.StringVar(&o.dataDir, "data-dir", ".eventide", "where state lives: the dispatcher's database (eventide.db), a runner's repository cache and worktrees, an observer's mirrors")
+	fs.DurationVar(&o.logRetention, "log-retention", 30*24*time.Hour, "dispatcher: remove the logs of jobs finished longer ago than this (results stay); 0 keeps them")
+	fs.Int64Var(&o.maxLogBytes, "max-log-bytes", 32<<20, "dispatcher: output kept per attempt; beyond it the oldest output is dropped and the cut marked")
 	fs.DurationVar(&o.dispatcherTimeout, "dispatcher-timeout", 60*time.Second, "runner: exit after this long without a dispatcher")
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 30*time.Minute, "runner: a job's time limit unless .eventide.yml sets one")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "runner: time between SIGTERM and SIGKILL for a job's processes")
@@ -179,6 +183,12 @@ func (o *options) check() error {
 		}
 		if o.maxAttempts < 1 {
 			return fmt.Errorf("--max-attempts %d: want at least 1", o.maxAttempts)
+		}
+		if o.logRetention < 0 {
+			return fmt.Errorf("--log-retention %v: want 0 (keep) or more", o.logRetention)
+		}
+		if o.maxLogBytes < 64<<10 {
+			return fmt.Errorf("--max-log-bytes %d: want at least 65536", o.maxLogBytes)
 		}
 	}
 	if o.mode == "observer" && o.repo == "" {
@@ -251,9 +261,9 @@ func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.
 		fmt.Fprintf(stderr, "eventide: dispatcher cannot listen on %s: %v\n", addr, err)
 		return exitUsage
 	}
-	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
 	d, err := dispatcher.New(dispatcher.Config{
-		ResultsDir: o.resultsDir, MaxAttempts: o.maxAttempts, Heartbeat: o.heartbeat,
+		ResultsDir: o.resultsDir, DataDir: o.dataDir, LogRetention: o.logRetention, MaxLogBytes: o.maxLogBytes,
+		MaxAttempts: o.maxAttempts, Heartbeat: o.heartbeat,
 		LeaseTimeout: o.leaseTimeout, HandshakeTimeout: o.handshakeTimeout, Token: o.token,
 		Logger: log, Version: version,
 	})
@@ -262,6 +272,8 @@ func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.
 		fmt.Fprintf(stderr, "eventide: %v\n", err)
 		return exitUsage
 	}
+	// Said once the store is open, so that this line means ready.
+	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
 	sig := signals(ctx)
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(l) }()

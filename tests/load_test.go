@@ -415,7 +415,10 @@ func checkResultFiles(tb testing.TB, dir string, jobIDs map[string]string, readA
 	for id, c := range jobIDs {
 		want[c] = id
 	}
-	names := results(tb, dir)
+	// Files are written just after each result is stored: wait for the last few.
+	var names []string
+	waitFor(tb, 10*time.Second, func() bool { names = results(tb, dir); return len(names) >= len(want) },
+		fmt.Sprintf("%d result files (one per job)", len(want)))
 	if len(names) != len(want) {
 		tb.Fatalf("%d result files, want %d (one per job)", len(names), len(want))
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Hello opens every connection (params of MethodHello).
@@ -162,6 +164,21 @@ const (
 	StatusCancelled = "cancelled"
 )
 
+// Outcomes of one test in Summary.Tests.
+const (
+	OutcomePassed  = "passed"
+	OutcomeFailed  = "failed"
+	OutcomeError   = "error"
+	OutcomeSkipped = "skipped"
+)
+
+// Limits on Summary.Tests. MaxTestsBytes bounds the names' total length so that a
+// result with a full list, at realistic name lengths, still fits in a frame.
+const (
+	MaxTests      = 5000
+	MaxTestsBytes = 512 << 10
+)
+
 // Summary counts a test run's outcomes.
 type Summary struct {
 	Passed  int      `json:"passed"`
@@ -169,6 +186,16 @@ type Summary struct {
 	Errors  int      `json:"errors"`
 	Skipped int      `json:"skipped"`
 	Failing []string `json:"failing,omitempty"`
+	// Tests lists per-test outcomes in the order the tests reported, each name once.
+	// It is optional (older runners never send it, and a runner that cannot tell
+	// tests apart leaves it empty) and need not agree with the counts above.
+	Tests []TestOutcome `json:"tests,omitempty"`
+}
+
+// TestOutcome is how one test ended: Outcome is one of the Outcome constants.
+type TestOutcome struct {
+	Name    string `json:"name"`
+	Outcome string `json:"outcome"`
 }
 
 // Validate checks a summary.
@@ -187,6 +214,43 @@ func (s *Summary) Validate() error {
 		}
 		if err := checkText("failing test name", t, MaxTestName); err != nil {
 			return err
+		}
+	}
+	return s.validateTests()
+}
+
+func (s *Summary) validateTests() error {
+	if len(s.Tests) == 0 {
+		return nil
+	}
+	if len(s.Tests) > MaxTests {
+		return fmt.Errorf("%d tests listed, at most %d", len(s.Tests), MaxTests)
+	}
+	seen := make(map[string]struct{}, len(s.Tests))
+	total := 0
+	for i, t := range s.Tests {
+		switch {
+		case t.Name == "":
+			return fmt.Errorf("tests[%d]: name is empty", i)
+		case len(t.Name) > MaxTestName:
+			return fmt.Errorf("tests[%d]: name is %d bytes, at most %d", i, len(t.Name), MaxTestName)
+		case !utf8.ValidString(t.Name):
+			return fmt.Errorf("tests[%d]: name %q is not valid UTF-8", i, clip(t.Name))
+		case strings.IndexFunc(t.Name, unicode.IsControl) >= 0:
+			return fmt.Errorf("tests[%d]: name %q has control characters", i, clip(t.Name))
+		}
+		switch t.Outcome {
+		case OutcomePassed, OutcomeFailed, OutcomeError, OutcomeSkipped:
+		default:
+			return fmt.Errorf("tests[%d] (%q): outcome %q: want passed, failed, error or skipped",
+				i, clip(t.Name), clip(t.Outcome))
+		}
+		if _, dup := seen[t.Name]; dup {
+			return fmt.Errorf("tests[%d]: name %q is listed twice", i, clip(t.Name))
+		}
+		seen[t.Name] = struct{}{}
+		if total += len(t.Name); total > MaxTestsBytes {
+			return fmt.Errorf("tests[%d]: names total more than %d bytes", i, MaxTestsBytes)
 		}
 	}
 	return nil

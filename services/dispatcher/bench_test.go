@@ -3,17 +3,17 @@ package dispatcher
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
 )
 
 // benchStall bounds every wait in these benchmarks: no progress for this long fails
@@ -26,7 +26,7 @@ func benchCommit(n int) string { return fmt.Sprintf("%040x", n) }
 // shuts it down (it is safe to call more than once).
 func startBenchDispatcher(tb testing.TB, dir string) (d *Dispatcher, stop func()) {
 	tb.Helper()
-	d, err := New(Config{ResultsDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	d, err := New(Config{ResultsDir: dir, DataDir: filepath.Join(dir, ".data"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func BenchmarkAssignComplete(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for _, c := range commits {
-				if _, err := d.Submit(&wire.Submit{Repo: "/srv/repo", Commit: c, Branch: "main"}); err != nil {
+				if _, err := d.Submit(context.Background(), &wire.Submit{Repo: "/srv/repo", Commit: c, Branch: "main"}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -169,7 +169,7 @@ func BenchmarkSubmit(b *testing.B) {
 			}
 			b.StartTimer()
 		}
-		s, err := d.Submit(&wire.Submit{Repo: "/srv/repo", Commit: commits[i%submitBatch], Branch: "main"})
+		s, err := d.Submit(context.Background(), &wire.Submit{Repo: "/srv/repo", Commit: commits[i%submitBatch], Branch: "main"})
 		if err != nil || s.Duplicate {
 			b.Fatalf("submit %d: %+v %v", i, s, err)
 		}
@@ -192,75 +192,47 @@ func benchFinishedJob(n int) (*Job, *wire.Result) {
 	return j, res
 }
 
-// BenchmarkResultFileWrite is resultWriter.write, the atomic result file (temporary
-// file, summary, copy of the attempt's log, fsync, rename) that result() does under
-// the dispatcher's lock for every job; each op is for a new commit. In
-// "output-4KiB" an op is appendLog of one 4 KiB chunk (what each job.output does)
-// then write, which copies it into the result file. "reference-no-fsync" is not the
-// dispatcher's code: it repeats write's file system steps for a job without output,
-// minus the fsync, to show what the fsync costs.
-func BenchmarkResultFileWrite(b *testing.B) {
-	chunk := string(make([]byte, 4096))
-	jobs := func(b *testing.B) ([]*Job, []*wire.Result) {
-		js, rs := make([]*Job, b.N), make([]*wire.Result, b.N)
-		for i := range b.N {
-			js[i], rs[i] = benchFinishedJob(i + 1)
-		}
-		return js, rs
-	}
-	for _, tc := range []struct {
-		name string
-		log  string
-	}{{"no-output", ""}, {"output-4KiB", chunk}} {
-		b.Run(tc.name, func(b *testing.B) {
-			w, err := newResultWriter(b.TempDir())
+// BenchmarkResultFiles is the result file writer: each op is one finished job's
+// test_results/<commit> (summary, stored output read back from the store, rename),
+// written in batches of 64 with one syncfs per batch as the dispatcher does, plus
+// the store noting them written.
+func BenchmarkResultFiles(b *testing.B) {
+	for _, out := range []int{0, 4096} {
+		b.Run(fmt.Sprintf("output-%dB", out), func(b *testing.B) {
+			dir := b.TempDir()
+			st, err := store.OpenSQLite(filepath.Join(dir, "data"), store.Options{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)
 			}
-			js, rs := jobs(b)
+			defer st.Close()
+			w, err := newResultWriter(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.st, w.log, w.ctx = st, slog.New(slog.DiscardHandler), b.Context()
+			js := make([]Job, b.N)
+			var ops []store.Op
+			for i := range b.N {
+				j, res := benchFinishedJob(i + 1)
+				j.Result = res
+				js[i] = *j
+				ops = append(ops, store.PutJob{Job: *j}, store.PutAttempt{JobID: j.ID, Attempt: j.Attempts[0]},
+					store.PutResult{JobID: j.ID, Result: *res})
+				if out > 0 {
+					ops = append(ops, store.AppendLog{JobID: j.ID, Attempt: 1, Data: strings.Repeat("x", out)})
+				}
+			}
+			if err := st.Apply(ops...).Wait(b.Context()); err != nil {
+				b.Fatal(err)
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				if tc.log != "" {
-					if _, err := w.appendLog(js[i].ID, js[i].Attempt, tc.log); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := w.write(js[i], rs[i]); err != nil {
-					b.Fatal(err)
+				w.queue(js[i], nil)
+				if i%64 == 63 || i == b.N-1 {
+					w.writeQueued(b.Context())
 				}
 			}
 		})
 	}
-	b.Run("reference-no-fsync", func(b *testing.B) {
-		w, err := newResultWriter(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		js, rs := jobs(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			j := js[i]
-			f, err := os.CreateTemp(w.dir, ".result-*")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.WriteString(f, summary(j, rs[i])); err != nil {
-				b.Fatal(err)
-			}
-			logPath := w.logPath(j.ID, j.Attempt)
-			if lf, err := os.Open(logPath); err == nil { // there is none, as in no-output
-				lf.Close()
-			}
-			if err := f.Close(); err != nil {
-				b.Fatal(err)
-			}
-			if err := os.Rename(f.Name(), filepath.Join(w.dir, j.Commit)); err != nil {
-				b.Fatal(err)
-			}
-			os.Remove(f.Name())
-			os.Remove(logPath)
-		}
-	})
 }

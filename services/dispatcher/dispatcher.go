@@ -17,21 +17,37 @@ import (
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
 )
 
 // Config configures a Dispatcher. Zero values take the defaults.
 type Config struct {
-	ResultsDir       string        // default "test_results"
+	ResultsDir string // default "test_results"
+	// DataDir holds the store (eventide.db) when Store is nil; default ".eventide".
+	DataDir string
+	// Store is where the state is kept; nil opens SQLite in DataDir, which the
+	// dispatcher then closes on Shutdown.
+	Store            store.Store
 	MaxAttempts      int           // default 3
 	Heartbeat        time.Duration // default 1s
 	MaxMissed        int           // default 3
 	LeaseTimeout     time.Duration // a runner must accept an assignment within this; default 5s
 	HandshakeTimeout time.Duration // default 5s
-	Token            string
-	MaxLogBytes      int64 // per attempt; default 32 MiB
-	KeepFinished     int   // finished jobs kept in memory (their files stay); default 10,000
-	Logger           *slog.Logger
-	Version          string
+	// ReclaimWindow is how long after a start the jobs that were running wait for
+	// their runners to report them before they are queued again; default
+	// Heartbeat × MaxMissed, at least 2s.
+	ReclaimWindow time.Duration
+	// StoreWait bounds how long a reply waits for the store (a full disk); after
+	// it the peer gets an error and sends again later. Default 10s.
+	StoreWait time.Duration
+	// LogRetention removes the logs of jobs finished longer ago (results stay);
+	// 0 keeps them forever.
+	LogRetention time.Duration
+	Token        string
+	MaxLogBytes  int64 // per attempt; the tail is kept; default 32 MiB
+	KeepFinished int   // finished jobs kept in memory (the store has them all); default 10,000
+	Logger       *slog.Logger
+	Version      string
 }
 
 // Dispatcher is the central service. Its zero value is not usable; call New.
@@ -39,15 +55,22 @@ type Dispatcher struct {
 	cfg     Config
 	log     *slog.Logger
 	srv     *peer.Server
+	st      store.Store
+	ownsSt  bool
 	results *resultWriter
 
-	mu      sync.Mutex
-	jobs    map[string]*Job
-	active  map[string]*Job // by repo+commit, for jobs still queued or running
-	queue   queue
-	runners map[string]*runner // by name
-	closing bool               // Shutdown has begun
-	done    queue              // finished job ids, oldest first, for eviction
+	mu       sync.Mutex
+	jobs     map[string]*job
+	active   map[string]*job // by repo+commit, for jobs still queued or running
+	queue    queue
+	runners  map[string]*runner // by name
+	orphans  map[string]*job    // running when the last dispatcher stopped; not yet reported
+	closing  bool               // Shutdown has begun
+	done     queue              // finished job ids, oldest first, for eviction
+	seqLo    int64              // lowest queue seq given out (retries go before it)
+	seqHi    int64              // highest
+	started  time.Time
+	listenAt string
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -55,16 +78,33 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 }
 
-// New makes a dispatcher; it creates the results directory.
+// New makes a dispatcher: it opens the store, resumes what it holds (queued jobs
+// stay queued; running ones wait ReclaimWindow for their runners) and creates the
+// results directory.
 func New(cfg Config) (*Dispatcher, error) {
 	if cfg.ResultsDir == "" {
 		cfg.ResultsDir = "test_results"
 	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".eventide"
+	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
 	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if cfg.MaxMissed <= 0 {
+		cfg.MaxMissed = 3
+	}
 	if cfg.LeaseTimeout <= 0 {
 		cfg.LeaseTimeout = 5 * time.Second
+	}
+	if cfg.ReclaimWindow <= 0 {
+		cfg.ReclaimWindow = max(cfg.Heartbeat*time.Duration(cfg.MaxMissed), 2*time.Second)
+	}
+	if cfg.StoreWait <= 0 {
+		cfg.StoreWait = 10 * time.Second
 	}
 	if cfg.KeepFinished <= 0 {
 		cfg.KeepFinished = 10000
@@ -79,17 +119,37 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, owns := cfg.Store, false
+	if st == nil {
+		sq, err := store.OpenSQLite(cfg.DataDir, store.Options{Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		st, owns = sq, true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{
 		cfg:     cfg,
 		log:     cfg.Logger,
+		st:      st,
+		ownsSt:  owns,
 		results: rw,
-		jobs:    make(map[string]*Job),
-		active:  make(map[string]*Job),
+		jobs:    make(map[string]*job),
+		active:  make(map[string]*job),
 		runners: make(map[string]*runner),
+		orphans: make(map[string]*job),
+		started: time.Now(),
 		wake:    make(chan struct{}, 1),
 		ctx:     ctx,
 		cancel:  cancel,
+	}
+	rw.st, rw.log, rw.ctx = st, cfg.Logger, ctx
+	if err := d.resume(); err != nil {
+		cancel()
+		if owns {
+			st.Close()
+		}
+		return nil, err
 	}
 	d.srv = &peer.Server{
 		Admit:            d.admit,
@@ -100,17 +160,26 @@ func New(cfg Config) (*Dispatcher, error) {
 		Logger:           cfg.Logger,
 	}
 	d.wg.Go(d.scheduleLoop)
+	d.wg.Go(d.results.loop)
+	d.wg.Go(d.housekeeping)
+	d.kick()
 	return d, nil
 }
 
 // Serve accepts clients on l until Shutdown; it then returns peer.ErrServerClosed.
-func (d *Dispatcher) Serve(l net.Listener) error { return d.srv.Serve(l) }
+func (d *Dispatcher) Serve(l net.Listener) error {
+	d.mu.Lock()
+	d.listenAt = l.Addr().String()
+	d.mu.Unlock()
+	return d.srv.Serve(l)
+}
 
 // ServeConn serves one in-process connection (one end of a net.Pipe).
 func (d *Dispatcher) ServeConn(c net.Conn) { d.srv.ServeConn(c) }
 
-// Shutdown closes every connection and stops the scheduler. Jobs in flight stay with
-// their runners, which keep their results until a dispatcher is back.
+// Shutdown closes every connection, stops the scheduler, writes the result files
+// due and closes the store. Jobs in flight stay with their runners, which keep
+// their results until a dispatcher is back.
 func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	d.closing = true
@@ -118,55 +187,115 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	err := d.srv.Shutdown(ctx)
 	d.cancel()
 	d.wg.Wait()
+	d.results.flush()
+	if d.ownsSt {
+		err = errors.Join(err, d.st.Close())
+	}
 	return err
 }
 
 // Submit queues a commit unless the same repository and commit is already queued or
-// running; it is what an observer's commit.submit does.
-func (d *Dispatcher) Submit(s *wire.Submit) (wire.Submitted, error) {
+// running; it is what an observer's commit.submit does. It returns once the job is
+// stored.
+func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted, error) {
 	if err := s.Validate(); err != nil {
 		return wire.Submitted{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodCommitSubmit, err)
 	}
+	if err := d.st.Err(); err != nil {
+		// Refuse new work while the store cannot take it: the observer keeps the
+		// commit and offers it again.
+		return wire.Submitted{}, wire.Errorf(wire.CodeInternal, "not accepting jobs while the store fails: %v", err)
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	var pos []store.Op
+	if s.Branch != "" {
+		pos = append(pos, store.PutPosition{Repo: s.Repo, Branch: s.Branch, Commit: s.Commit})
+	}
 	key := s.Repo + "\x00" + s.Commit
 	if j, ok := d.active[key]; ok {
-		return wire.Submitted{JobID: j.ID, Duplicate: true}, nil
+		t := d.st.Apply(pos...)
+		d.mu.Unlock()
+		return wire.Submitted{JobID: j.ID, Duplicate: true}, d.waitSaved(ctx, t, "job "+j.ID)
 	}
-	j := &Job{
+	j := &job{Job: Job{
 		ID: newJobID(), Repo: s.Repo, Commit: s.Commit, Branch: s.Branch,
 		Author: s.Author, Message: s.Message, State: StateQueued, QueuedAt: time.Now(),
-	}
+	}}
 	d.jobs[j.ID] = j
 	d.active[key] = j
-	d.queue.pushBack(j.ID)
+	d.pushBackLocked(j)
+	t := d.saveLocked(j, pos...)
 	d.log.Info("job queued", "job", j.ID, "commit", short(j.Commit), "branch", j.Branch, "queue", d.queue.len())
 	d.kick()
-	return wire.Submitted{JobID: j.ID}, nil
+	d.mu.Unlock()
+	return wire.Submitted{JobID: j.ID}, d.waitSaved(ctx, t, "job "+j.ID)
 }
 
-// Job returns a copy of a job.
+// saveLocked records j's row, with ops, and remembers the ticket.
+func (d *Dispatcher) saveLocked(j *job, ops ...store.Op) *store.Ticket {
+	row := j.Job
+	row.Attempts, row.Result = nil, nil
+	j.saved = d.st.Apply(append([]store.Op{store.PutJob{Job: row}}, ops...)...)
+	return j.saved
+}
+
+// saveAttemptLocked records j's row and its current attempt.
+func (d *Dispatcher) saveAttemptLocked(j *job, ops ...store.Op) *store.Ticket {
+	if a := j.current(); a != nil {
+		ops = append([]store.Op{store.PutAttempt{JobID: j.ID, Attempt: *a}}, ops...)
+	}
+	return d.saveLocked(j, ops...)
+}
+
+// waitSaved waits (without the lock) until a change is stored, at most StoreWait:
+// a peer is told only what is durable, and otherwise gets an error and resends.
+func (d *Dispatcher) waitSaved(ctx context.Context, t *store.Ticket, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.StoreWait)
+	defer cancel()
+	if err := t.Wait(ctx); err != nil {
+		if serr := d.st.Err(); serr != nil {
+			err = serr
+		}
+		return wire.Errorf(wire.CodeInternal, "storing %s: %v", what, err)
+	}
+	return nil
+}
+
+// pushBackLocked queues j behind everything; pushFrontLocked ahead of everything.
+func (d *Dispatcher) pushBackLocked(j *job) {
+	d.seqHi++
+	j.Seq = d.seqHi
+	d.queue.pushBack(j.ID)
+}
+
+func (d *Dispatcher) pushFrontLocked(j *job) {
+	d.seqLo--
+	j.Seq = d.seqLo
+	d.queue.pushFront(j.ID)
+}
+
+// Job returns a copy of a job, from memory or, for an old one, the store.
 func (d *Dispatcher) Job(id string) (Job, bool) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	j, ok := d.jobs[id]
-	if !ok {
-		return Job{}, false
+	if ok {
+		c := j.copy()
+		d.mu.Unlock()
+		return c, true
 	}
-	c := *j
-	c.Attempts = append([]Attempt(nil), j.Attempts...)
-	return c, true
+	d.mu.Unlock()
+	sj, err := d.st.Job(d.ctx, id)
+	return sj, err == nil
 }
 
-// Jobs returns copies of all jobs.
+// Jobs returns copies of the jobs in memory: the active ones and the latest
+// finished ones.
 func (d *Dispatcher) Jobs() []Job {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]Job, 0, len(d.jobs))
 	for _, j := range d.jobs {
-		c := *j
-		c.Attempts = append([]Attempt(nil), j.Attempts...)
-		out = append(out, c)
+		out = append(out, j.copy())
 	}
 	return out
 }
@@ -211,10 +340,11 @@ func checkDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// finishedLocked remembers that j has ended and forgets the oldest finished jobs
-// beyond KeepFinished, so that memory stays bounded however long the dispatcher runs
-// (their result files stay on disk).
-func (d *Dispatcher) finishedLocked(j *Job) {
+// finishedLocked remembers that j has ended, has its result file written once the
+// store has it, and forgets the oldest finished jobs beyond KeepFinished, so that
+// memory stays bounded however long the dispatcher runs (the store keeps them).
+func (d *Dispatcher) finishedLocked(j *job) {
+	d.results.queue(j.copy(), j.saved)
 	d.done.pushBack(j.ID)
 	for d.done.len() > d.cfg.KeepFinished {
 		id := d.done.popFront()

@@ -22,6 +22,9 @@ func newTestDispatcher(t *testing.T, cfg Config) *Dispatcher {
 	if cfg.ResultsDir == "" {
 		cfg.ResultsDir = filepath.Join(t.TempDir(), "results")
 	}
+	if cfg.DataDir == "" && cfg.Store == nil {
+		cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	}
 	cfg.Heartbeat = 50 * time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	d, err := New(cfg)
@@ -125,19 +128,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestSubmitDedupesActiveJobs(t *testing.T) {
 	d := newTestDispatcher(t, Config{})
-	s1, err := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s1, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	if err != nil || s1.Duplicate {
 		t.Fatalf("first submit: %+v %v", s1, err)
 	}
-	s2, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s2, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	if !s2.Duplicate || s2.JobID != s1.JobID {
 		t.Fatalf("second submit of a queued commit: %+v", s2)
 	}
-	s3, _ := d.Submit(&wire.Submit{Repo: "/other", Commit: commit(0)})
+	s3, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/other", Commit: commit(0)})
 	if s3.Duplicate {
 		t.Fatal("same commit of another repository was deduplicated")
 	}
-	if _, err := d.Submit(&wire.Submit{Repo: "/r", Commit: "../../tmp/pwned"}); err == nil {
+	if _, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: "../../tmp/pwned"}); err == nil {
 		t.Fatal("a path as commit id was accepted")
 	}
 }
@@ -147,7 +150,7 @@ func TestFIFOAndResultFile(t *testing.T) {
 	fr, _ := connectRunner(t, d, "r1", 1)
 	var ids []string
 	for i := range 3 {
-		s, err := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(byte(i)), Branch: "main"})
+		s, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(byte(i)), Branch: "main"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,10 +169,7 @@ func TestFIFOAndResultFile(t *testing.T) {
 			t.Fatalf("repeated result: %v", err)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(d.cfg.ResultsDir, commit(2)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readResult(t, d, commit(2))
 	for _, want := range []string{"Status:    failed", "Tests:     1 passed, 1 failed, 0 errors, 0 skipped",
 		"Failing:   test_bad (t.T.test_bad)", "Runner:    r1", "--- output ---\nRan 2 tests\n"} {
 		if !strings.Contains(string(b), want) {
@@ -181,7 +181,7 @@ func TestFIFOAndResultFile(t *testing.T) {
 func TestRunnerLostRequeuesWithNextAttempt(t *testing.T) {
 	d := newTestDispatcher(t, Config{MaxAttempts: 2})
 	r1, _ := connectRunner(t, d, "r1", 1)
-	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a1 := r1.next(t)
 	waitFor(t, "job running", func() bool { j, _ := d.Job(s.JobID); return j.State == StateRunning })
 	r2, _ := connectRunner(t, d, "r2", 1)
@@ -203,16 +203,14 @@ func TestRunnerLostRequeuesWithNextAttempt(t *testing.T) {
 	if !strings.Contains(j.Reason, "gave up after 2 attempts") || !strings.Contains(j.Reason, "r2 lost") {
 		t.Fatalf("reason %q", j.Reason)
 	}
-	if _, err := os.Stat(filepath.Join(d.cfg.ResultsDir, commit(0))); err != nil {
-		t.Fatalf("no result file for the job that gave up: %v", err)
-	}
+	readResult(t, d, commit(0)) // the job that gave up has one too
 }
 
 func TestRefusalRequeues(t *testing.T) {
 	d := newTestDispatcher(t, Config{MaxAttempts: 3})
 	bad, _ := connectRunner(t, d, "a-refuser", 1)
 	bad.refuse = true
-	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	waitFor(t, "refusals to use up attempts", func() bool { j, _ := d.Job(s.JobID); return j.State == StateError })
 	j, _ := d.Job(s.JobID)
 	if j.Attempt != 3 || len(j.Attempts) != 3 || j.Attempts[0].Outcome != "refused" {
@@ -223,7 +221,7 @@ func TestRefusalRequeues(t *testing.T) {
 func TestInfraErrorRetriedTestFailureNot(t *testing.T) {
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
-	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a := r.next(t)
 	now := time.Now()
 	ctx := context.Background()
@@ -251,7 +249,7 @@ func TestInfraErrorRetriedTestFailureNot(t *testing.T) {
 func TestReconnectedRunnerKeepsItsJob(t *testing.T) {
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
-	d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a := r.next(t)
 	// The same runner reconnects (say, after a network blip) holding the job.
 	r2, w := connectRunner(t, d, "r1", 1, wire.HeldJob{Assign: a})
@@ -281,7 +279,7 @@ func TestRestartedDispatcherAdoptsHeldJob(t *testing.T) {
 func TestOutputDedupedByOffset(t *testing.T) {
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
-	d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a := r.next(t)
 	ctx := context.Background()
 	send := func(seq uint64, off int64, data string) {
@@ -299,7 +297,7 @@ func TestOutputDedupedByOffset(t *testing.T) {
 		StartedAt: now, FinishedAt: now, OutputBytes: 30}, nil); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(filepath.Join(d.cfg.ResultsDir, commit(0)))
+	b := readResult(t, d, commit(0))
 	_, out, _ := strings.Cut(string(b), "--- output ---\n")
 	want := "hello world\n\n[eventide: 8 bytes of output were lost here]\nafter gap\n"
 	if out != want {
@@ -312,7 +310,7 @@ func TestOutputDedupedByOffset(t *testing.T) {
 func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
 	d := newTestDispatcher(t, Config{MaxAttempts: 5})
 	r, _ := connectRunner(t, d, "r1", 1)
-	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a1 := r.next(t)
 	// The dispatcher moves the job to attempt 2 on the same runner (as after a lease
 	// timeout), and the runner reconnects still holding attempt 1.
@@ -338,7 +336,7 @@ func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
 func TestShutdownFailsNothing(t *testing.T) {
 	d := newTestDispatcher(t, Config{MaxAttempts: 1})
 	r, _ := connectRunner(t, d, "r1", 1)
-	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	r.next(t)
 	waitFor(t, "job running", func() bool { j, _ := d.Job(s.JobID); return j.State == StateRunning })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -358,7 +356,7 @@ func TestShutdownFailsNothing(t *testing.T) {
 func TestDrainingHelloGetsNoJobs(t *testing.T) {
 	d := newTestDispatcher(t, Config{})
 	drainer, _ := connectRunnerHello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "a-drainer", Slots: 4, Draining: true})
-	s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(0)})
+	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	live, _ := connectRunner(t, d, "z-live", 1)
 	a := live.next(t)
 	if a.JobID != s.JobID || a.Attempt != 1 {
@@ -376,21 +374,35 @@ func TestFinishedJobsAreEvicted(t *testing.T) {
 	r, _ := connectRunner(t, d, "r1", 1)
 	var ids []string
 	for i := range 3 {
-		s, _ := d.Submit(&wire.Submit{Repo: "/r", Commit: commit(byte(i))})
+		s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(byte(i))})
 		ids = append(ids, s.JobID)
 		if err := r.finish(t, r.next(t), wire.StatusPassed); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := d.Job(ids[0]); ok {
-		t.Error("the oldest finished job is still in memory")
+	d.mu.Lock()
+	_, inMemory := d.jobs[ids[0]]
+	_, kept := d.jobs[ids[2]]
+	d.mu.Unlock()
+	if inMemory || !kept {
+		t.Errorf("oldest finished job in memory: %v, newest: %v; want false, true", inMemory, kept)
 	}
-	for _, id := range ids[1:] {
-		if _, ok := d.Job(id); !ok {
-			t.Errorf("job %s evicted too early", id)
-		}
+	// The store still has it.
+	if j, ok := d.Job(ids[0]); !ok || j.State != StatePassed {
+		t.Errorf("evicted job from the store: %+v, %v", j, ok)
 	}
-	if _, err := os.Stat(filepath.Join(d.cfg.ResultsDir, commit(0))); err != nil {
-		t.Errorf("evicted job's result file: %v", err)
+	readResult(t, d, commit(0))
+}
+
+// readResult waits for a result file (they are written just after the result is
+// stored) and returns it.
+func readResult(t *testing.T, d *Dispatcher, commit string) []byte {
+	t.Helper()
+	path := filepath.Join(d.cfg.ResultsDir, commit)
+	waitFor(t, "result file "+commit[:8], func() bool { _, err := os.Stat(path); return err == nil })
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
 }

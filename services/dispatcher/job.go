@@ -4,72 +4,86 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
 )
 
-// State is where a job is in its lifecycle.
-type State string
+// The job record is the store's: what the dispatcher holds in memory is what it
+// records.
+type (
+	Job     = store.Job
+	Attempt = store.Attempt
+	State   = store.State
+)
 
 // Job states: queued → assigned → running → passed | failed | error | cancelled.
 const (
-	StateQueued    State = "queued"
-	StateAssigned  State = "assigned"
-	StateRunning   State = "running"
-	StatePassed    State = wire.StatusPassed
-	StateFailed    State = wire.StatusFailed
-	StateError     State = wire.StatusError
-	StateCancelled State = wire.StatusCancelled
+	StateQueued    = store.StateQueued
+	StateAssigned  = store.StateAssigned
+	StateRunning   = store.StateRunning
+	StatePassed    = store.StatePassed
+	StateFailed    = store.StateFailed
+	StateError     = store.StateError
+	StateCancelled = store.StateCancelled
 )
 
-// Active reports whether a job in state s still occupies the queue or a runner.
-func (s State) Active() bool {
-	return s == StateQueued || s == StateAssigned || s == StateRunning
+// job is a Job with what the dispatcher tracks of its current attempt.
+type job struct {
+	Job
+	logBytes  int64          // logical output offset received for the current attempt
+	extents   []store.Extent // stored chunks of the current attempt, oldest first
+	logStored int64          // their total size
+	stopping  bool           // a cancel was asked for: the runner's result ends it
+	saved     *store.Ticket  // the last change's; acknowledge nothing before it
 }
 
-// Job is one commit of one repository to test.
-type Job struct {
-	ID      string
-	Repo    string
-	Commit  string
-	Branch  string
-	Author  string
-	Message string
+func (j *job) key() string { return j.Repo + "\x00" + j.Commit }
 
-	State      State
-	Attempt    int    // current (or last) attempt; 0 while never assigned
-	Runner     string // runner of the current attempt
-	Reason     string // why it ended as error or cancelled
-	QueuedAt   time.Time
-	StartedAt  time.Time
-	FinishedAt time.Time
-	Attempts   []Attempt
-	Result     *wire.Result // the recorded result, once finished by a runner
-
-	logBytes  int64 // logical output offset received for the current attempt
-	logStored int64 // bytes actually written to the log file (capped)
-	logCut    bool
-}
-
-// Attempt is one assignment of a job to a runner.
-type Attempt struct {
-	N        int
-	Runner   string
-	Assigned time.Time
-	Ended    time.Time
-	Outcome  string // a final status, or "lost"/"refused" for a retried attempt
-	Reason   string
-}
-
-func (j *Job) key() string { return j.Repo + "\x00" + j.Commit }
-
-// snapshot copies what an assignment needs, so that it can be used without the lock.
-func (j *Job) assign() wire.Assign {
+// assign copies what an assignment needs, so that it can be used without the lock.
+func (j *job) assign() wire.Assign {
 	return wire.Assign{JobID: j.ID, Attempt: j.Attempt, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch}
 }
 
-func (j *Job) endAttempt(now time.Time, outcome, reason string) {
-	if n := len(j.Attempts); n > 0 && j.Attempts[n-1].N == j.Attempt && j.Attempts[n-1].Ended.IsZero() {
-		j.Attempts[n-1].Ended = now
-		j.Attempts[n-1].Outcome = outcome
-		j.Attempts[n-1].Reason = reason
+// copy is a deep copy of the record, safe to use without the lock.
+func (j *job) copy() Job {
+	c := j.Job
+	c.Attempts = append([]Attempt(nil), j.Attempts...)
+	return c
+}
+
+// current is the attempt in progress (or the last one), or nil before the first.
+func (j *job) current() *Attempt {
+	if n := len(j.Attempts); n > 0 && j.Attempts[n-1].N == j.Attempt {
+		return &j.Attempts[n-1]
+	}
+	return nil
+}
+
+func (j *job) endAttempt(now time.Time, outcome, reason string) {
+	if a := j.current(); a != nil && a.Ended.IsZero() {
+		a.Ended, a.Outcome, a.Reason = now, outcome, reason
 	}
 }
+
+// infraStreak counts the attempts at the end of the history that ended without a
+// verdict from the tests (lost runner, refusal, infrastructure error): those are
+// what --max-attempts limits, so a manual retry starts a fresh count.
+func (j *job) infraStreak() int {
+	n := 0
+	for i := len(j.Attempts) - 1; i >= 0 && j.Attempts[i].N > j.RetryBase; i-- {
+		switch j.Attempts[i].Outcome {
+		case outcomeLost, outcomeRefused, outcomeInfra:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// Outcomes of attempts that were retried.
+const (
+	outcomeLost    = "lost"
+	outcomeRefused = "refused"
+	outcomeInfra   = "infra"
+	outcomeRetried = "retried" // ended by a manual retry
+)

@@ -1,65 +1,71 @@
 package dispatcher
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
 )
 
-// output appends a chunk to the attempt's log. Chunks are placed by offset, so a
-// chunk sent again after a reconnect is dropped and a gap is marked, never hidden.
-func (d *Dispatcher) output(r *runner, o *wire.Output) error {
+// output stores a chunk of an attempt's output at its offset, so a chunk sent again
+// after a reconnect is dropped and a gap shows as a gap. It returns once stored.
+func (d *Dispatcher) output(ctx context.Context, r *runner, o *wire.Output) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.recordedLocked(r, o.JobID, o.Attempt) {
-		return nil // a repeat from before the result was recorded
+	if j := d.recordedLocked(r, o.JobID, o.Attempt); j != nil {
+		t := j.saved
+		d.mu.Unlock()
+		return d.waitSaved(ctx, t, "output of job "+o.JobID) // a repeat from before the result was recorded
 	}
 	j, err := d.currentLocked(r, o.JobID, o.Attempt)
 	if err != nil {
+		d.mu.Unlock()
 		return err
 	}
 	d.startedLocked(j) // output can overtake the lease goroutine
-	data := o.Data
-	end := o.Offset + int64(len(data))
-	if end <= j.logBytes {
-		return nil // already have it
+	data, off := o.Data, o.Offset
+	if end := off + int64(len(data)); end > j.logBytes {
+		if off < j.logBytes {
+			data, off = data[j.logBytes-off:], j.logBytes
+		}
+		j.logBytes = end
+		d.appendLogLocked(j, off, data)
 	}
-	var b strings.Builder
-	if o.Offset > j.logBytes {
-		fmt.Fprintf(&b, "\n[eventide: %d bytes of output were lost here]\n", o.Offset-j.logBytes)
-	} else {
-		data = data[j.logBytes-o.Offset:]
-	}
-	b.WriteString(data)
-	j.logBytes = end
-	return d.appendLogLocked(j, b.String())
+	t := j.saved
+	d.mu.Unlock()
+	return d.waitSaved(ctx, t, "output of job "+o.JobID)
 }
 
-func (d *Dispatcher) appendLogLocked(j *Job, s string) error {
-	if j.logCut {
-		return nil
+// appendLogLocked stores a chunk and, past MaxLogBytes, drops the oldest chunks:
+// the end of a log is where a failure shows, so the tail is what is kept.
+func (d *Dispatcher) appendLogLocked(j *job, off int64, data string) {
+	if len(data) == 0 {
+		return
 	}
-	if room := d.cfg.MaxLogBytes - j.logStored; int64(len(s)) > room {
-		s = s[:max(room, 0)] + fmt.Sprintf("\n[eventide: output cut at %d bytes]\n", d.cfg.MaxLogBytes)
-		j.logCut = true
+	ops := []store.Op{store.AppendLog{JobID: j.ID, Attempt: j.Attempt, Offset: off, Data: data}}
+	j.extents = append(j.extents, store.Extent{Offset: off, Len: int64(len(data))})
+	j.logStored += int64(len(data))
+	if j.logStored > d.cfg.MaxLogBytes && len(j.extents) > 1 {
+		for j.logStored > d.cfg.MaxLogBytes && len(j.extents) > 1 {
+			j.logStored -= j.extents[0].Len
+			j.extents = j.extents[1:]
+		}
+		ops = append(ops, store.TrimLog{JobID: j.ID, Attempt: j.Attempt, Before: j.extents[0].Offset})
 	}
-	n, err := d.results.appendLog(j.ID, j.Attempt, s)
-	j.logStored += int64(n)
-	if err != nil {
-		return wire.Errorf(wire.CodeInternal, "storing output of job %s: %v", j.ID, err)
-	}
-	return nil
+	j.saved = d.st.Apply(ops...)
 }
 
 // currentLocked returns the job if attempt is its current one on runner r.
-func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*Job, error) {
-	j, ok := d.jobs[id]
-	if !ok {
+func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*job, error) {
+	j := d.lookupLocked(id)
+	if j == nil {
 		return nil, errNoJob(id)
 	}
 	if j.Attempt != attempt || j.Runner != r.name || (j.State != StateAssigned && j.State != StateRunning) || r.lost {
@@ -68,140 +74,186 @@ func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*Job, err
 	return j, nil
 }
 
-// recordedLocked reports whether runner r's result for this attempt is recorded.
-func (d *Dispatcher) recordedLocked(r *runner, id string, attempt int) bool {
+// recordedLocked returns the job if runner r's result for this attempt is
+// recorded, else nil.
+func (d *Dispatcher) recordedLocked(r *runner, id string, attempt int) *job {
 	j, ok := d.jobs[id]
-	return ok && j.Result != nil && j.Result.Attempt == attempt && j.Runner == r.name
+	if ok && j.Result != nil && j.Result.Attempt == attempt && j.Runner == r.name {
+		return j
+	}
+	return nil
 }
 
 // result records how an attempt ended, once: a repeat of the recorded result is
-// acknowledged again; anything for an older attempt is refused.
-func (d *Dispatcher) result(r *runner, res *wire.Result) error {
+// acknowledged again; anything for an older attempt is refused. It returns once
+// the result is stored, so an acknowledged result is never lost.
+func (d *Dispatcher) result(ctx context.Context, r *runner, res *wire.Result) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.recordedLocked(r, res.JobID, res.Attempt) {
-		return nil // delivered twice (the first acknowledgement was lost)
+	if j := d.recordedLocked(r, res.JobID, res.Attempt); j != nil {
+		t := j.saved
+		d.mu.Unlock()
+		return d.waitSaved(ctx, t, "result of job "+res.JobID) // delivered twice (the first acknowledgement was lost)
 	}
 	j, err := d.currentLocked(r, res.JobID, res.Attempt)
 	if err != nil {
+		d.mu.Unlock()
 		return err
 	}
-	if res.Infra && res.Status == wire.StatusError {
-		d.retryLocked(j, "infra", fmt.Sprintf("runner %s: %s", r.name, res.Reason))
-		return nil
+	what := "result of job " + j.ID
+	if res.Infra && res.Status == wire.StatusError && !j.stopping {
+		d.retryLocked(j, outcomeInfra, fmt.Sprintf("runner %s: %s", r.name, res.Reason))
+		t := j.saved
+		d.mu.Unlock()
+		return d.waitSaved(ctx, t, what)
 	}
 	now := time.Now()
-	if res.OutputBytes > j.logBytes {
-		d.appendLogLocked(j, fmt.Sprintf("\n[eventide: the last %d bytes of output were lost]\n", res.OutputBytes-j.logBytes))
-		j.logBytes = res.OutputBytes // marked once, even if the write below fails
+	if j.StartedAt.IsZero() {
+		j.StartedAt = res.StartedAt
 	}
-	// The file is written from a copy of the finished job first: if that fails,
-	// nothing has changed, the result is not acknowledged, and the runner resends it.
-	done := *j
-	done.Attempts = append([]Attempt(nil), j.Attempts...)
-	if done.StartedAt.IsZero() {
-		done.StartedAt = res.StartedAt
+	status := res.Status
+	if j.stopping && res.Infra {
+		status = wire.StatusCancelled // it stopped because it was asked to
 	}
-	done.State, done.Reason, done.FinishedAt, done.Result = State(res.Status), res.Reason, now, res
-	done.endAttempt(now, res.Status, res.Reason)
-	if err := d.results.write(&done, res); err != nil {
-		return wire.Errorf(wire.CodeInternal, "recording result of job %s: %v", j.ID, err)
-	}
-	*j = done
+	rec := *res
+	j.State, j.Reason, j.FinishedAt, j.Result = State(status), res.Reason, now, &rec
+	j.endAttempt(now, status, res.Reason)
+	d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Result: rec})
 	delete(r.jobs, j.ID)
 	d.deactivateLocked(j)
 	d.finishedLocked(j)
 	r.done++
-	d.log.Info("job finished", "job", j.ID, "attempt", j.Attempt, "status", res.Status, "runner", r.name,
+	d.log.Info("job finished", "job", j.ID, "attempt", j.Attempt, "status", status, "runner", r.name,
 		"commit", short(j.Commit), "passed", res.Summary.Passed, "failed", res.Summary.Failed, "errors", res.Summary.Errors)
 	d.kick()
-	return nil
+	t := j.saved
+	d.mu.Unlock()
+	return d.waitSaved(ctx, t, what)
 }
 
-// resultWriter owns the results directory: test_results/<commit> files, with
-// attempt logs under .logs/ while jobs run.
+// resultWriter writes test_results/<commit> files off the dispatcher's lock, in
+// batches: each file once its job's result is stored (so the file never says more
+// than the store), then one sync for the batch, then the store notes it. A crash
+// in between only means the file is written again on the next start.
 type resultWriter struct {
-	dir  string
-	logs string
+	dir string
+	st  store.Store
+	log *slog.Logger
+	ctx context.Context
+
+	mu      sync.Mutex
+	pending []pendingFile
+	wake    chan struct{}
+}
+
+type pendingFile struct {
+	job   Job
+	saved *store.Ticket
 }
 
 func newResultWriter(dir string) (*resultWriter, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	logs := filepath.Join(dir, ".logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		return nil, fmt.Errorf("results directory: %w", err)
-	}
-	return &resultWriter{dir: dir, logs: logs}, nil
+	return &resultWriter{dir: dir, wake: make(chan struct{}, 1)}, nil
 }
 
-// logPath is built only from a validated job id and an integer.
-func (w *resultWriter) logPath(id string, attempt int) string {
-	return filepath.Join(w.logs, fmt.Sprintf("%s.%d.log", id, attempt))
+// queue asks for j's file once saved is committed (nil: it already is).
+func (w *resultWriter) queue(j Job, saved *store.Ticket) {
+	w.mu.Lock()
+	w.pending = append(w.pending, pendingFile{j, saved})
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
-// removeLog deletes an attempt's stored output (best effort).
-func (w *resultWriter) removeLog(id string, attempt int) { os.Remove(w.logPath(id, attempt)) }
-
-// logSize is how much output is stored for an attempt (0 if none).
-func (w *resultWriter) logSize(id string, attempt int) int64 {
-	fi, err := os.Stat(w.logPath(id, attempt))
-	if err != nil {
-		return 0
+// loop writes queued files until the dispatcher stops; flush writes the rest.
+func (w *resultWriter) loop() {
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.wake:
+		}
+		w.writeQueued(w.ctx)
 	}
-	return fi.Size()
 }
 
-func (w *resultWriter) appendLog(id string, attempt int, s string) (int, error) {
-	f, err := os.OpenFile(w.logPath(id, attempt), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	n, err := f.WriteString(s)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
+func (w *resultWriter) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w.writeQueued(ctx)
 }
 
-// write writes test_results/<commit> atomically (temporary file, fsync, rename):
-// the summary, then the attempt's output. res is nil for a job that never ran.
-func (w *resultWriter) write(j *Job, res *wire.Result) error {
+func (w *resultWriter) writeQueued(ctx context.Context) {
+	w.mu.Lock()
+	batch := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	var written []string
+	var marks []store.Op
+	for _, p := range batch {
+		if err := p.saved.Wait(ctx); err != nil {
+			// Not stored (yet): the store still lists it as unwritten, so the
+			// next start writes it.
+			if !errors.Is(err, context.Canceled) {
+				w.log.Error("result file not written: its result is not stored", "job", p.job.ID, "err", err)
+			}
+			continue
+		}
+		path, err := w.write(ctx, &p.job)
+		if err != nil {
+			w.log.Error("writing result file", "job", p.job.ID, "commit", p.job.Commit, "err", err)
+			continue
+		}
+		written = append(written, path)
+		marks = append(marks, store.MarkFileWritten{JobID: p.job.ID})
+	}
+	if len(written) == 0 {
+		return
+	}
+	if err := syncFiles(w.dir, written); err != nil {
+		w.log.Error("syncing result files", "dir", w.dir, "err", err)
+		return
+	}
+	w.st.Apply(marks...)
+}
+
+// write writes test_results/<commit> atomically (temporary file, rename): the
+// summary, then the attempt's stored output.
+func (w *resultWriter) write(ctx context.Context, j *Job) (string, error) {
 	if !wire.ValidCommit(j.Commit) {
-		return fmt.Errorf("refusing to write a result for commit %q", j.Commit)
+		return "", fmt.Errorf("refusing to write a result for commit %q", j.Commit)
+	}
+	var out string
+	if j.Attempt > 0 {
+		part, err := w.st.Log(ctx, j.ID, j.Attempt, 0, 0)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("reading output: %w", err)
+		}
+		out = part.Data
 	}
 	f, err := os.CreateTemp(w.dir, ".result-*")
 	if err != nil {
-		return fmt.Errorf("result file: %w", err)
+		return "", fmt.Errorf("result file: %w", err)
 	}
 	defer os.Remove(f.Name())
-	if _, err := io.WriteString(f, summary(j, res)); err != nil {
-		f.Close()
-		return fmt.Errorf("result file: %w", err)
+	_, err = f.WriteString(summary(j, j.Result) + out)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	logPath := w.logPath(j.ID, j.Attempt)
-	if lf, err := os.Open(logPath); err == nil {
-		_, err = io.Copy(f, lf)
-		lf.Close()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("result file: copying output: %w", err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("result file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("result file: %w", err)
+	if err != nil {
+		return "", fmt.Errorf("result file: %w", err)
 	}
 	dst := filepath.Join(w.dir, j.Commit)
 	if err := os.Rename(f.Name(), dst); err != nil {
-		return fmt.Errorf("result file: %w", err)
+		return "", fmt.Errorf("result file: %w", err)
 	}
-	os.Remove(logPath)
-	return nil
+	return dst, nil
 }
 
 // summary renders the head of a result file: one "Key: value" per line. Every value

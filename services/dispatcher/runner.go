@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
 )
 
 // runner is the dispatcher's view of one registered runner.
@@ -17,11 +18,13 @@ type runner struct {
 	labels   []string
 	slots    int
 	conn     *peer.Conn
-	jobs     map[string]*Job // current attempts it holds (assigned or running)
+	jobs     map[string]*job // current attempts it holds (assigned or running)
 	draining bool
 	lost     bool
 	lastErr  error
 	done     int
+	remote   string
+	since    time.Time // registered
 }
 
 func (r *runner) free() int {
@@ -37,6 +40,9 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 	case wire.RoleObserver:
 		d.log.Info("observer connected", "name", h.Name, "remote", c.RemoteAddr())
 		return &observerSession{d: d, name: h.Name}, nil
+	case wire.RoleConsole:
+		d.log.Info("console connected", "name", h.Name, "remote", c.RemoteAddr())
+		return &consoleSession{d: d, name: h.Name, conn: c}, nil
 	case wire.RoleRunner:
 	default:
 		return nil, wire.Errorf(wire.CodeInvalidParams, "role %q is not served by this dispatcher yet", h.Role)
@@ -44,35 +50,37 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now := time.Now()
 	r := &runner{
 		name: h.Name, session: w.SessionID, labels: h.Labels, slots: h.Slots,
-		conn: c, jobs: make(map[string]*Job), draining: h.Draining,
+		conn: c, jobs: make(map[string]*job), draining: h.Draining,
+		remote: c.RemoteAddr().String(), since: now,
 	}
 	old := d.runners[h.Name]
-	held := make(map[string]bool, len(h.Jobs))
-	now := time.Now()
 	for _, hj := range h.Jobs {
-		held[hj.JobID] = true
-		j, ok := d.jobs[hj.JobID]
+		j := d.lookupLocked(hj.JobID)
 		switch {
-		case !ok:
-			// The dispatcher restarted and forgot it: adopt it, so its result counts.
-			j = &Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch,
+		case j == nil:
+			// Neither memory nor the store knows it (a store that was moved
+			// away): adopt it, so that its result counts.
+			j = &job{Job: Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch,
 				State: StateRunning, Attempt: hj.Attempt, Runner: h.Name, QueuedAt: now, StartedAt: now,
-				Attempts: []Attempt{{N: hj.Attempt, Runner: h.Name, Assigned: now}}}
-			// Output the previous dispatcher stored for this attempt is still on
-			// disk: count it, so that the runner's resent chunks line up with it.
-			j.logStored = d.results.logSize(j.ID, j.Attempt)
-			j.logBytes = j.logStored
+				Attempts: []Attempt{{N: hj.Attempt, Runner: h.Name, Assigned: now}}}}
 			d.jobs[j.ID] = j
 			if _, dup := d.active[j.key()]; !dup {
 				d.active[j.key()] = j
 			}
 			r.jobs[j.ID] = j
+			d.saveAttemptLocked(j)
 			d.log.Info("job adopted from reconnecting runner", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
 		case j.Attempt == hj.Attempt && j.State.Active() && j.State != StateQueued && j.Runner == h.Name:
-			// Same runner back within the heartbeat window: the job goes on.
+			// Same runner back within the heartbeat window, or after a restart
+			// within the reclaim window: the job goes on.
 			r.jobs[j.ID] = j
+			if d.orphans[j.ID] == j {
+				delete(d.orphans, j.ID)
+				d.log.Info("job reclaimed by its runner after a restart", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
+			}
 			d.startedLocked(j)
 		case j.Attempt == hj.Attempt && !j.State.Active() && j.Result != nil:
 			// Already recorded; the runner missed the acknowledgement and will resend.
@@ -86,7 +94,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 			// Whatever the new registration did not take back (not held, or held
 			// at another attempt) goes back to the queue.
 			if r.jobs[id] != j {
-				d.retryLocked(j, "lost", fmt.Sprintf("runner %s reconnected without this attempt", h.Name))
+				d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s reconnected without this attempt", h.Name))
 			}
 		}
 		// The held jobs now belong to the new registration; a lease still waiting
@@ -98,6 +106,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 	if old != nil {
 		r.done = old.done
 	}
+	d.saveRunnerLocked(r, "")
 	d.runners[h.Name] = r
 	d.log.Info("runner registered", "runner", h.Name, "slots", h.Slots, "labels", h.Labels,
 		"held", len(h.Jobs), "remote", c.RemoteAddr())
@@ -118,13 +127,13 @@ func (s *runnerSession) Handle(ctx context.Context, method string, params json.R
 		if err := wire.Decode(method, params, &o); err != nil {
 			return nil, err
 		}
-		return nil, s.d.output(s.r, &o)
+		return nil, s.d.output(ctx, s.r, &o)
 	case wire.MethodJobResult:
 		var res wire.Result
 		if err := wire.Decode(method, params, &res); err != nil {
 			return nil, err
 		}
-		return nil, s.d.result(s.r, &res)
+		return nil, s.d.result(ctx, s.r, &res)
 	case wire.MethodRunnerDrain:
 		s.d.mu.Lock()
 		s.r.draining = true
@@ -150,35 +159,40 @@ func (s *runnerSession) Closed(err error) {
 		return
 	}
 	s.r.lost, s.r.lastErr = true, err
+	d.saveRunnerLocked(s.r, err.Error())
 	d.log.Warn("runner lost", "runner", s.r.name, "reason", err, "jobs", len(s.r.jobs))
 	for _, j := range s.r.jobs {
-		d.retryLocked(j, "lost", fmt.Sprintf("runner %s lost: %v", s.r.name, err))
+		d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s lost: %v", s.r.name, err))
 	}
 	clear(s.r.jobs)
 	d.kick()
 }
 
 // retryLocked ends j's current attempt because of an infrastructure failure and
-// queues it again at the front, or ends it as error once attempts are used up.
-func (d *Dispatcher) retryLocked(j *Job, outcome, reason string) {
+// queues it again at the front, or ends it as error once MaxAttempts attempts in a
+// row have failed so.
+func (d *Dispatcher) retryLocked(j *job, outcome, reason string) {
 	now := time.Now()
 	j.endAttempt(now, outcome, reason)
 	if r := d.runners[j.Runner]; r != nil {
 		delete(r.jobs, j.ID)
 	}
-	if j.Attempt >= d.cfg.MaxAttempts {
-		j.State, j.Reason, j.FinishedAt = StateError, fmt.Sprintf("gave up after %d attempts: %s", j.Attempt, reason), now
+	delete(d.orphans, j.ID)
+	if n := j.infraStreak(); n >= d.cfg.MaxAttempts || j.stopping {
+		j.State, j.FinishedAt = StateError, now
+		j.Reason = fmt.Sprintf("gave up after %d attempts: %s", n, reason)
+		if j.stopping {
+			j.State, j.Reason = StateCancelled, "cancelled: "+reason
+		}
+		d.saveAttemptLocked(j)
 		d.deactivateLocked(j)
 		d.finishedLocked(j)
 		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
-		if err := d.results.write(j, nil); err != nil {
-			d.log.Error("writing result file", "job", j.ID, "err", err)
-		}
 		return
 	}
-	d.results.removeLog(j.ID, j.Attempt) // the next attempt's output starts afresh
 	j.State, j.Runner = StateQueued, ""
-	d.queue.pushFront(j.ID)
+	d.pushFrontLocked(j)
+	d.saveAttemptLocked(j)
 	d.log.Warn("job re-queued", "job", j.ID, "attempt", j.Attempt, "reason", reason)
 	d.kick()
 }
@@ -203,11 +217,11 @@ func (d *Dispatcher) scheduleLoop() {
 			}
 			j.Attempt++
 			j.State, j.Runner = StateAssigned, r.name
-			j.logBytes, j.logStored, j.logCut = 0, 0, false
+			j.logBytes, j.logStored, j.extents = 0, 0, nil
 			j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
 			r.jobs[j.ID] = j
-			a, conn := j.assign(), r.conn
-			d.wg.Go(func() { d.lease(conn, r, a) })
+			a, conn, saved := j.assign(), r.conn, d.saveAttemptLocked(j)
+			d.wg.Go(func() { d.lease(conn, r, a, saved) })
 		}
 		d.mu.Unlock()
 	}
@@ -225,12 +239,16 @@ func (d *Dispatcher) pickRunnerLocked() *runner {
 	return best
 }
 
-// lease offers an assignment and waits for the runner to accept it in time; a
-// refusal or silence puts the job back at once.
-func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
+// lease offers an assignment once it is stored (so that no runner ever holds an
+// attempt a restarted dispatcher would hand out again) and waits for the runner to
+// accept it in time; a refusal or silence puts the job back at once.
+func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign, saved *store.Ticket) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.LeaseTimeout)
 	defer cancel()
-	err := conn.Call(ctx, wire.MethodJobAssign, &a, nil)
+	err := saved.Wait(ctx)
+	if err == nil {
+		err = conn.Call(ctx, wire.MethodJobAssign, &a, nil)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	j := d.jobs[a.JobID]
@@ -245,7 +263,7 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
 			// the runner has the job whatever happened to this reply.
 			return
 		}
-		d.retryLocked(j, "refused", fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
+		d.retryLocked(j, outcomeRefused, fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
 		return
 	}
 	d.startedLocked(j)
@@ -253,9 +271,10 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign) {
 
 // startedLocked marks an assigned job running, on whichever comes first: the
 // runner's acceptance or its first output.
-func (d *Dispatcher) startedLocked(j *Job) {
+func (d *Dispatcher) startedLocked(j *job) {
 	if j.State == StateAssigned {
 		j.State, j.StartedAt = StateRunning, time.Now()
+		d.saveLocked(j)
 		d.log.Info("job started", "job", j.ID, "attempt", j.Attempt, "runner", j.Runner, "commit", short(j.Commit))
 	}
 }
@@ -267,6 +286,17 @@ type observerSession struct {
 }
 
 func (s *observerSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	if method == wire.MethodObserverPosition {
+		var q wire.PositionQuery
+		if err := wire.Decode(method, params, &q); err != nil {
+			return nil, err
+		}
+		branches, known, err := s.d.st.Position(ctx, q.Repo)
+		if err != nil {
+			return nil, wire.Errorf(wire.CodeInternal, "%s: %v", method, err)
+		}
+		return wire.Position{Known: known, Branches: branches}, nil
+	}
 	if method != wire.MethodCommitSubmit {
 		return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to an observer", method)
 	}
@@ -274,7 +304,7 @@ func (s *observerSession) Handle(ctx context.Context, method string, params json
 	if err := wire.Decode(method, params, &sub); err != nil {
 		return nil, err
 	}
-	return s.d.Submit(&sub)
+	return s.d.Submit(ctx, &sub)
 }
 
 func (s *observerSession) Closed(err error) {
@@ -294,8 +324,15 @@ func (d *Dispatcher) Runners() map[string]bool {
 
 // deactivateLocked ends j's claim on its repository and commit, unless another job
 // holds it (an adopted job and a resubmission of the same commit can coexist).
-func (d *Dispatcher) deactivateLocked(j *Job) {
+func (d *Dispatcher) deactivateLocked(j *job) {
 	if d.active[j.key()] == j {
 		delete(d.active, j.key())
 	}
+}
+
+// saveRunnerLocked records what the store keeps of a runner (not waited for: a
+// runner's record is for people, not for correctness).
+func (d *Dispatcher) saveRunnerLocked(r *runner, lastErr string) {
+	d.st.Apply(store.PutRunner{Runner: store.Runner{Name: r.name, Labels: r.labels, Slots: r.slots,
+		FirstSeen: r.since, LastSeen: time.Now(), Done: r.done, LastError: lastErr}})
 }

@@ -152,8 +152,16 @@ type testDispatcher struct {
 // port); stop (also run at cleanup) shuts it down and waits for Serve to return.
 func startDispatcher(t *testing.T, addr string) *testDispatcher {
 	t.Helper()
+	return startDispatcherIn(t, addr, t.TempDir())
+}
+
+// startDispatcherIn starts a dispatcher keeping its store in dataDir, so that a
+// second one on the same dir resumes what the first stored.
+func startDispatcherIn(t *testing.T, addr, dataDir string) *testDispatcher {
+	t.Helper()
 	d, err := dispatcher.New(dispatcher.Config{
 		ResultsDir: filepath.Join(t.TempDir(), "results"),
+		DataDir:    dataDir,
 		Heartbeat:  50 * time.Millisecond,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

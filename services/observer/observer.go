@@ -42,7 +42,8 @@ type Observer struct {
 
 	mu      sync.Mutex
 	conn    *peer.Conn
-	connect chan struct{} // signalled on each new connection
+	connect chan struct{}  // signalled on each new connection
+	pos     *wire.Position // the dispatcher's record, fetched on connecting, for look to apply
 
 	badBranch map[string]struct{} // branches whose names the protocol refuses
 }
@@ -128,21 +129,71 @@ func (o *Observer) Run(ctx context.Context) error {
 	}
 }
 
-func (o *Observer) connected(ctx context.Context, c *peer.Conn, _ *wire.Welcome) error {
-	o.mu.Lock()
-	o.conn = c
-	o.mu.Unlock()
-	select {
-	case o.connect <- struct{}{}:
-	default:
-	}
+func (o *Observer) connected(ctx context.Context, c *peer.Conn, w *wire.Welcome) error {
+	// The dispatcher's store says which commit it last accepted on each branch:
+	// that is where to resume, whatever happened to this observer's own state
+	// file (lost, or behind after a crash between a submission and its save).
+	var pos wire.Position
+	var asking sync.WaitGroup
+	defer asking.Wait() // before conn is cleared below, so it is not set again after
+	asking.Go(func() {
+		// Served concurrently: Call needs the connection's read loop running.
+		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := fmt.Errorf("the dispatcher speaks protocol version %d; positions came in 3", w.ProtocolVersion)
+		if w.ProtocolVersion >= 3 {
+			err = c.Call(callCtx, wire.MethodObserverPosition, &wire.PositionQuery{Repo: o.repo.URL()}, &pos)
+		}
+		if err == nil {
+			err = pos.Validate()
+		}
+		o.mu.Lock()
+		if err == nil {
+			o.pos = &pos
+		} else {
+			// An older dispatcher, or none of this repository: the state file
+			// alone says where to resume.
+			o.log.Info("dispatcher gave no position; resuming from the state file", "err", err)
+		}
+		o.conn = c
+		o.mu.Unlock()
+		select {
+		case o.connect <- struct{}{}:
+		default:
+		}
+	})
 	err := c.Serve(ctx, peer.HandlerFunc(func(context.Context, string, json.RawMessage) (any, error) {
 		return nil, wire.Errorf(wire.CodeMethodNotFound, "an observer serves no requests")
 	}))
+	asking.Wait()
 	o.mu.Lock()
 	o.conn = nil
 	o.mu.Unlock()
 	return err
+}
+
+// applyPosition takes the dispatcher's record as the starting point where it has
+// one: for each branch it knows, the commit it last accepted.
+func (o *Observer) applyPosition(pos *wire.Position) error {
+	if !pos.Known {
+		return nil
+	}
+	if o.st.Branches == nil {
+		o.st.Branches = make(map[string]string)
+	}
+	changed := !o.st.Started
+	for b, c := range pos.Branches {
+		if o.st.Branches[b] != c {
+			o.log.Info("resuming from the dispatcher's position", "branch", b, "commit", c[:12], "state file had", o.st.Branches[b])
+			o.st.Branches[b] = c
+			changed = true
+		}
+	}
+	o.st.Started = true
+	if changed {
+		return o.st.save()
+	}
+	return nil
 }
 
 var errNotConnected = errors.New("not connected to the dispatcher")
@@ -151,10 +202,16 @@ var errNotConnected = errors.New("not connected to the dispatcher")
 // acknowledged commit, and stops at the first failure so nothing is skipped.
 func (o *Observer) look(ctx context.Context) error {
 	o.mu.Lock()
-	conn := o.conn
+	conn, pos := o.conn, o.pos
+	o.pos = nil
 	o.mu.Unlock()
 	if conn == nil {
 		return nil // the dialer logs why; we look again once connected
+	}
+	if pos != nil {
+		if err := o.applyPosition(pos); err != nil {
+			return err
+		}
 	}
 	if err := o.repo.Refresh(ctx); err != nil {
 		return err

@@ -509,3 +509,34 @@ func TestFirstLookOnUnsendableHeadBranch(t *testing.T) {
 	g.setRef("dev", dev)
 	d.waitJob(t, dev, o.log.dump)
 }
+
+// The observer's own state is lost (a new machine, a wiped data dir) while the
+// dispatcher, restarted on the same store, remembers what it accepted: the new
+// observer resumes from the dispatcher's position, so the commits made meanwhile
+// are all tested (a fresh observer alone would test only HEAD) and none is repeated.
+func TestResumesFromDispatcherPositionWhenStateIsLost(t *testing.T) {
+	g := newRepo(t)
+	head := g.commit("initial")
+	store := t.TempDir()
+	d1 := startDispatcherIn(t, "127.0.0.1:0", store)
+	cfg := observerConfig(t, g, d1.addr)
+	o := startObserver(t, cfg)
+	d1.waitJob(t, head, o.log.dump)
+	c1 := g.commit("one")
+	d1.waitJob(t, c1, o.log.dump)
+	o.stop()
+	d1.stop()
+
+	c2 := g.commit("two")
+	c3 := g.commit("three")
+	d2 := startDispatcherIn(t, d1.addr, store)
+	cfg.DataDir = t.TempDir() // the observer's state is gone
+	o2 := startObserver(t, cfg)
+	d2.waitJob(t, c3, o2.log.dump)
+	marker := g.commit("marker")
+	d2.waitJob(t, marker, o2.log.dump)
+	o2.log.checkSubmitted(t, want{c2, "main"}, want{c3, "main"}, want{marker, "main"})
+	if n := o2.log.count("resuming from the dispatcher's position"); n != 1 {
+		t.Errorf("%d resumptions from the dispatcher's position, want 1\n%s", n, o2.log.dump())
+	}
+}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +28,12 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		res.FinishedAt = time.Now()
 		if res.FinishedAt.Before(res.StartedAt) { // the wall clock stepped back
 			res.FinishedAt = res.StartedAt
+		}
+		// Per-test outcomes are a bonus: never let them make the result one the
+		// dispatcher refuses (invalid, or too big for a frame once escaped), which
+		// the runner would send again forever.
+		if b, err := json.Marshal(res); err != nil || len(b) > wire.MaxFrameSize*3/4 || res.Validate() != nil {
+			res.Summary.Tests = nil
 		}
 		j.finish(res)
 		r.log.Info("job finished", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status,
@@ -80,6 +87,9 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	res.ExitCode = out.ExitCode
 	s := testrun.ParseUnittest(j.output())
 	res.Summary = wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}
+	for _, t := range s.Tests {
+		res.Summary.Tests = append(res.Summary.Tests, wire.TestOutcome(t))
+	}
 	switch out.Reason {
 	case testrun.ReasonExited:
 		res.Status = wire.StatusPassed

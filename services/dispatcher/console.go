@@ -1,0 +1,213 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
+)
+
+// consoleSession serves a console: history queries, and the actions a person
+// takes from the dashboard.
+type consoleSession struct {
+	d    *Dispatcher
+	name string
+	conn *peer.Conn
+}
+
+func (s *consoleSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	d := s.d
+	switch method {
+	case wire.MethodJobsList:
+		var q wire.JobQuery
+		if err := wire.Decode(method, params, &q); err != nil {
+			return nil, err
+		}
+		return d.ListJobs(ctx, q)
+	case wire.MethodJobGet:
+		var id wire.JobID
+		if err := wire.Decode(method, params, &id); err != nil {
+			return nil, err
+		}
+		j, ok := d.Job(id.JobID)
+		if !ok {
+			return nil, errNoJob(id.JobID)
+		}
+		return d.info(&j, true), nil
+	case wire.MethodJobLog:
+		var q wire.LogQuery
+		if err := wire.Decode(method, params, &q); err != nil {
+			return nil, err
+		}
+		return d.Log(ctx, q)
+	case wire.MethodJobRetry:
+		var id wire.JobID
+		if err := wire.Decode(method, params, &id); err != nil {
+			return nil, err
+		}
+		return d.Retry(ctx, id.JobID)
+	case wire.MethodJobStop:
+		var id wire.JobID
+		if err := wire.Decode(method, params, &id); err != nil {
+			return nil, err
+		}
+		return nil, d.Stop(ctx, id.JobID)
+	case wire.MethodRunnerStop:
+		var n wire.RunnerName
+		if err := wire.Decode(method, params, &n); err != nil {
+			return nil, err
+		}
+		return nil, d.Drain(n.Name)
+	}
+	return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to a console", method)
+}
+
+func (s *consoleSession) Closed(err error) {
+	s.d.log.Info("console disconnected", "name", s.name, "reason", err)
+}
+
+// ListJobs answers a history query from the store, newest first.
+func (d *Dispatcher) ListJobs(ctx context.Context, q wire.JobQuery) (wire.JobList, error) {
+	if err := q.Validate(); err != nil {
+		return wire.JobList{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobsList, err)
+	}
+	jobs, more, err := d.st.Jobs(ctx, q)
+	if err != nil {
+		return wire.JobList{}, wire.Errorf(wire.CodeInternal, "%s: %v", wire.MethodJobsList, err)
+	}
+	out := wire.JobList{Jobs: make([]wire.JobInfo, 0, len(jobs)), More: more}
+	for i := range jobs {
+		out.Jobs = append(out.Jobs, d.info(&jobs[i], false))
+	}
+	return out, nil
+}
+
+// Log reads part of an attempt's stored output.
+func (d *Dispatcher) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {
+	if err := q.Validate(); err != nil {
+		return wire.LogChunk{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobLog, err)
+	}
+	j, ok := d.Job(q.JobID)
+	if !ok {
+		return wire.LogChunk{}, errNoJob(q.JobID)
+	}
+	attempt := q.Attempt
+	if attempt == 0 {
+		attempt = j.Attempt
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > wire.MaxLogRead {
+		limit = wire.MaxLogRead
+	}
+	final := attempt != j.Attempt || !j.State.Active()
+	part, err := d.st.Log(ctx, q.JobID, attempt, q.Offset, limit)
+	if errors.Is(err, store.ErrNotFound) {
+		return wire.LogChunk{}, wire.Errorf(wire.CodeUnknownJob, "job %s has no attempt %d", q.JobID, attempt)
+	}
+	if err != nil {
+		return wire.LogChunk{}, wire.Errorf(wire.CodeInternal, "%s: %v", wire.MethodJobLog, err)
+	}
+	return wire.LogChunk{JobID: q.JobID, Attempt: attempt, Offset: q.Offset, Data: part.Data, Next: part.Next,
+		Start: part.Start, End: part.End, Final: final}, nil
+}
+
+// Retry makes a new attempt of a job: a finished one is queued again (its earlier
+// attempts stay in its history); a queued or running one is left as it is.
+func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error) {
+	d.mu.Lock()
+	j := d.lookupLocked(id)
+	if j == nil {
+		d.mu.Unlock()
+		return wire.JobInfo{}, errNoJob(id)
+	}
+	if j.State.Active() {
+		c := j.copy()
+		d.mu.Unlock()
+		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "job %s is %s already", c.ID, c.State)
+	}
+	if other, ok := d.active[j.key()]; ok {
+		d.mu.Unlock()
+		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "commit %s is %s as job %s already", short(j.Commit), other.State, other.ID)
+	}
+	j.State, j.Reason, j.Result, j.Runner = StateQueued, "", nil, ""
+	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
+	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
+	d.active[j.key()] = j
+	d.pushBackLocked(j)
+	t := d.saveLocked(j)
+	info := d.info(&j.Job, false)
+	d.log.Info("job retried", "job", j.ID, "after attempt", j.Attempt)
+	d.kick()
+	d.mu.Unlock()
+	return info, d.waitSaved(ctx, t, "retry of job "+id)
+}
+
+// Stop cancels a job: a queued one ends at once; a running one is cancelled on
+// its runner, whose result then ends it.
+func (d *Dispatcher) Stop(ctx context.Context, id string) error {
+	d.mu.Lock()
+	j := d.lookupLocked(id)
+	if j == nil {
+		d.mu.Unlock()
+		return errNoJob(id)
+	}
+	switch j.State {
+	case StateQueued:
+		j.State, j.Reason, j.FinishedAt = StateCancelled, "cancelled before it ran", time.Now()
+		d.deactivateLocked(j)
+		d.finishedLocked(j)
+		t := d.saveLocked(j)
+		d.mu.Unlock()
+		return d.waitSaved(ctx, t, "cancel of job "+id)
+	case StateAssigned, StateRunning:
+		j.stopping = true
+		r := d.runners[j.Runner]
+		ref := wire.JobRef{JobID: j.ID, Attempt: j.Attempt, Reason: "cancelled from the console"}
+		d.mu.Unlock()
+		if r == nil || r.conn == nil {
+			return wire.Errorf(wire.CodeInternal, "job %s: its runner %s is not connected; it ends when the runner reports back", id, j.Runner)
+		}
+		if err := r.conn.Call(ctx, wire.MethodJobCancel, &ref, nil); err != nil {
+			return wire.Errorf(wire.CodeInternal, "cancelling job %s on runner %s: %v", id, r.name, err)
+		}
+		return nil
+	}
+	st := j.State
+	d.mu.Unlock()
+	return wire.Errorf(wire.CodeRefused, "job %s has ended already (%s)", id, st)
+}
+
+// Drain stops giving a runner jobs; it finishes those it has.
+func (d *Dispatcher) Drain(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.runners[name]
+	if r == nil || r.lost {
+		return wire.Errorf(wire.CodeRefused, "runner %s is not connected", name)
+	}
+	r.draining = true
+	d.log.Info("runner draining (asked from the console)", "runner", name)
+	return nil
+}
+
+// info is a job as a console sees it.
+func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
+	in := wire.JobInfo{ID: j.ID, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch, Author: j.Author,
+		Message: j.Message, State: string(j.State), Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
+		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+	if j.Result != nil {
+		sum := j.Result.Summary
+		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
+	}
+	if attempts {
+		for _, a := range j.Attempts {
+			in.Attempts = append(in.Attempts, wire.AttemptInfo{N: a.N, Runner: a.Runner, Assigned: a.Assigned,
+				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason})
+		}
+	}
+	return in
+}

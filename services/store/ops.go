@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The statements each Op runs, prepared once on the writer's connection.
+var opSQL = map[string]string{
+	"job": `INSERT INTO jobs (id, repo, commit_id, branch, author, message, state, attempt, runner, reason,
+			queued_at, started_at, finished_at, seq, retry_base, file_written)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET state=excluded.state, attempt=excluded.attempt, runner=excluded.runner,
+			reason=excluded.reason, started_at=excluded.started_at, finished_at=excluded.finished_at,
+			seq=excluded.seq, retry_base=excluded.retry_base, file_written=excluded.file_written`,
+	"attempt": `INSERT INTO attempts (job_id, n, runner, assigned_at, ended_at, outcome, reason) VALUES (?,?,?,?,?,?,?)
+		ON CONFLICT (job_id, n) DO UPDATE SET runner=excluded.runner, assigned_at=excluded.assigned_at,
+			ended_at=excluded.ended_at, outcome=excluded.outcome, reason=excluded.reason`,
+	"result": `INSERT OR REPLACE INTO results (job_id, attempt, status, reason, exit_code, passed, failed, errors, skipped,
+			failing, started_at, finished_at, output_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	"test":      `INSERT OR REPLACE INTO test_outcomes (job_id, attempt, pos, name, outcome) VALUES (?,?,?,?,?)`,
+	"log":       `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
+	"trim":      `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset < ?`,
+	"trimmark":  `UPDATE attempts SET log_cut = max(log_cut, ?) WHERE job_id = ? AND n = ?`,
+	"deletelog": `DELETE FROM logs WHERE job_id = ? AND attempt = ?`,
+	"file":      `UPDATE jobs SET file_written = 1 WHERE id = ?`,
+	"runner": `INSERT INTO runners (name, labels, slots, first_seen, last_seen, done, last_error) VALUES (?,?,?,?,?,?,?)
+		ON CONFLICT (name) DO UPDATE SET labels=excluded.labels, slots=excluded.slots, last_seen=excluded.last_seen,
+			done=excluded.done, last_error=excluded.last_error`,
+	"position": `INSERT INTO positions (repo, branch, commit_id, updated_at) VALUES (?,?,?,?)
+		ON CONFLICT (repo, branch) DO UPDATE SET commit_id=excluded.commit_id, updated_at=excluded.updated_at`,
+}
+
+// stmts runs ops inside one transaction, preparing each statement the first time
+// the batch needs it.
+type stmts struct {
+	tx   *sql.Tx
+	prep map[string]*sql.Stmt
+}
+
+func newStmts(tx *sql.Tx) *stmts { return &stmts{tx: tx, prep: make(map[string]*sql.Stmt)} }
+
+func (s *stmts) close() {
+	for _, st := range s.prep {
+		st.Close()
+	}
+}
+
+func (s *stmts) exec(ctx context.Context, name string, args ...any) error {
+	st, ok := s.prep[name]
+	if !ok {
+		var err error
+		if st, err = s.tx.PrepareContext(ctx, opSQL[name]); err != nil {
+			return err
+		}
+		s.prep[name] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return err
+}
+
+func (s *stmts) apply(ctx context.Context, op Op) error {
+	switch o := op.(type) {
+	case PutJob:
+		j := &o.Job
+		return s.exec(ctx, "job", j.ID, j.Repo, j.Commit, j.Branch, j.Author, j.Message, string(j.State), j.Attempt,
+			j.Runner, j.Reason, nanos(j.QueuedAt), nanos(j.StartedAt), nanos(j.FinishedAt), j.Seq, j.RetryBase, j.FileWritten)
+	case PutAttempt:
+		a := &o.Attempt
+		return s.exec(ctx, "attempt", o.JobID, a.N, a.Runner, nanos(a.Assigned), nanos(a.Ended), a.Outcome, a.Reason)
+	case PutResult:
+		r := &o.Result
+		failing, err := json.Marshal(r.Summary.Failing)
+		if err != nil {
+			return err
+		}
+		if r.Summary.Failing == nil {
+			failing = []byte("[]")
+		}
+		if err := s.exec(ctx, "result", o.JobID, r.Attempt, r.Status, r.Reason, r.ExitCode, r.Summary.Passed,
+			r.Summary.Failed, r.Summary.Errors, r.Summary.Skipped, string(failing), nanos(r.StartedAt),
+			nanos(r.FinishedAt), r.OutputBytes); err != nil {
+			return err
+		}
+		for i, t := range r.Summary.Tests {
+			if err := s.exec(ctx, "test", o.JobID, r.Attempt, i, t.Name, t.Outcome); err != nil {
+				return err
+			}
+		}
+		return nil
+	case AppendLog:
+		return s.exec(ctx, "log", o.JobID, o.Attempt, o.Offset, []byte(o.Data))
+	case TrimLog:
+		if err := s.exec(ctx, "trim", o.JobID, o.Attempt, o.Before); err != nil {
+			return err
+		}
+		return s.exec(ctx, "trimmark", o.Before, o.JobID, o.Attempt)
+	case DeleteLog:
+		return s.exec(ctx, "deletelog", o.JobID, o.Attempt)
+	case MarkFileWritten:
+		return s.exec(ctx, "file", o.JobID)
+	case PutRunner:
+		r := &o.Runner
+		labels, err := json.Marshal(r.Labels)
+		if err != nil {
+			return err
+		}
+		if r.Labels == nil {
+			labels = []byte("[]")
+		}
+		return s.exec(ctx, "runner", r.Name, string(labels), r.Slots, nanos(r.FirstSeen), nanos(r.LastSeen), r.Done, r.LastError)
+	case PutPosition:
+		return s.exec(ctx, "position", o.Repo, o.Branch, o.Commit, time.Now().UnixNano())
+	}
+	return fmt.Errorf("unknown change %T", op)
+}

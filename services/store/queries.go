@@ -1,0 +1,402 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// jobCols are a job's columns with its current attempt's result, from
+// "jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt".
+const jobCols = `j.id, j.repo, j.commit_id, j.branch, j.author, j.message, j.state, j.attempt, j.runner, j.reason,
+	j.queued_at, j.started_at, j.finished_at, j.seq, j.retry_base, j.file_written,
+	r.status, r.reason, r.exit_code, r.passed, r.failed, r.errors, r.skipped, r.failing, r.started_at, r.finished_at, r.output_bytes`
+
+const jobFrom = ` FROM jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt`
+
+type scanner interface{ Scan(...any) error }
+
+func scanJob(sc scanner) (Job, error) {
+	var (
+		j                         Job
+		state                     string
+		queued, started, finished int64
+		rStatus, rReason, rFail   sql.NullString
+		rExit, rPass, rFailed     sql.NullInt64
+		rErr, rSkip, rStart, rEnd sql.NullInt64
+		rBytes                    sql.NullInt64
+	)
+	err := sc.Scan(&j.ID, &j.Repo, &j.Commit, &j.Branch, &j.Author, &j.Message, &state, &j.Attempt, &j.Runner, &j.Reason,
+		&queued, &started, &finished, &j.Seq, &j.RetryBase, &j.FileWritten,
+		&rStatus, &rReason, &rExit, &rPass, &rFailed, &rErr, &rSkip, &rFail, &rStart, &rEnd, &rBytes)
+	if err != nil {
+		return Job{}, err
+	}
+	j.State = State(state)
+	j.QueuedAt, j.StartedAt, j.FinishedAt = fromNanos(queued), fromNanos(started), fromNanos(finished)
+	if rStatus.Valid {
+		res := &wire.Result{JobID: j.ID, Attempt: j.Attempt, Status: rStatus.String, Reason: rReason.String,
+			ExitCode: int(rExit.Int64), StartedAt: fromNanos(rStart.Int64), FinishedAt: fromNanos(rEnd.Int64),
+			OutputBytes: rBytes.Int64}
+		res.Summary = wire.Summary{Passed: int(rPass.Int64), Failed: int(rFailed.Int64), Errors: int(rErr.Int64), Skipped: int(rSkip.Int64)}
+		if err := json.Unmarshal([]byte(rFail.String), &res.Summary.Failing); err != nil {
+			return Job{}, fmt.Errorf("job %s: failing tests: %w", j.ID, err)
+		}
+		j.Result = res
+	}
+	return j, nil
+}
+
+func (s *SQLite) queryJobs(ctx context.Context, db *sql.DB, where string, args ...any) ([]Job, error) {
+	rows, err := db.QueryContext(ctx, "SELECT "+jobCols+jobFrom+" "+where, args...)
+	if err != nil {
+		return nil, s.describe(err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, s.describe(err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.describe(err)
+	}
+	return out, nil
+}
+
+// fill attaches attempts (and each result's per-test outcomes) to jobs.
+func (s *SQLite) fill(ctx context.Context, db *sql.DB, jobs []Job) error {
+	const batch = 500
+	at := make(map[string]int, len(jobs))
+	for i := range jobs {
+		at[jobs[i].ID] = i
+	}
+	for lo := 0; lo < len(jobs); lo += batch {
+		hi := min(lo+batch, len(jobs))
+		ids := make([]any, 0, hi-lo)
+		for _, j := range jobs[lo:hi] {
+			ids = append(ids, j.ID)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT job_id, n, runner, assigned_at, ended_at, outcome, reason FROM attempts
+			WHERE job_id IN (`+placeholders(len(ids))+`) ORDER BY job_id, n`, ids...)
+		if err != nil {
+			return s.describe(err)
+		}
+		for rows.Next() {
+			var id string
+			var a Attempt
+			var assigned, ended int64
+			if err := rows.Scan(&id, &a.N, &a.Runner, &assigned, &ended, &a.Outcome, &a.Reason); err != nil {
+				rows.Close()
+				return s.describe(err)
+			}
+			a.Assigned, a.Ended = fromNanos(assigned), fromNanos(ended)
+			j := &jobs[at[id]]
+			j.Attempts = append(j.Attempts, a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.describe(err)
+		}
+		rows, err = db.QueryContext(ctx, `SELECT t.job_id, t.name, t.outcome FROM test_outcomes t JOIN jobs j
+			ON j.id = t.job_id AND j.attempt = t.attempt WHERE t.job_id IN (`+placeholders(len(ids))+`) ORDER BY t.job_id, t.pos`, ids...)
+		if err != nil {
+			return s.describe(err)
+		}
+		for rows.Next() {
+			var id string
+			var t wire.TestOutcome
+			if err := rows.Scan(&id, &t.Name, &t.Outcome); err != nil {
+				rows.Close()
+				return s.describe(err)
+			}
+			if j := &jobs[at[id]]; j.Result != nil {
+				j.Result.Summary.Tests = append(j.Result.Summary.Tests, t)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.describe(err)
+		}
+	}
+	return nil
+}
+
+// Load returns the state a starting dispatcher resumes from. It reads through the
+// writer's connection, so it sees everything committed.
+func (s *SQLite) Load(ctx context.Context, recent int) (*Snapshot, error) {
+	snap := &Snapshot{Extents: make(map[string][]Extent)}
+	var err error
+	snap.Active, err = s.queryJobs(ctx, s.wdb, `WHERE j.state IN ('queued','assigned','running')
+		ORDER BY j.state <> 'queued', j.seq, j.queued_at`)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fill(ctx, s.wdb, snap.Active); err != nil {
+		return nil, err
+	}
+	rows, err := s.wdb.QueryContext(ctx, `SELECT l.job_id, l.offset, length(l.data) FROM logs l
+		JOIN jobs j ON j.id = l.job_id AND j.attempt = l.attempt
+		WHERE j.state IN ('assigned','running') ORDER BY l.job_id, l.offset`)
+	if err != nil {
+		return nil, s.describe(err)
+	}
+	for rows.Next() {
+		var id string
+		var e Extent
+		if err := rows.Scan(&id, &e.Offset, &e.Len); err != nil {
+			rows.Close()
+			return nil, s.describe(err)
+		}
+		snap.Extents[id] = append(snap.Extents[id], e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.describe(err)
+	}
+	if recent > 0 {
+		snap.Recent, err = s.queryJobs(ctx, s.wdb, `WHERE j.finished_at > 0 ORDER BY j.finished_at DESC, j.id DESC LIMIT ?`, recent)
+		if err != nil {
+			return nil, err
+		}
+		for i, k := 0, len(snap.Recent)-1; i < k; i, k = i+1, k-1 {
+			snap.Recent[i], snap.Recent[k] = snap.Recent[k], snap.Recent[i]
+		}
+		if err := s.fill(ctx, s.wdb, snap.Recent); err != nil {
+			return nil, err
+		}
+	}
+	snap.Unwritten, err = s.queryJobs(ctx, s.wdb, `WHERE j.file_written = 0 AND j.finished_at > 0 ORDER BY j.finished_at`)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fill(ctx, s.wdb, snap.Unwritten); err != nil {
+		return nil, err
+	}
+	rows, err = s.wdb.QueryContext(ctx, `SELECT name, labels, slots, first_seen, last_seen, done, last_error FROM runners ORDER BY name`)
+	if err != nil {
+		return nil, s.describe(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Runner
+		var labels string
+		var first, last int64
+		if err := rows.Scan(&r.Name, &labels, &r.Slots, &first, &last, &r.Done, &r.LastError); err != nil {
+			return nil, s.describe(err)
+		}
+		if err := json.Unmarshal([]byte(labels), &r.Labels); err != nil {
+			return nil, fmt.Errorf("runner %s: labels: %w", r.Name, err)
+		}
+		r.FirstSeen, r.LastSeen = fromNanos(first), fromNanos(last)
+		snap.Runners = append(snap.Runners, r)
+	}
+	return snap, s.describeNil(rows.Err())
+}
+
+func (s *SQLite) describeNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.describe(err)
+}
+
+// Job returns one job with its attempts and result.
+func (s *SQLite) Job(ctx context.Context, id string) (Job, error) {
+	jobs, err := s.queryJobs(ctx, s.rdb, `WHERE j.id = ?`, id)
+	if err != nil {
+		return Job{}, err
+	}
+	if len(jobs) == 0 {
+		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err := s.fill(ctx, s.rdb, jobs); err != nil {
+		return Job{}, err
+	}
+	return jobs[0], nil
+}
+
+// DefaultListLimit is a jobs.list page when the query names none.
+const DefaultListLimit = 100
+
+// Jobs lists the jobs matching q, newest first, without their attempts.
+func (s *SQLite) Jobs(ctx context.Context, q wire.JobQuery) ([]Job, bool, error) {
+	var where []string
+	var args []any
+	if len(q.States) > 0 {
+		where = append(where, "j.state IN ("+placeholders(len(q.States))+")")
+		for _, st := range q.States {
+			args = append(args, st)
+		}
+	}
+	for _, f := range []struct {
+		col, v string
+	}{{"j.repo", q.Repo}, {"j.commit_id", q.Commit}, {"j.branch", q.Branch}} {
+		if f.v != "" {
+			where = append(where, f.col+" = ?")
+			args = append(args, f.v)
+		}
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "j.queued_at >= ?")
+		args = append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "j.queued_at < ?")
+		args = append(args, q.Until.UnixNano())
+	}
+	if q.Before != "" {
+		where = append(where, "(j.queued_at, j.id) < (SELECT queued_at, id FROM jobs WHERE id = ?)")
+		args = append(args, q.Before)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	clause := ""
+	if len(where) > 0 {
+		clause = "WHERE " + strings.Join(where, " AND ")
+	}
+	jobs, err := s.queryJobs(ctx, s.rdb, clause+" ORDER BY j.queued_at DESC, j.id DESC LIMIT ?", append(args, limit+1)...)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(jobs) > limit
+	if more {
+		jobs = jobs[:limit]
+	}
+	return jobs, more, nil
+}
+
+// Position returns the last dispatched commit of each branch of repo.
+func (s *SQLite) Position(ctx context.Context, repo string) (map[string]string, bool, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT branch, commit_id FROM positions WHERE repo = ?`, repo)
+	if err != nil {
+		return nil, false, s.describe(err)
+	}
+	defer rows.Close()
+	out := make(map[string]string)
+	for rows.Next() {
+		var b, c string
+		if err := rows.Scan(&b, &c); err != nil {
+			return nil, false, s.describe(err)
+		}
+		out[b] = c
+	}
+	return out, len(out) > 0, s.describeNil(rows.Err())
+}
+
+// Log reads an attempt's output from offset, at most limit bytes of it (0: all),
+// marking where the head was cut, where output was lost, and a tail the runner
+// sent but the store never got.
+func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, limit int) (LogPart, error) {
+	var cut int64
+	var sent sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, `SELECT a.log_cut, r.output_bytes FROM attempts a
+		LEFT JOIN results r ON r.job_id = a.job_id AND r.attempt = a.n WHERE a.job_id = ? AND a.n = ?`, id, attempt).Scan(&cut, &sent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return LogPart{}, fmt.Errorf("job %s attempt %d: %w", id, attempt, ErrNotFound)
+	}
+	if err != nil {
+		return LogPart{}, s.describe(err)
+	}
+	part := LogPart{Next: offset, Start: cut}
+	var first, end sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT min(offset), max(offset + length(data)) FROM logs WHERE job_id = ? AND attempt = ?`,
+		id, attempt).Scan(&first, &end); err != nil {
+		return LogPart{}, s.describe(err)
+	}
+	part.End = end.Int64
+	if first.Valid && first.Int64 > part.Start {
+		part.Start = first.Int64
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT offset, data FROM logs WHERE job_id = ? AND attempt = ? AND offset + length(data) > ?
+		ORDER BY offset`, id, attempt, offset)
+	if err != nil {
+		return LogPart{}, s.describe(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	pos := offset
+	for rows.Next() && (limit <= 0 || b.Len() < limit) {
+		var at int64
+		var data []byte
+		if err := rows.Scan(&at, &data); err != nil {
+			return LogPart{}, s.describe(err)
+		}
+		if at > pos {
+			if at <= cut {
+				fmt.Fprintf(&b, "[eventide: the first %d bytes of output were cut to keep the log under its size limit]\n", at)
+			} else {
+				fmt.Fprintf(&b, "\n[eventide: %d bytes of output were lost here]\n", at-pos)
+			}
+			pos = at
+		}
+		data = data[pos-at:]
+		if limit > 0 && b.Len()+len(data) > limit {
+			n := max(limit-b.Len(), 0)
+			for n > 0 && n < len(data) && !utf8.RuneStart(data[n]) {
+				n--
+			}
+			data = data[:n]
+		}
+		b.Write(data)
+		pos += int64(len(data))
+	}
+	if err := rows.Err(); err != nil {
+		return LogPart{}, s.describe(err)
+	}
+	if sent.Valid && pos >= part.End && sent.Int64 > pos && (limit <= 0 || b.Len() < limit) {
+		if pos == 0 && cut == 0 && part.End == 0 {
+			fmt.Fprintf(&b, "[eventide: %d bytes of output were lost]\n", sent.Int64)
+		} else {
+			fmt.Fprintf(&b, "\n[eventide: the last %d bytes of output were lost]\n", sent.Int64-pos)
+		}
+		pos = sent.Int64
+	}
+	part.Data, part.Next = b.String(), pos
+	return part, nil
+}
+
+// Prune deletes the logs of jobs that finished before t, a few hundred attempts
+// per transaction so that the batch writer is never held up for long.
+func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT DISTINCT l.job_id, l.attempt FROM logs l JOIN jobs j ON j.id = l.job_id
+			WHERE j.finished_at > 0 AND j.finished_at < ? LIMIT 200`, before.UnixNano())
+		if err != nil {
+			return total, s.describe(err)
+		}
+		var ops []Op
+		for rows.Next() {
+			var d DeleteLog
+			if err := rows.Scan(&d.JobID, &d.Attempt); err != nil {
+				rows.Close()
+				return total, s.describe(err)
+			}
+			ops = append(ops, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return total, s.describe(err)
+		}
+		if len(ops) == 0 {
+			return total, nil
+		}
+		if err := s.Apply(ops...).Wait(ctx); err != nil {
+			return total, err
+		}
+		total += len(ops)
+	}
+}

@@ -1,0 +1,103 @@
+package store
+
+// migrations[i] takes the schema from version i to i+1. PRAGMA user_version holds
+// the version, so a database from an older Eventide is brought up to date when
+// opened and one from a newer Eventide is refused. Never edit a shipped step: add one.
+//
+// Times are Unix nanoseconds, 0 for never.
+var migrations = []string{
+	// 1: jobs, attempts, results, logs, runners and observer positions.
+	`CREATE TABLE jobs (
+		id           TEXT PRIMARY KEY,
+		repo         TEXT NOT NULL,
+		commit_id    TEXT NOT NULL,
+		branch       TEXT NOT NULL DEFAULT '',
+		author       TEXT NOT NULL DEFAULT '',
+		message      TEXT NOT NULL DEFAULT '',
+		state        TEXT NOT NULL,
+		attempt      INTEGER NOT NULL DEFAULT 0,
+		runner       TEXT NOT NULL DEFAULT '',
+		reason       TEXT NOT NULL DEFAULT '',
+		queued_at    INTEGER NOT NULL,
+		started_at   INTEGER NOT NULL DEFAULT 0,
+		finished_at  INTEGER NOT NULL DEFAULT 0,
+		seq          INTEGER NOT NULL DEFAULT 0,
+		retry_base   INTEGER NOT NULL DEFAULT 0,
+		file_written INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX jobs_by_state  ON jobs(state, seq);
+	CREATE INDEX jobs_by_time   ON jobs(queued_at, id);
+	CREATE INDEX jobs_by_commit ON jobs(commit_id, queued_at);
+	CREATE INDEX jobs_by_branch ON jobs(branch, queued_at);
+	CREATE INDEX jobs_finished  ON jobs(finished_at) WHERE finished_at > 0;
+	CREATE INDEX jobs_unwritten ON jobs(file_written) WHERE file_written = 0 AND finished_at > 0;
+
+	CREATE TABLE attempts (
+		job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		n           INTEGER NOT NULL,
+		runner      TEXT NOT NULL,
+		assigned_at INTEGER NOT NULL,
+		ended_at    INTEGER NOT NULL DEFAULT 0,
+		outcome     TEXT NOT NULL DEFAULT '',
+		reason      TEXT NOT NULL DEFAULT '',
+		log_cut     INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (job_id, n)
+	) WITHOUT ROWID;
+
+	CREATE TABLE results (
+		job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		attempt      INTEGER NOT NULL,
+		status       TEXT NOT NULL,
+		reason       TEXT NOT NULL DEFAULT '',
+		exit_code    INTEGER NOT NULL,
+		passed       INTEGER NOT NULL,
+		failed       INTEGER NOT NULL,
+		errors       INTEGER NOT NULL,
+		skipped      INTEGER NOT NULL,
+		failing      TEXT NOT NULL DEFAULT '[]',
+		started_at   INTEGER NOT NULL,
+		finished_at  INTEGER NOT NULL,
+		output_bytes INTEGER NOT NULL,
+		PRIMARY KEY (job_id, attempt)
+	) WITHOUT ROWID;
+
+	CREATE TABLE logs (
+		job_id  TEXT NOT NULL,
+		attempt INTEGER NOT NULL,
+		offset  INTEGER NOT NULL,
+		data    BLOB NOT NULL,
+		PRIMARY KEY (job_id, attempt, offset)
+	) WITHOUT ROWID;
+
+	CREATE TABLE runners (
+		name       TEXT PRIMARY KEY,
+		labels     TEXT NOT NULL DEFAULT '[]',
+		slots      INTEGER NOT NULL,
+		first_seen INTEGER NOT NULL,
+		last_seen  INTEGER NOT NULL,
+		done       INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT ''
+	);
+
+	CREATE TABLE positions (
+		repo       TEXT NOT NULL,
+		branch     TEXT NOT NULL,
+		commit_id  TEXT NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (repo, branch)
+	) WITHOUT ROWID;`,
+
+	// 2: per-test outcomes of each result.
+	`CREATE TABLE test_outcomes (
+		job_id  TEXT NOT NULL,
+		attempt INTEGER NOT NULL,
+		pos     INTEGER NOT NULL, -- the order the runner reported them in
+		name    TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		PRIMARY KEY (job_id, attempt, pos),
+		FOREIGN KEY (job_id, attempt) REFERENCES results(job_id, attempt) ON DELETE CASCADE
+	) WITHOUT ROWID;`,
+}
+
+// SchemaVersion is the schema this build writes.
+var SchemaVersion = len(migrations)

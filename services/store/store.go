@@ -1,0 +1,234 @@
+// Package store keeps the dispatcher's state durable: jobs and their attempts,
+// results with per-test outcomes, attempt logs, the runners seen, and where each
+// observed repository's branches were last dispatched.
+//
+// The dispatcher works from memory and records every change here through Apply,
+// which batches changes from many goroutines into one transaction (group commit):
+// each caller waits for its Ticket before it acknowledges anything to a peer, so
+// nothing acknowledged is ever lost, and one fsync serves many changes.
+//
+// SQLite (NewSQLite) is the implementation; the Store interface is what another
+// database (PostgreSQL, for several dispatchers) would implement. No SQL lives
+// outside this package.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// Store is the dispatcher's durable state.
+type Store interface {
+	// Load returns what a starting dispatcher resumes from.
+	Load(ctx context.Context, recent int) (*Snapshot, error)
+	// Apply queues changes; they commit in the order given, in a batch with
+	// others. Wait on the ticket before acknowledging them to anyone.
+	Apply(ops ...Op) *Ticket
+	// Err reports the last write failure while writes are failing (they are
+	// retried), or nil.
+	Err() error
+
+	Job(ctx context.Context, id string) (Job, error) // ErrNotFound
+	Jobs(ctx context.Context, q wire.JobQuery) (jobs []Job, more bool, err error)
+	// Log reads an attempt's output from offset; limit 0 reads it all.
+	Log(ctx context.Context, id string, attempt int, offset int64, limit int) (LogPart, error)
+	// Position returns the last dispatched commit of each branch of repo, and
+	// whether any was ever recorded.
+	Position(ctx context.Context, repo string) (map[string]string, bool, error)
+	// Prune deletes the logs of jobs that finished before t; it returns how many
+	// attempts' logs went.
+	Prune(ctx context.Context, before time.Time) (int, error)
+
+	// Close writes what is queued and closes the store.
+	Close() error
+}
+
+// ErrNotFound is returned for a job the store does not have.
+var ErrNotFound = errors.New("not found")
+
+// State is where a job is in its lifecycle.
+type State string
+
+// Job states: queued → assigned → running → passed | failed | error | cancelled.
+const (
+	StateQueued    State = wire.StateQueued
+	StateAssigned  State = wire.StateAssigned
+	StateRunning   State = wire.StateRunning
+	StatePassed    State = wire.StatusPassed
+	StateFailed    State = wire.StatusFailed
+	StateError     State = wire.StatusError
+	StateCancelled State = wire.StatusCancelled
+)
+
+// Active reports whether a job in state s still occupies the queue or a runner.
+func (s State) Active() bool {
+	return s == StateQueued || s == StateAssigned || s == StateRunning
+}
+
+// Job is one commit of one repository to test.
+type Job struct {
+	ID      string
+	Repo    string
+	Commit  string
+	Branch  string
+	Author  string
+	Message string
+
+	State      State
+	Attempt    int    // current (or last) attempt; 0 while never assigned
+	Runner     string // runner of the current attempt
+	Reason     string // why it ended as error or cancelled
+	QueuedAt   time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Seq orders the queue: lower runs first (a retried job gets a lower one).
+	Seq int64
+	// RetryBase is the attempt a person last retried from: automatic retries are
+	// counted from there.
+	RetryBase int
+	// FileWritten is set once test_results/<commit> holds the final result.
+	FileWritten bool
+
+	Attempts []Attempt
+	Result   *wire.Result // the recorded result, once finished by a runner
+}
+
+// Attempt is one assignment of a job to a runner.
+type Attempt struct {
+	N        int
+	Runner   string
+	Assigned time.Time
+	Ended    time.Time
+	Outcome  string // a final status, or "lost"/"refused"/"infra" for a retried attempt
+	Reason   string
+}
+
+// Runner is what the store remembers of a runner.
+type Runner struct {
+	Name      string
+	Labels    []string
+	Slots     int
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Done      int
+	LastError string
+}
+
+// Extent is one stored chunk of output: Len bytes at Offset.
+type Extent struct {
+	Offset int64
+	Len    int64
+}
+
+// Snapshot is what a dispatcher resumes from.
+type Snapshot struct {
+	// Active are the queued jobs in queue order, then the assigned and running ones.
+	Active []Job
+	// Extents are the stored chunks of each active job's current attempt, by job id.
+	Extents map[string][]Extent
+	// Recent are the most recently finished jobs, oldest first.
+	Recent []Job
+	// Unwritten are finished jobs whose result file was not written yet.
+	Unwritten []Job
+	Runners   []Runner
+}
+
+// LogPart is part of an attempt's output. Data holds markers where output was cut
+// or lost, so read on from Next, not from Offset+len(Data).
+type LogPart struct {
+	Data  string
+	Next  int64
+	Start int64 // first stored offset (above 0 when the head was cut)
+	End   int64 // end of the stored output
+}
+
+// An Op is one change to record.
+type Op interface{ op() }
+
+// PutJob inserts or updates a job's own fields (not its attempts or result).
+type PutJob struct{ Job Job }
+
+// PutAttempt inserts or updates one attempt of a job.
+type PutAttempt struct {
+	JobID   string
+	Attempt Attempt
+}
+
+// PutResult records a runner's result for an attempt, with its per-test outcomes.
+type PutResult struct {
+	JobID  string
+	Result wire.Result
+}
+
+// AppendLog stores a chunk of an attempt's output at its offset.
+type AppendLog struct {
+	JobID   string
+	Attempt int
+	Offset  int64
+	Data    string
+}
+
+// TrimLog drops an attempt's chunks that start before Before (the head is cut
+// to keep the log under its cap) and records the cut.
+type TrimLog struct {
+	JobID   string
+	Attempt int
+	Before  int64
+}
+
+// DeleteLog drops an attempt's output.
+type DeleteLog struct {
+	JobID   string
+	Attempt int
+}
+
+// MarkFileWritten records that a job's result file is on disk.
+type MarkFileWritten struct{ JobID string }
+
+// PutRunner inserts or updates a runner.
+type PutRunner struct{ Runner Runner }
+
+// PutPosition records the last commit dispatched on a branch of a repository.
+type PutPosition struct {
+	Repo, Branch, Commit string
+}
+
+func (PutJob) op()          {}
+func (PutAttempt) op()      {}
+func (PutResult) op()       {}
+func (AppendLog) op()       {}
+func (TrimLog) op()         {}
+func (DeleteLog) op()       {}
+func (MarkFileWritten) op() {}
+func (PutRunner) op()       {}
+func (PutPosition) op()     {}
+
+// Ticket is the promise of a batch: Wait returns once its changes are durable.
+type Ticket struct {
+	done chan struct{}
+	err  error
+}
+
+func newTicket() *Ticket { return &Ticket{done: make(chan struct{})} }
+
+// Done is closed once the batch is committed (or the store closed without it).
+func (t *Ticket) Done() <-chan struct{} { return t.done }
+
+// Wait blocks until the changes are durable, ctx ends, or the store closed.
+func (t *Ticket) Wait(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrClosed is a ticket's error when the store closed before its batch committed.
+var ErrClosed = errors.New("store closed")
