@@ -60,6 +60,10 @@ type options struct {
 	showVersion       bool
 	repo              string
 	refs              []string // notify: branches to submit
+	connect           string   // console: a remote dispatcher
+	runners           int      // console: local runners to host
+	demo              bool     // console: a throwaway sample repository
+	portSet           bool     // --port was given
 }
 
 func main() {
@@ -92,8 +96,7 @@ func run(args []string, stderr io.Writer) int {
 	case "notify":
 		return runNotify(ctx, o, stderr)
 	case "":
-		fmt.Fprintln(stderr, "eventide: the terminal console is not built yet; run the services headless with --mode=dispatcher, --mode=runner and --mode=observer (see --help)")
-		return exitUsage
+		return runConsole(ctx, o, stderr)
 	}
 	fmt.Fprintf(stderr, "eventide: unknown --mode %q: want dispatcher, runner or observer\n", o.mode)
 	return exitUsage
@@ -129,10 +132,17 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 5*time.Second, "dispatcher: drop a client that has not said hello by then")
 	fs.DurationVar(&o.leaseTimeout, "lease-timeout", 5*time.Second, "dispatcher: a runner must accept an assignment within this")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&o.repo, "repo", "", "console: a repository to observe (path or URL); the same as the REPO argument")
+	fs.IntVar(&o.runners, "runners", 0, "console: local runners to start (default 2 with --repo or --demo)")
+	fs.BoolVar(&o.demo, "demo", false, "console: run everything on a throwaway sample repository that gets new commits")
+	fs.StringVar(&o.connect, "connect", "", "console: attach to the dispatcher at HOST:PORT instead of hosting one")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `eventide: distributed continuous integration in one binary.
 
 Usage:
+  eventide [--repo REPO] [--runners N]     the console, hosting a dispatcher
+  eventide --demo                          the console on a sample repository
+  eventide --connect HOST:PORT             the console of a remote dispatcher
   eventide --mode=dispatcher [--host H] [--port P] [--results-dir DIR]
   eventide --mode=runner [--dispatcher-server HOST:PORT] [--slots N] [REPO]
   eventide --mode=observer [--dispatcher-server HOST:PORT] [--interval D] REPO
@@ -162,8 +172,16 @@ Flags:
 		return nil, fmt.Errorf("one repository at most, got %q", positional)
 	}
 	if len(positional) >= 1 {
+		if o.repo != "" {
+			return nil, fmt.Errorf("give the repository once: --repo %s or %s", o.repo, positional[0])
+		}
 		o.repo, o.refs = positional[0], positional[1:]
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "port" {
+			o.portSet = true
+		}
+	})
 	return o, o.check()
 }
 
@@ -174,7 +192,7 @@ func (o *options) check() error {
 		if _, err := splitAddr(o.dispatcherServer); err != nil {
 			return fmt.Errorf("--dispatcher-server: %w", err)
 		}
-	case "dispatcher":
+	case "dispatcher", "": // the console hosts one
 		if o.port < 0 || o.port > 65535 {
 			return fmt.Errorf("--port %d: want 0-65535", o.port)
 		}
@@ -189,6 +207,28 @@ func (o *options) check() error {
 		}
 		if o.maxLogBytes < 64<<10 {
 			return fmt.Errorf("--max-log-bytes %d: want at least 65536", o.maxLogBytes)
+		}
+	}
+	if o.mode != "" && (o.connect != "" || o.demo || o.runners != 0) {
+		return errors.New("--connect, --demo and --runners are for the console (no --mode)")
+	}
+	if o.mode == "" {
+		if o.connect != "" {
+			if _, err := splitAddr(o.connect); err != nil {
+				return fmt.Errorf("--connect: %w", err)
+			}
+			if o.repo != "" || o.demo || o.runners != 0 {
+				return errors.New("--connect attaches to a remote dispatcher: --repo, --demo and --runners are for a hosted one")
+			}
+		}
+		if o.demo && o.repo != "" {
+			return errors.New("--demo makes its own repository: drop --repo")
+		}
+		if o.runners < 0 || o.runners > 64 {
+			return fmt.Errorf("--runners %d: want 0-64", o.runners)
+		}
+		if o.repo != "" && o.runners == 0 {
+			o.runners = 2
 		}
 	}
 	if o.mode == "observer" && o.repo == "" {

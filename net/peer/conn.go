@@ -75,6 +75,7 @@ type Conn struct {
 	err     error // set before done is closed
 	nextID  atomic.Uint64
 	wrote   atomic.Int64 // unix nanos of the last frame written
+	heard   atomic.Int64 // unix nanos of the last frame read
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Frame
 }
@@ -89,6 +90,15 @@ func newConn(nc net.Conn, r *wire.Reader, opts Options) *Conn {
 		done:    make(chan struct{}),
 		pending: make(map[uint64]chan *wire.Frame),
 	}
+}
+
+// LastHeard is when the last frame (a heartbeat included) arrived from the peer, or
+// the zero time before any did.
+func (c *Conn) LastHeard() time.Time {
+	if n := c.heard.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // RemoteAddr is the peer's address.
@@ -248,6 +258,7 @@ func (c *Conn) readLoop(ctx context.Context, h Handler) {
 			c.readFailed(err)
 			return
 		}
+		c.heard.Store(time.Now().UnixNano())
 		switch f.Kind() {
 		case wire.KindReply:
 			if f.ID == 0 {

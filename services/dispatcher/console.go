@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/peer"
@@ -17,11 +18,24 @@ type consoleSession struct {
 	d    *Dispatcher
 	name string
 	conn *peer.Conn
+
+	mu  sync.Mutex
+	sub *subscriber
 }
 
 func (s *consoleSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
 	d := s.d
 	switch method {
+	case wire.MethodConsoleSubscribe:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.sub != nil {
+			return nil, wire.Errorf(wire.CodeRefused, "already subscribed on this connection")
+		}
+		snap, sub := d.subscribe(s.conn)
+		s.sub = sub
+		d.wg.Go(func() { sub.run(d.ctx) })
+		return snap, nil
 	case wire.MethodJobsList:
 		var q wire.JobQuery
 		if err := wire.Decode(method, params, &q); err != nil {
@@ -67,6 +81,11 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 }
 
 func (s *consoleSession) Closed(err error) {
+	s.mu.Lock()
+	if s.sub != nil {
+		s.d.unsubscribe(s.sub)
+	}
+	s.mu.Unlock()
 	s.d.log.Info("console disconnected", "name", s.name, "reason", err)
 }
 
@@ -190,6 +209,7 @@ func (d *Dispatcher) Drain(name string) error {
 		return wire.Errorf(wire.CodeRefused, "runner %s is not connected", name)
 	}
 	r.draining = true
+	d.emitRunnerLocked(r)
 	d.log.Info("runner draining (asked from the console)", "runner", name)
 	return nil
 }

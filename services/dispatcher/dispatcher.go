@@ -71,6 +71,7 @@ type Dispatcher struct {
 	seqHi    int64              // highest
 	started  time.Time
 	listenAt string
+	subs     map[*subscriber]struct{} // consoles following events
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -177,6 +178,16 @@ func (d *Dispatcher) Serve(l net.Listener) error {
 // ServeConn serves one in-process connection (one end of a net.Pipe).
 func (d *Dispatcher) ServeConn(c net.Conn) { d.srv.ServeConn(c) }
 
+// StopAssigning gives no more jobs to runners, while still recording what they
+// report: a console that hosts runners calls it before stopping them, so that
+// their interrupted jobs are queued again, not handed to a runner that is
+// stopping too. Shutdown follows.
+func (d *Dispatcher) StopAssigning() {
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
+}
+
 // Shutdown closes every connection, stops the scheduler, writes the result files
 // due and closes the store. Jobs in flight stay with their runners, which keep
 // their results until a dispatcher is back.
@@ -236,6 +247,7 @@ func (d *Dispatcher) saveLocked(j *job, ops ...store.Op) *store.Ticket {
 	row := j.Job
 	row.Attempts, row.Result = nil, nil
 	j.saved = d.st.Apply(append([]store.Op{store.PutJob{Job: row}}, ops...)...)
+	d.emitJobLocked(j)
 	return j.saved
 }
 

@@ -49,6 +49,7 @@ func (d *Dispatcher) appendLogLocked(j *job, off int64, data string) {
 	if len(data) == 0 {
 		return
 	}
+	d.emitOutputLocked(j, off, data)
 	ops := []store.Op{store.AppendLog{JobID: j.ID, Attempt: j.Attempt, Offset: off, Data: data}}
 	j.extents = append(j.extents, store.Extent{Offset: off, Len: int64(len(data))})
 	j.logStored += int64(len(data))
@@ -122,6 +123,7 @@ func (d *Dispatcher) result(ctx context.Context, r *runner, res *wire.Result) er
 	d.deactivateLocked(j)
 	d.finishedLocked(j)
 	r.done++
+	d.emitRunnerLocked(r)
 	d.log.Info("job finished", "job", j.ID, "attempt", j.Attempt, "status", status, "runner", r.name,
 		"commit", short(j.Commit), "passed", res.Summary.Passed, "failed", res.Summary.Failed, "errors", res.Summary.Errors)
 	d.kick()

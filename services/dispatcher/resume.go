@@ -60,6 +60,8 @@ func (d *Dispatcher) housekeeping() {
 	defer reclaim.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	beats := time.NewTicker(max(d.cfg.Heartbeat, 250*time.Millisecond))
+	defer beats.Stop()
 	d.prune()
 	for {
 		select {
@@ -69,6 +71,23 @@ func (d *Dispatcher) housekeeping() {
 			d.reclaimOrphans()
 		case <-prune.C:
 			d.prune()
+		case <-beats.C:
+			d.emitBeats()
+		}
+	}
+}
+
+// emitBeats refreshes the consoles' view of live runners, whose heartbeats are
+// not events of their own.
+func (d *Dispatcher) emitBeats() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.subs) == 0 {
+		return
+	}
+	for _, r := range d.runners {
+		if !r.lost {
+			d.emitRunnerLocked(r)
 		}
 	}
 }

@@ -25,6 +25,7 @@ type runner struct {
 	done     int
 	remote   string
 	since    time.Time // registered
+	lastJob  time.Time // last assignment, to share work among equally free runners
 }
 
 func (r *runner) free() int {
@@ -107,6 +108,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 		r.done = old.done
 	}
 	d.saveRunnerLocked(r, "")
+	d.emitRunnerLocked(r)
 	d.runners[h.Name] = r
 	d.log.Info("runner registered", "runner", h.Name, "slots", h.Slots, "labels", h.Labels,
 		"held", len(h.Jobs), "remote", c.RemoteAddr())
@@ -137,6 +139,7 @@ func (s *runnerSession) Handle(ctx context.Context, method string, params json.R
 	case wire.MethodRunnerDrain:
 		s.d.mu.Lock()
 		s.r.draining = true
+		s.d.emitRunnerLocked(s.r)
 		s.d.mu.Unlock()
 		s.d.log.Info("runner draining", "runner", s.r.name)
 		return nil, nil
@@ -165,6 +168,7 @@ func (s *runnerSession) Closed(err error) {
 		d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s lost: %v", s.r.name, err))
 	}
 	clear(s.r.jobs)
+	d.emitRunnerLocked(s.r)
 	d.kick()
 }
 
@@ -176,6 +180,7 @@ func (d *Dispatcher) retryLocked(j *job, outcome, reason string) {
 	j.endAttempt(now, outcome, reason)
 	if r := d.runners[j.Runner]; r != nil {
 		delete(r.jobs, j.ID)
+		d.emitRunnerLocked(r)
 	}
 	delete(d.orphans, j.ID)
 	if n := j.infraStreak(); n >= d.cfg.MaxAttempts || j.stopping {
@@ -206,7 +211,7 @@ func (d *Dispatcher) scheduleLoop() {
 		case <-d.wake:
 		}
 		d.mu.Lock()
-		for d.queue.len() > 0 {
+		for d.queue.len() > 0 && !d.closing {
 			r := d.pickRunnerLocked()
 			if r == nil {
 				break
@@ -220,19 +225,25 @@ func (d *Dispatcher) scheduleLoop() {
 			j.logBytes, j.logStored, j.extents = 0, 0, nil
 			j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
 			r.jobs[j.ID] = j
+			r.lastJob = time.Now()
 			a, conn, saved := j.assign(), r.conn, d.saveAttemptLocked(j)
+			d.emitRunnerLocked(r)
 			d.wg.Go(func() { d.lease(conn, r, a, saved) })
 		}
 		d.mu.Unlock()
 	}
 }
 
-// pickRunnerLocked returns the live runner with the most free slots, or nil.
+// pickRunnerLocked returns the live runner with the most free slots, or nil; among
+// equals, the one that waited longest for work, so that work is shared.
 func (d *Dispatcher) pickRunnerLocked() *runner {
 	var best *runner
 	for _, r := range d.runners {
-		if r.free() > 0 && (best == nil || r.free() > best.free() ||
-			r.free() == best.free() && r.name < best.name) {
+		if r.free() <= 0 {
+			continue
+		}
+		if best == nil || r.free() > best.free() ||
+			r.free() == best.free() && (r.lastJob.Before(best.lastJob) || r.lastJob.Equal(best.lastJob) && r.name < best.name) {
 			best = r
 		}
 	}

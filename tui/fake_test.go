@@ -1,0 +1,337 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// t0 is the tests' fixed "now".
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func fixedNow() time.Time { return t0 }
+
+// fakeBackend is a dispatcher for the tests: it records every call and lets the
+// test push events into, or close, each subscription.
+type fakeBackend struct {
+	mu        sync.Mutex
+	snap      *wire.Snapshot
+	subErr    error
+	subGate   chan struct{} // when set, Subscribe waits for it (or for ctx)
+	subs      []chan wire.Events
+	calls     []string
+	jobs      map[string]wire.JobInfo
+	logs      map[string]string // by job id, the current attempt's output
+	logLimit  int
+	final     map[string]bool
+	actionErr error
+}
+
+func newFake(snap *wire.Snapshot) *fakeBackend {
+	b := &fakeBackend{
+		snap:  snap,
+		jobs:  map[string]wire.JobInfo{},
+		logs:  map[string]string{},
+		final: map[string]bool{},
+	}
+	for _, j := range snap.Jobs {
+		b.jobs[j.ID] = j
+	}
+	return b
+}
+
+func (b *fakeBackend) record(format string, args ...any) {
+	b.calls = append(b.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns the calls made so far, other than Subscribe, Job and Log.
+func (b *fakeBackend) actions() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, c := range b.calls {
+		if strings.HasPrefix(c, "retry") || strings.HasPrefix(c, "stop") || strings.HasPrefix(c, "drain") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (b *fakeBackend) allCalls() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.calls)
+}
+
+func (b *fakeBackend) Subscribe(ctx context.Context) (*wire.Snapshot, <-chan wire.Events, error) {
+	b.mu.Lock()
+	gate := b.subGate
+	b.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("subscribe")
+	if b.subErr != nil {
+		return nil, nil, b.subErr
+	}
+	ch := make(chan wire.Events, 16)
+	b.subs = append(b.subs, ch)
+	snap := *b.snap
+	snap.Jobs = slices.Clone(b.snap.Jobs)
+	snap.Runners = slices.Clone(b.snap.Runners)
+	return &snap, ch, nil
+}
+
+// push sends a batch to the latest subscription.
+func (b *fakeBackend) push(evs ...wire.Event) {
+	b.mu.Lock()
+	ch := b.subs[len(b.subs)-1]
+	b.mu.Unlock()
+	ch <- wire.Events{Events: evs}
+}
+
+// drop ends the latest subscription as a lost connection would.
+func (b *fakeBackend) drop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.subs[len(b.subs)-1])
+}
+
+func (b *fakeBackend) Job(ctx context.Context, id string) (wire.JobInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("job %s", id)
+	j, ok := b.jobs[id]
+	if !ok {
+		return wire.JobInfo{}, errors.New("no such job")
+	}
+	if j.Attempts == nil && j.Attempt > 0 {
+		for n := 1; n <= j.Attempt; n++ {
+			a := wire.AttemptInfo{N: n, Runner: j.Runner, Assigned: j.QueuedAt.Add(time.Duration(n) * time.Second)}
+			if n < j.Attempt {
+				a.Outcome, a.Ended, a.Reason = "retried", a.Assigned.Add(20*time.Second), "retry requested"
+			} else if finalState(j.State) {
+				a.Outcome, a.Ended = j.State, j.FinishedAt
+			}
+			j.Attempts = append(j.Attempts, a)
+		}
+	}
+	return j, nil
+}
+
+func (b *fakeBackend) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("log %s@%d", q.JobID, q.Offset)
+	data := b.logs[q.JobID]
+	c := wire.LogChunk{JobID: q.JobID, Attempt: b.jobs[q.JobID].Attempt, Offset: q.Offset, End: int64(len(data)), Final: b.final[q.JobID]}
+	if q.Offset < int64(len(data)) {
+		c.Data = data[q.Offset:]
+		if b.logLimit > 0 && len(c.Data) > b.logLimit {
+			c.Data = c.Data[:b.logLimit]
+		}
+	}
+	return c, nil
+}
+
+func (b *fakeBackend) Retry(ctx context.Context, id string) (wire.JobInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("retry %s", id)
+	if b.actionErr != nil {
+		return wire.JobInfo{}, b.actionErr
+	}
+	j, ok := b.jobs[id]
+	if !ok {
+		return wire.JobInfo{}, errors.New("no such job")
+	}
+	// As the dispatcher does: the attempt number goes up when a runner takes it.
+	j.State, j.Runner, j.Summary, j.StartedAt, j.FinishedAt, j.Waiting = wire.StateQueued, "", nil, time.Time{}, time.Time{}, "1st in queue"
+	b.jobs[id] = j
+	b.logs[id] = ""
+	return j, nil
+}
+
+func (b *fakeBackend) Stop(ctx context.Context, id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("stop %s", id)
+	return b.actionErr
+}
+
+func (b *fakeBackend) Drain(ctx context.Context, runner string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("drain %s", runner)
+	return b.actionErr
+}
+
+// Job ids of the sample state, newest job first.
+const (
+	idRunning   = "a000000000000001"
+	idQueued    = "a000000000000002"
+	idFailed    = "a000000000000003"
+	idPassed    = "a000000000000004"
+	idError     = "a000000000000005"
+	idCancelled = "a000000000000006"
+	idFailed2   = "a000000000000007"
+)
+
+// sample is a small dispatcher state with a job in every state and a runner in
+// every state.
+func sample() *wire.Snapshot {
+	ago := func(d time.Duration) time.Time { return t0.Add(-d) }
+	return &wire.Snapshot{
+		Server:    "eventide-dispatcher/1",
+		Address:   "10.0.0.5:7700",
+		StartedAt: ago(2*time.Hour + 3*time.Minute),
+		Runners: []wire.RunnerInfo{
+			{Name: "runner-1", State: wire.RunnerBusy, Slots: 2, Jobs: []string{idRunning}, Done: 41, LastSeen: ago(2 * time.Second), Labels: []string{"linux", "amd64"}},
+			{Name: "runner-2", State: wire.RunnerIdle, Slots: 1, Done: 17, LastSeen: ago(time.Second), Labels: []string{"linux", "arm64"}},
+			{Name: "runner-3", State: wire.RunnerDraining, Slots: 4, Done: 3, LastSeen: ago(4 * time.Second), Labels: []string{"gpu"}},
+			{Name: "runner-old", State: wire.RunnerLost, Slots: 1, Done: 9, LastSeen: ago(5 * time.Minute)},
+		},
+		Jobs: []wire.JobInfo{
+			{ID: idRunning, Repo: "/src/app", Commit: "1111111aaaaaaaa", Branch: "main", Author: "Ada", Message: "Add retry button to the console\n\nLonger body.", State: wire.StateRunning, Attempt: 1, Runner: "runner-1", QueuedAt: ago(50 * time.Second), StartedAt: ago(45 * time.Second)},
+			{ID: idQueued, Repo: "/src/app", Commit: "2222222bbbbbbbb", Branch: "feature/gpu", Message: "Train on the GPU runner", State: wire.StateQueued, QueuedAt: ago(70 * time.Second), Waiting: "no runner with labels gpu"},
+			{ID: idFailed, Repo: "/src/app", Commit: "3333333cccccccc", Branch: "main", Author: "Grace", Message: "Parse limits from the config", State: wire.StatusFailed, Attempt: 2, Runner: "runner-2", QueuedAt: ago(3 * time.Minute), StartedAt: ago(170 * time.Second), FinishedAt: ago(108 * time.Second), ExitCode: 1,
+				Summary: &wire.Summary{Passed: 40, Failed: 2, Skipped: 1, Failing: []string{"TestParseLimits", "TestDefaults/zero"}}},
+			{ID: idPassed, Repo: "/src/app", Commit: "4444444dddddddd", Branch: "main", Message: "Document the console keys", State: wire.StatusPassed, Attempt: 1, Runner: "runner-2", QueuedAt: ago(5 * time.Minute), StartedAt: ago(290 * time.Second), FinishedAt: ago(280 * time.Second),
+				Summary: &wire.Summary{Passed: 43}},
+			{ID: idError, Repo: "/src/app", Commit: "5555555eeeeeeee", Branch: "fix/flaky", Message: "Make the slow test faster", State: wire.StatusError, Attempt: 1, Runner: "runner-old", Reason: "runner lost", QueuedAt: ago(9 * time.Minute), StartedAt: ago(530 * time.Second), FinishedAt: ago(300 * time.Second)},
+			{ID: idCancelled, Repo: "/src/app", Commit: "6666666ffffffff", Branch: "wip", Message: "Try another layout", State: wire.StatusCancelled, Attempt: 1, QueuedAt: ago(20 * time.Minute), FinishedAt: ago(19 * time.Minute)},
+			{ID: idFailed2, Repo: "/src/app", Commit: "7777777aaaaaaaa", Branch: "main", Message: "Bump the frame limit", State: wire.StatusFailed, Attempt: 1, Runner: "runner-1", QueuedAt: ago(2 * time.Hour), StartedAt: ago(2*time.Hour - time.Second), FinishedAt: ago(2*time.Hour - 30*time.Second),
+				Summary: &wire.Summary{Passed: 12, Failed: 1, Failing: []string{"TestFrameLimit"}}},
+		},
+	}
+}
+
+// harness drives a Model the way a tea.Program does, but in the test's
+// goroutine: commands run in goroutines and their messages come back through a
+// channel, so the test waits for what it expects instead of sleeping. Timers do
+// not run by themselves: the test fires them.
+type harness struct {
+	t      *testing.T
+	m      *Model
+	b      *fakeBackend
+	msgs   chan tea.Msg
+	done   chan struct{}
+	timers []func(time.Time) tea.Msg
+	quit   bool
+}
+
+func newHarness(t *testing.T, b *fakeBackend, w, h int) *harness {
+	t.Helper()
+	hs := &harness{t: t, b: b, msgs: make(chan tea.Msg, 64), done: make(chan struct{})}
+	hs.m = New(b, Options{Now: fixedNow, Address: "127.0.0.1:7700", NoColor: true})
+	hs.m.after = func(d time.Duration, fn func(time.Time) tea.Msg) tea.Cmd {
+		hs.timers = append(hs.timers, fn)
+		return nil
+	}
+	t.Cleanup(func() {
+		hs.m.Close()
+		close(hs.done)
+	})
+	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
+	hs.run(hs.m.Init())
+	hs.waitFor("the first snapshot", func() bool { return hs.m.conn == connUp })
+	return hs
+}
+
+func (hs *harness) run(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		select {
+		case hs.msgs <- msg:
+		case <-hs.done:
+		}
+	}()
+}
+
+func (hs *harness) update(msg tea.Msg) {
+	switch msg := msg.(type) {
+	case nil:
+		return
+	case tea.BatchMsg:
+		for _, c := range msg {
+			hs.run(c)
+		}
+		return
+	case tea.QuitMsg:
+		hs.quit = true
+		return
+	}
+	_, cmd := hs.m.Update(msg)
+	hs.run(cmd)
+}
+
+// waitFor handles messages until cond holds.
+func (hs *harness) waitFor(what string, cond func() bool) {
+	hs.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for !cond() {
+		select {
+		case msg := <-hs.msgs:
+			hs.update(msg)
+		case <-deadline:
+			hs.t.Fatalf("timed out waiting for %s; screen:\n%s", what, hs.screen())
+		}
+	}
+}
+
+// press sends keys: names such as "enter", "shift+tab" and "ctrl+c", or
+// single characters.
+func (hs *harness) press(keys ...string) {
+	for _, k := range keys {
+		hs.update(keyMsg(k))
+	}
+}
+
+// fire runs the timers set so far.
+func (hs *harness) fire() {
+	ts := hs.timers
+	hs.timers = nil
+	for _, fn := range ts {
+		hs.update(fn(t0))
+	}
+}
+
+func (hs *harness) screen() string { return stripANSI(hs.m.render()) }
+
+func keyMsg(k string) tea.KeyPressMsg {
+	named := map[string]tea.KeyPressMsg{
+		"tab":       {Code: tea.KeyTab},
+		"shift+tab": {Code: tea.KeyTab, Mod: tea.ModShift},
+		"enter":     {Code: tea.KeyEnter},
+		"esc":       {Code: tea.KeyEscape},
+		"up":        {Code: tea.KeyUp},
+		"down":      {Code: tea.KeyDown},
+		"pgdown":    {Code: tea.KeyPgDown},
+		"pgup":      {Code: tea.KeyPgUp},
+		"backspace": {Code: tea.KeyBackspace},
+		"ctrl+c":    {Code: 'c', Mod: tea.ModCtrl},
+		"space":     {Code: tea.KeySpace, Text: " "},
+	}
+	if m, ok := named[k]; ok {
+		return m
+	}
+	r := []rune(k)
+	return tea.KeyPressMsg{Code: r[0], Text: k}
+}

@@ -1,0 +1,108 @@
+package tui
+
+import (
+	"charm.land/bubbles/v2/key"
+)
+
+// keyMap follows k9s and lazygit, so that people who use those feel at home.
+type keyMap struct {
+	NextPane    key.Binding
+	PrevPane    key.Binding
+	Up          key.Binding
+	Down        key.Binding
+	Top         key.Binding
+	Bottom      key.Binding
+	PageUp      key.Binding
+	PageDown    key.Binding
+	HalfUp      key.Binding
+	HalfDown    key.Binding
+	Left        key.Binding
+	Right       key.Binding
+	Open        key.Binding
+	Back        key.Binding
+	Filter      key.Binding
+	StateFilter key.Binding
+	Search      key.Binding
+	NextMatch   key.Binding
+	PrevMatch   key.Binding
+	Retry       key.Binding
+	RetryFailed key.Binding
+	Cancel      key.Binding
+	Drain       key.Binding
+	Follow      key.Binding
+	Help        key.Binding
+	Quit        key.Binding
+	Yes         key.Binding
+	No          key.Binding
+}
+
+func newKeyMap() keyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	return keyMap{
+		NextPane:    b([]string{"tab"}, "tab", "next pane"),
+		PrevPane:    b([]string{"shift+tab"}, "S-tab", "prev pane"),
+		Up:          b([]string{"k", "up"}, "k/↑", "up"),
+		Down:        b([]string{"j", "down"}, "j/↓", "down"),
+		Top:         b([]string{"g", "home"}, "g", "top"),
+		Bottom:      b([]string{"G", "end"}, "G", "bottom"),
+		PageUp:      b([]string{"pgup", "ctrl+b"}, "pgup", "page up"),
+		PageDown:    b([]string{"pgdown", "ctrl+f", "space"}, "pgdn", "page down"),
+		HalfUp:      b([]string{"ctrl+u"}, "C-u", "½ page up"),
+		HalfDown:    b([]string{"ctrl+d"}, "C-d", "½ page down"),
+		Left:        b([]string{"h", "left"}, "h/←", "scroll left"),
+		Right:       b([]string{"l", "right"}, "l/→", "scroll right"),
+		Open:        b([]string{"enter"}, "enter", "open"),
+		Back:        b([]string{"esc"}, "esc", "back"),
+		Filter:      b([]string{"/"}, "/", "filter"),
+		StateFilter: b([]string{"s"}, "s", "state"),
+		Search:      b([]string{"/"}, "/", "search log"),
+		NextMatch:   b([]string{"n"}, "n/N", "next/prev match"),
+		PrevMatch:   b([]string{"N"}, "N", "prev match"),
+		Retry:       b([]string{"r"}, "r", "retry"),
+		RetryFailed: b([]string{"R"}, "R", "retry failed"),
+		Cancel:      b([]string{"x"}, "x", "cancel"),
+		Drain:       b([]string{"d"}, "d", "drain"),
+		Follow:      b([]string{"f"}, "f", "follow"),
+		Help:        b([]string{"?"}, "?", "help"),
+		Quit:        b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Yes:         b([]string{"y", "Y"}, "y", "yes"),
+		No:          b([]string{"n", "N", "esc"}, "n", "no"),
+	}
+}
+
+// paneKeys is the help for one pane: only the keys that do something there.
+type paneKeys struct {
+	k    *keyMap
+	pane pane
+}
+
+func (p paneKeys) ShortHelp() []key.Binding {
+	k := p.k
+	switch p.pane {
+	case paneRunners:
+		return []key.Binding{k.Help, k.Quit, k.NextPane, k.Open, k.Drain, k.Cancel, k.Filter}
+	case paneDetail:
+		return []key.Binding{k.Help, k.Quit, k.Back, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
+	}
+	return []key.Binding{k.Help, k.Quit, k.NextPane, k.Open, k.Retry, k.RetryFailed, k.Cancel, k.Filter, k.StateFilter}
+}
+
+func (p paneKeys) FullHelp() [][]key.Binding {
+	k := p.k
+	move := []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}
+	general := []key.Binding{k.NextPane, k.PrevPane, k.Help, k.Quit}
+	switch p.pane {
+	case paneRunners:
+		return [][]key.Binding{move, {k.Open, k.Drain, k.Cancel, k.Retry}, {k.Filter, k.Back}, general}
+	case paneDetail:
+		return [][]key.Binding{
+			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
+			{k.HalfUp, k.HalfDown, k.Left, k.Right, k.Follow},
+			{k.Search, k.NextMatch, k.Retry, k.Cancel, k.Back},
+			general,
+		}
+	}
+	return [][]key.Binding{move, {k.Open, k.Retry, k.RetryFailed, k.Cancel}, {k.Filter, k.StateFilter, k.Back}, general}
+}
