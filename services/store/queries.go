@@ -328,7 +328,12 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 	defer rows.Close()
 	var b strings.Builder
 	pos := offset
-	for rows.Next() && (limit <= 0 || b.Len() < limit) {
+	full := false // the limit was reached: stop, and mark nothing past it
+	for !full && rows.Next() {
+		if limit > 0 && b.Len() >= limit {
+			full = true
+			break
+		}
 		var at int64
 		var data []byte
 		if err := rows.Scan(&at, &data); err != nil {
@@ -348,7 +353,12 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 			for n > 0 && n < len(data) && !utf8.RuneStart(data[n]) {
 				n--
 			}
-			data = data[:n]
+			if n == 0 && b.Len() == 0 {
+				// Never an empty answer: at least one whole character, or a
+				// reader asking again from Next would make no progress.
+				_, n = utf8.DecodeRune(data)
+			}
+			data, full = data[:n], true
 		}
 		b.Write(data)
 		pos += int64(len(data))
@@ -356,7 +366,7 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 	if err := rows.Err(); err != nil {
 		return LogPart{}, s.describe(err)
 	}
-	if sent.Valid && pos >= part.End && sent.Int64 > pos && (limit <= 0 || b.Len() < limit) {
+	if !full && sent.Valid && pos >= part.End && sent.Int64 > pos && (limit <= 0 || b.Len() < limit) {
 		if pos == 0 && cut == 0 && part.End == 0 {
 			fmt.Fprintf(&b, "[eventide: %d bytes of output were lost]\n", sent.Int64)
 		} else {

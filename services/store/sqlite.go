@@ -303,6 +303,11 @@ func (s *SQLite) commit(ops []Op) error {
 		return err
 	}
 	defer tx.Rollback()
+	// Checked at commit: a new job's attempt may come before its (kept, later)
+	// row in a batch.
+	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+		return err
+	}
 	st := newStmts(tx)
 	defer st.close()
 	for i, op := range ops {
@@ -310,10 +315,65 @@ func (s *SQLite) commit(ops []Op) error {
 			continue
 		}
 		if err := st.apply(ctx, op); err != nil {
+			if isConstraint(err) {
+				tx.Rollback()
+				return s.commitEach(ctx, ops, last)
+			}
 			return fmt.Errorf("%T: %w", op, err)
 		}
 	}
+	err = tx.Commit()
+	if isConstraint(err) {
+		return s.commitEach(ctx, ops, last)
+	}
+	return err
+}
+
+// commitEach is the slow path for a batch holding a change the database refuses
+// (a bug, never bad input: everything is validated before it gets here): each
+// change goes in on its own, the refused ones are logged and left out, so that
+// one bad change cannot hold up every later one for ever.
+func (s *SQLite) commitEach(ctx context.Context, ops []Op, last map[string]int) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st := newStmts(tx)
+	defer st.close()
+	written := make(map[string]bool)
+	for _, op := range ops {
+		// Foreign keys are checked at once here, so a job's row goes where its
+		// first change was (with its last content), before its attempts.
+		if pj, ok := op.(PutJob); ok {
+			if written[pj.Job.ID] {
+				continue
+			}
+			written[pj.Job.ID] = true
+			op = ops[last[pj.Job.ID]]
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			return err
+		}
+		if err := st.apply(ctx, op); err != nil {
+			if !isConstraint(err) {
+				return fmt.Errorf("%T: %w", op, err)
+			}
+			s.log.Error("store refused a change; leaving it out", "db", s.path, "change", fmt.Sprintf("%T", op), "err", err)
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			return err
+		}
+	}
 	return tx.Commit()
+}
+
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 }
 
 // nanos stores a time as Unix nanoseconds, 0 for the zero time.
