@@ -47,9 +47,14 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		j, ok := d.Job(id.JobID)
-		if !ok {
+		// From the store, which knows each attempt's stored output: everything
+		// acknowledged is committed there.
+		j, err := d.st.Job(ctx, id.JobID)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, errNoJob(id.JobID)
+		}
+		if err != nil {
+			return nil, wire.Errorf(wire.CodeInternal, "%s: %v", method, err)
 		}
 		return d.info(&j, true), nil
 	case wire.MethodJobLog:
@@ -156,6 +161,7 @@ func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error)
 	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
 	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
 	d.active[j.key()] = j
+	d.done.remove(j.ID) // it is finished again later, and listed once
 	d.pushBackLocked(j)
 	t := d.saveLocked(j)
 	info := d.info(&j.Job, false)
@@ -176,6 +182,7 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 	}
 	switch j.State {
 	case StateQueued:
+		d.queue.remove(j.ID)
 		j.State, j.Reason, j.FinishedAt = StateCancelled, "cancelled before it ran", time.Now()
 		d.deactivateLocked(j)
 		d.finishedLocked(j)
@@ -190,9 +197,17 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 		if r == nil || r.conn == nil {
 			return wire.Errorf(wire.CodeInternal, "job %s: its runner %s is not connected; it ends when the runner reports back", id, j.Runner)
 		}
-		if err := r.conn.Call(ctx, wire.MethodJobCancel, &ref, nil); err != nil {
-			return wire.Errorf(wire.CodeInternal, "cancelling job %s on runner %s: %v", id, r.name, err)
-		}
+		// Asked in the background: the console's request must not wait on a
+		// runner (its connection's reads would stall behind it), and the
+		// runner's cancelled result is what ends the job.
+		conn, name := r.conn, r.name
+		d.wg.Go(func() {
+			cctx, cancel := context.WithTimeout(d.ctx, d.cfg.LeaseTimeout)
+			defer cancel()
+			if err := conn.Call(cctx, wire.MethodJobCancel, &ref, nil); err != nil {
+				d.log.Warn("cancelling a job on its runner", "job", id, "runner", name, "err", err)
+			}
+		})
 		return nil
 	}
 	st := j.State
@@ -226,7 +241,7 @@ func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
 	if attempts {
 		for _, a := range j.Attempts {
 			in.Attempts = append(in.Attempts, wire.AttemptInfo{N: a.N, Runner: a.Runner, Assigned: a.Assigned,
-				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason})
+				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason, LogBytes: a.LogBytes})
 		}
 	}
 	return in

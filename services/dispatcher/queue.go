@@ -16,3 +16,13 @@ func (q *queue) popFront() string {
 	q.ids = q.ids[1:]
 	return id
 }
+
+// remove takes id out of the queue, wherever it is.
+func (q *queue) remove(id string) {
+	for i, x := range q.ids {
+		if x == id {
+			q.ids = append(q.ids[:i], q.ids[i+1:]...)
+			return
+		}
+	}
+}

@@ -100,7 +100,10 @@ func (d *Dispatcher) reclaimOrphans() {
 	}
 	for id, j := range d.orphans {
 		delete(d.orphans, id)
-		if j.State.Active() && j.State != StateQueued && d.runners[j.Runner] == nil {
+		// Whatever is still an orphan was not reported in time: its runner is
+		// gone, or came back without it (it died too, or never got the
+		// assignment before the old dispatcher died).
+		if j.State.Active() && j.State != StateQueued {
 			d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s did not report attempt %d within %v of the dispatcher's restart",
 				j.Runner, j.Attempt, d.cfg.ReclaimWindow))
 		}

@@ -89,6 +89,13 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 			w.Cancel = append(w.Cancel, j.ID)
 		}
 	}
+	// Orphans from before a restart that this runner held and does not report
+	// are lost now, not at the end of the reclaim window.
+	for id, j := range d.orphans {
+		if j.Runner == h.Name && r.jobs[id] != j {
+			d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s came back after the dispatcher's restart without attempt %d", h.Name, j.Attempt))
+		}
+	}
 	if old != nil && !old.lost {
 		d.log.Warn("runner reconnected; replacing its old connection", "runner", h.Name)
 		for id, j := range old.jobs {

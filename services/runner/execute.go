@@ -17,6 +17,7 @@ import (
 func (r *Runner) execute(ctx context.Context, j *job) {
 	started := time.Now()
 	res := &wire.Result{JobID: j.a.JobID, Attempt: j.a.Attempt, ExitCode: -1, StartedAt: started}
+	var removeWorktree func() // after the result is on its way: nobody waits for it
 	defer func() {
 		res.Reason = wire.Clip(res.Reason, wire.MaxReasonLen)
 		if len(res.Summary.Failing) > wire.MaxFailing {
@@ -36,6 +37,9 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 			res.Summary.Tests = nil
 		}
 		j.finish(res)
+		if removeWorktree != nil {
+			removeWorktree()
+		}
 		r.log.Info("job finished", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status,
 			"passed", res.Summary.Passed, "failed", res.Summary.Failed, "took", time.Since(started).Round(time.Millisecond))
 	}()
@@ -59,14 +63,14 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		fmt.Fprintf(j, "eventide: %s\n", res.Reason)
 		return
 	}
-	defer func() {
+	removeWorktree = func() {
 		// Removing needs its own context: the job's may be cancelled by now.
 		rmCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := r.cache.Remove(rmCtx, src, wt); err != nil {
 			r.log.Warn("removing worktree", "dir", wt, "err", err)
 		}
-	}()
+	}
 
 	spec, err := testrun.LoadSpec(wt)
 	if err != nil {

@@ -34,29 +34,39 @@ var opSQL = map[string]string{
 		ON CONFLICT (repo, branch) DO UPDATE SET commit_id=excluded.commit_id, updated_at=excluded.updated_at`,
 }
 
-// stmts runs ops inside one transaction, preparing each statement the first time
-// the batch needs it.
+// stmts runs ops inside one transaction with the statements prepared once on
+// the writer's connection (parsing SQL for every batch cost more than running it).
 type stmts struct {
-	tx   *sql.Tx
-	prep map[string]*sql.Stmt
+	tx       *sql.Tx
+	prepared map[string]*sql.Stmt
+	inTx     map[string]*sql.Stmt
 }
 
-func newStmts(tx *sql.Tx) *stmts { return &stmts{tx: tx, prep: make(map[string]*sql.Stmt)} }
+func newStmts(tx *sql.Tx, prepared map[string]*sql.Stmt) *stmts {
+	return &stmts{tx: tx, prepared: prepared, inTx: make(map[string]*sql.Stmt)}
+}
 
-func (s *stmts) close() {
-	for _, st := range s.prep {
-		st.Close()
+// prepareOps prepares every op's statement on db.
+func prepareOps(db *sql.DB) (map[string]*sql.Stmt, error) {
+	out := make(map[string]*sql.Stmt, len(opSQL))
+	for name, q := range opSQL {
+		st, err := db.Prepare(q)
+		if err != nil {
+			for _, p := range out {
+				p.Close()
+			}
+			return nil, fmt.Errorf("preparing %s: %w", name, err)
+		}
+		out[name] = st
 	}
+	return out, nil
 }
 
 func (s *stmts) exec(ctx context.Context, name string, args ...any) error {
-	st, ok := s.prep[name]
+	st, ok := s.inTx[name]
 	if !ok {
-		var err error
-		if st, err = s.tx.PrepareContext(ctx, opSQL[name]); err != nil {
-			return err
-		}
-		s.prep[name] = st
+		st = s.tx.StmtContext(ctx, s.prepared[name])
+		s.inTx[name] = st
 	}
 	_, err := st.ExecContext(ctx, args...)
 	return err

@@ -223,7 +223,25 @@ func (s *SQLite) Job(ctx context.Context, id string) (Job, error) {
 	if err := s.fill(ctx, s.rdb, jobs); err != nil {
 		return Job{}, err
 	}
-	return jobs[0], nil
+	j := &jobs[0]
+	rows, err := s.rdb.QueryContext(ctx, `SELECT attempt, sum(length(data)) FROM logs WHERE job_id = ? GROUP BY attempt`, id)
+	if err != nil {
+		return Job{}, s.describe(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int
+		var size int64
+		if err := rows.Scan(&n, &size); err != nil {
+			return Job{}, s.describe(err)
+		}
+		for i := range j.Attempts {
+			if j.Attempts[i].N == n {
+				j.Attempts[i].LogBytes = size
+			}
+		}
+	}
+	return *j, s.describeNil(rows.Err())
 }
 
 // DefaultListLimit is a jobs.list page when the query names none.

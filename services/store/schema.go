@@ -4,7 +4,9 @@ package store
 // the version, so a database from an older Eventide is brought up to date when
 // opened and one from a newer Eventide is refused. Never edit a shipped step: add one.
 //
-// Times are Unix nanoseconds, 0 for never.
+// Times are Unix nanoseconds, 0 for never. Foreign keys are checked at commit
+// (a batch may write a new job's attempt before its row), which the schema says
+// rather than a PRAGMA per batch: a flag PRAGMA expires every prepared statement.
 var migrations = []string{
 	// 1: jobs, attempts, results, logs, runners and observer positions.
 	`CREATE TABLE jobs (
@@ -33,7 +35,7 @@ var migrations = []string{
 	CREATE INDEX jobs_unwritten ON jobs(file_written) WHERE file_written = 0 AND finished_at > 0;
 
 	CREATE TABLE attempts (
-		job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
 		n           INTEGER NOT NULL,
 		runner      TEXT NOT NULL,
 		assigned_at INTEGER NOT NULL,
@@ -45,7 +47,7 @@ var migrations = []string{
 	) WITHOUT ROWID;
 
 	CREATE TABLE results (
-		job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
 		attempt      INTEGER NOT NULL,
 		status       TEXT NOT NULL,
 		reason       TEXT NOT NULL DEFAULT '',
@@ -95,7 +97,7 @@ var migrations = []string{
 		name    TEXT NOT NULL,
 		outcome TEXT NOT NULL,
 		PRIMARY KEY (job_id, attempt, pos),
-		FOREIGN KEY (job_id, attempt) REFERENCES results(job_id, attempt) ON DELETE CASCADE
+		FOREIGN KEY (job_id, attempt) REFERENCES results(job_id, attempt) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 	) WITHOUT ROWID;`,
 }
 

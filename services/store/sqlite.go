@@ -26,8 +26,9 @@ const FileName = "eventide.db"
 // never wait for writes.
 type SQLite struct {
 	path string
-	wdb  *sql.DB // one connection: the batch writer's
-	rdb  *sql.DB // readers
+	wdb  *sql.DB              // one connection: the batch writer's
+	rdb  *sql.DB              // readers
+	prep map[string]*sql.Stmt // each op's statement, prepared on wdb
 	log  *slog.Logger
 
 	mu      sync.Mutex
@@ -86,6 +87,10 @@ func OpenSQLite(dir string, o Options) (*SQLite, error) {
 	if err := s.migrate(); err != nil {
 		wdb.Close()
 		return nil, err
+	}
+	if s.prep, err = prepareOps(wdb); err != nil {
+		wdb.Close()
+		return nil, s.describe(err)
 	}
 	s.rdb, err = sql.Open("sqlite", dsn(path, []string{"busy_timeout(10000)", "query_only(1)", "foreign_keys(1)"}))
 	if err != nil {
@@ -188,6 +193,9 @@ func (s *SQLite) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.exited
+	for _, st := range s.prep {
+		st.Close()
+	}
 	err := errors.Join(s.rdb.Close(), s.wdb.Close())
 	if err != nil {
 		return fmt.Errorf("closing %s: %w", s.path, err)
@@ -303,13 +311,7 @@ func (s *SQLite) commit(ops []Op) error {
 		return err
 	}
 	defer tx.Rollback()
-	// Checked at commit: a new job's attempt may come before its (kept, later)
-	// row in a batch.
-	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
-		return err
-	}
-	st := newStmts(tx)
-	defer st.close()
+	st := newStmts(tx, s.prep)
 	for i, op := range ops {
 		if pj, ok := op.(PutJob); ok && last[pj.Job.ID] != i {
 			continue
@@ -322,7 +324,7 @@ func (s *SQLite) commit(ops []Op) error {
 			return fmt.Errorf("%T: %w", op, err)
 		}
 	}
-	err = tx.Commit()
+	err = s.commitTx(ctx, tx)
 	if isConstraint(err) {
 		return s.commitEach(ctx, ops, last)
 	}
@@ -331,20 +333,13 @@ func (s *SQLite) commit(ops []Op) error {
 
 // commitEach is the slow path for a batch holding a change the database refuses
 // (a bug, never bad input: everything is validated before it gets here): each
-// change goes in on its own, the refused ones are logged and left out, so that
-// one bad change cannot hold up every later one for ever.
+// change goes in on its own transaction, the refused ones are logged and left
+// out, so that one bad change cannot hold up every later one for ever.
 func (s *SQLite) commitEach(ctx context.Context, ops []Op, last map[string]int) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	st := newStmts(tx)
-	defer st.close()
 	written := make(map[string]bool)
 	for _, op := range ops {
-		// Foreign keys are checked at once here, so a job's row goes where its
-		// first change was (with its last content), before its attempts.
+		// A job's row goes where its first change was (with its last content),
+		// before its attempts.
 		if pj, ok := op.(PutJob); ok {
 			if written[pj.Job.ID] {
 				continue
@@ -352,23 +347,38 @@ func (s *SQLite) commitEach(ctx context.Context, ops []Op, last map[string]int) 
 			written[pj.Job.ID] = true
 			op = ops[last[pj.Job.ID]]
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			return err
-		}
-		if err := st.apply(ctx, op); err != nil {
-			if !isConstraint(err) {
-				return fmt.Errorf("%T: %w", op, err)
-			}
+		err := s.commitOne(ctx, op)
+		if isConstraint(err) {
 			s.log.Error("store refused a change; leaving it out", "db", s.path, "change", fmt.Sprintf("%T", op), "err", err)
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
-				return err
-			}
+			continue
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
+}
+
+func (s *SQLite) commitOne(ctx context.Context, op Op) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := newStmts(tx, s.prep).apply(ctx, op); err != nil {
+		return err
+	}
+	return s.commitTx(ctx, tx)
+}
+
+// commitTx commits; a COMMIT refused by a deferred foreign key leaves SQLite's
+// transaction open, so it is rolled back here before the connection is reused.
+func (s *SQLite) commitTx(ctx context.Context, tx *sql.Tx) error {
+	err := tx.Commit()
+	if isConstraint(err) {
+		s.wdb.ExecContext(ctx, "ROLLBACK")
+	}
+	return err
 }
 
 func isConstraint(err error) bool {

@@ -104,6 +104,7 @@ type Attempt struct {
 	Ended    time.Time
 	Outcome  string // a final status, or "lost"/"refused"/"infra" for a retried attempt
 	Reason   string
+	LogBytes int64 // output stored (Job only: not kept up to date in memory)
 }
 
 // Runner is what the store remembers of a runner.
