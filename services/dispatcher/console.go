@@ -47,8 +47,18 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		// From the store, which knows each attempt's stored output: everything
-		// acknowledged is committed there.
+		// From the store, which knows each attempt's stored output, once the
+		// job's last change (which a console may have seen as an event already)
+		// is committed there.
+		d.mu.Lock()
+		var saved *store.Ticket
+		if mj, ok := d.jobs[id.JobID]; ok {
+			saved = mj.saved
+		}
+		d.mu.Unlock()
+		if err := d.waitSaved(ctx, saved, "job "+id.JobID); err != nil {
+			return nil, err
+		}
 		j, err := d.st.Job(ctx, id.JobID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errNoJob(id.JobID)
