@@ -27,6 +27,12 @@ import (
 // (for example by calling Conn.Call): start a goroutine for that. For a request,
 // the returned value is the reply's result (nil means {}); a *wire.Error chooses the
 // code, any other error is reported as an internal error.
+//
+// A handler that has done its part in order but must wait before answering (for its
+// change to be durable, say) returns a [Deferred] from [Later]: the read loop goes on
+// with the next frame while the wait runs, so a peer's requests are applied in the
+// order they came but their waits overlap, and their replies may go out in another
+// order.
 type Handler interface {
 	Handle(ctx context.Context, method string, params json.RawMessage) (any, error)
 }
@@ -39,12 +45,27 @@ func (f HandlerFunc) Handle(ctx context.Context, method string, params json.RawM
 	return f(ctx, method, params)
 }
 
+// Deferred is a reply that is not ready yet; see [Later].
+type Deferred struct {
+	wait func(ctx context.Context) (any, error)
+}
+
+// Later makes a Deferred reply: wait runs on its own goroutine, owned by the
+// connection, and what it returns is the reply, as for [Handler]. Its ctx ends when
+// the connection does. At most Options.MaxDeferred waits run at once per connection;
+// beyond that the read loop waits for one to end, which pushes back on the peer.
+func Later(wait func(ctx context.Context) (any, error)) *Deferred {
+	return &Deferred{wait: wait}
+}
+
 // Options tune a connection. Zero values take the defaults.
 type Options struct {
 	Heartbeat time.Duration // interval between heartbeats when idle; default 1s
 	MaxMissed int           // heartbeat intervals of silence before the peer is lost; default 3
 	MaxFrame  int           // frame size limit; default wire.MaxFrameSize
 	QueueLen  int           // outgoing frames buffered; default 256
+	// MaxDeferred bounds the deferred replies (see Later) pending at once; default 64.
+	MaxDeferred int
 }
 
 func (o Options) withDefaults() Options {
@@ -59,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 256
+	}
+	if o.MaxDeferred <= 0 {
+		o.MaxDeferred = 64
 	}
 	return o
 }
@@ -78,17 +102,21 @@ type Conn struct {
 	heard   atomic.Int64 // unix nanos of the last frame read
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Frame
+
+	deferred chan struct{}  // a token per deferred reply in progress
+	waits    sync.WaitGroup // the deferred replies' goroutines
 }
 
 func newConn(nc net.Conn, r *wire.Reader, opts Options) *Conn {
 	opts = opts.withDefaults()
 	return &Conn{
-		nc:      nc,
-		r:       r,
-		opts:    opts,
-		out:     make(chan outgoing, opts.QueueLen),
-		done:    make(chan struct{}),
-		pending: make(map[uint64]chan *wire.Frame),
+		nc:       nc,
+		r:        r,
+		opts:     opts,
+		out:      make(chan outgoing, opts.QueueLen),
+		done:     make(chan struct{}),
+		pending:  make(map[uint64]chan *wire.Frame),
+		deferred: make(chan struct{}, opts.MaxDeferred),
 	}
 }
 
@@ -137,33 +165,62 @@ func (c *Conn) closeWith(err error) {
 // Call sends a request and waits for its reply, decoding the result into result
 // (which may be nil). A reply with an error returns it as a *wire.Error.
 func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
-	id := c.nextID.Add(1)
-	f, err := wire.NewRequest(id, method, params)
+	p, err := c.Start(ctx, method, params)
 	if err != nil {
 		return err
 	}
-	ch := make(chan *wire.Frame, 1)
+	return p.Wait(ctx, result)
+}
+
+// Pending is a request sent by [Conn.Start] whose reply has not been read yet.
+type Pending struct {
+	c      *Conn
+	id     uint64
+	method string
+	ch     chan *wire.Frame
+}
+
+// Start sends a request without waiting for its reply, so that several can be on
+// their way at once; requests started one after the other from one goroutine reach
+// the peer in that order. Every Pending must be waited for or abandoned.
+func (c *Conn) Start(ctx context.Context, method string, params any) (*Pending, error) {
+	id := c.nextID.Add(1)
+	f, err := wire.NewRequest(id, method, params)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pending{c: c, id: id, method: method, ch: make(chan *wire.Frame, 1)}
 	c.mu.Lock()
 	select {
 	case <-c.done:
 		c.mu.Unlock()
-		return fmt.Errorf("%s: %w", method, c.err)
+		return nil, fmt.Errorf("%s: %w", method, c.err)
 	default:
 	}
-	c.pending[id] = ch
+	c.pending[id] = p.ch
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-	}()
 	if err := c.send(ctx, f); err != nil {
-		return fmt.Errorf("%s: %w", method, err)
+		p.Abandon()
+		return nil, fmt.Errorf("%s: %w", method, err)
 	}
+	return p, nil
+}
+
+// Abandon forgets the request: a reply that comes later is dropped.
+func (p *Pending) Abandon() {
+	p.c.mu.Lock()
+	delete(p.c.pending, p.id)
+	p.c.mu.Unlock()
+}
+
+// Wait waits for the reply and decodes its result into result (which may be nil). A
+// reply with an error returns it as a *wire.Error.
+func (p *Pending) Wait(ctx context.Context, result any) error {
+	defer p.Abandon()
 	select {
-	case reply, ok := <-ch:
+	case reply, ok := <-p.ch:
 		if !ok {
-			return fmt.Errorf("%s: %w", method, c.err)
+			return fmt.Errorf("%s: %w", p.method, p.c.err)
 		}
 		if reply.Error != nil {
 			return reply.Error
@@ -171,12 +228,9 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		if result == nil {
 			return nil
 		}
-		if err := wire.Decode(method+" reply", reply.Result, result); err != nil {
-			return err
-		}
-		return nil
+		return wire.Decode(p.method+" reply", reply.Result, result)
 	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", method, context.Cause(ctx))
+		return fmt.Errorf("%s: %w", p.method, context.Cause(ctx))
 	}
 }
 
@@ -242,6 +296,7 @@ func (c *Conn) Serve(ctx context.Context, h Handler) error {
 	c.readLoop(ctx, h)
 	cancel()
 	wg.Wait()
+	c.waits.Wait()
 	return c.err
 }
 
@@ -303,22 +358,41 @@ func violation(err error) *wire.Error {
 }
 
 func (c *Conn) answer(ctx context.Context, f *wire.Frame, h Handler) {
+	if f.Method == wire.MethodHello {
+		c.reply(ctx, f, nil, wire.Errorf(wire.CodeHandshake, "hello: already said"))
+		return
+	}
+	res, err := h.Handle(ctx, f.Method, f.Params)
+	d, ok := res.(*Deferred)
+	if !ok || err != nil {
+		c.reply(ctx, f, res, err)
+		return
+	}
+	select {
+	case c.deferred <- struct{}{}:
+	case <-c.done:
+		return
+	}
+	c.waits.Go(func() {
+		defer func() { <-c.deferred }()
+		res, err := d.wait(ctx)
+		c.reply(ctx, f, res, err)
+	})
+}
+
+// reply answers request f with res or err.
+func (c *Conn) reply(ctx context.Context, f *wire.Frame, res any, err error) {
 	var reply *wire.Frame
 	var closeAfter error
-	if f.Method == wire.MethodHello {
-		reply = wire.NewErrorReply(f.ID, wire.Errorf(wire.CodeHandshake, "hello: already said"))
-	} else {
-		res, err := h.Handle(ctx, f.Method, f.Params)
-		if err == nil {
-			reply, err = wire.NewReply(f.ID, res)
+	if err == nil {
+		reply, err = wire.NewReply(f.ID, res)
+	}
+	if err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			we = wire.Errorf(wire.CodeInternal, "%s: %v", f.Method, err)
 		}
-		if err != nil {
-			var we *wire.Error
-			if !errors.As(err, &we) {
-				we = wire.Errorf(wire.CodeInternal, "%s: %v", f.Method, err)
-			}
-			reply = wire.NewErrorReply(f.ID, we)
-		}
+		reply = wire.NewErrorReply(f.ID, we)
 	}
 	if reply.Error != nil && violation(reply.Error) != nil {
 		closeAfter = fmt.Errorf("%w: %v", ErrProtocol, reply.Error)
@@ -359,6 +433,7 @@ func (c *Conn) writeLoop(ctx context.Context) {
 	hb, _ := wire.AppendFrame(nil, &wire.Frame{JSONRPC: wire.Version, Method: wire.MethodHeartbeat})
 	t := time.NewTicker(c.opts.Heartbeat)
 	defer t.Stop()
+	var buf []byte
 	for {
 		var o outgoing
 		select {
@@ -372,8 +447,21 @@ func (c *Conn) writeLoop(ctx context.Context) {
 		case <-c.done:
 			return
 		}
+		// Frames queued meanwhile go out in the same write: under load that is one
+		// system call for many replies instead of one each.
+		buf = append(buf[:0], o.b...)
+		for o.closeAfter == nil && len(buf) < writeBatch {
+			select {
+			case next := <-c.out:
+				buf = append(buf, next.b...)
+				o.closeAfter = next.closeAfter
+				continue
+			default:
+			}
+			break
+		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
-		if _, err := c.nc.Write(o.b); err != nil {
+		if _, err := c.nc.Write(buf); err != nil {
 			c.closeWith(fmt.Errorf("%w: write: %v", ErrPeerClosed, err))
 			return
 		}
@@ -382,5 +470,12 @@ func (c *Conn) writeLoop(ctx context.Context) {
 			c.closeWith(o.closeAfter)
 			return
 		}
+		if cap(buf) > 4*writeBatch {
+			buf = nil // one huge frame: do not keep its buffer for ever
+		}
 	}
 }
+
+// writeBatch is the size past which the write loop stops adding queued frames to a
+// write.
+const writeBatch = 64 << 10

@@ -119,6 +119,8 @@ type call struct {
 //	boom      → a plain error (the peer sees CodeInternal)
 //	big       → a result of params {"n":n} bytes
 //	block     → waits until release is closed or the handler's ctx ends
+//	later     → a deferred reply (peer.Later) of the params, once release is closed;
+//	            if the connection ends first, its wait reports that on ended
 //	nosuch    → *wire.Error CodeMethodNotFound (a protocol violation: the Conn closes)
 //	anything else → nil (accepted)
 type testHandler struct {
@@ -126,10 +128,11 @@ type testHandler struct {
 	calls   chan call
 	release chan struct{}
 	once    sync.Once
+	ended   chan error // deferred waits ended by the connection's end
 }
 
 func newHandler(name string) *testHandler {
-	return &testHandler{name: name, calls: make(chan call, 1024), release: make(chan struct{})}
+	return &testHandler{name: name, calls: make(chan call, 1024), release: make(chan struct{}), ended: make(chan error, 64)}
 }
 
 func (h *testHandler) Release() { h.once.Do(func() { close(h.release) }) }
@@ -168,6 +171,17 @@ func (h *testHandler) Handle(ctx context.Context, method string, params json.Raw
 		case <-ctx.Done():
 		}
 		return nil, nil
+	case "later":
+		echo := append(json.RawMessage(nil), params...)
+		return peer.Later(func(ctx context.Context) (any, error) {
+			select {
+			case <-h.release:
+				return echo, nil
+			case <-ctx.Done():
+				h.ended <- ctx.Err()
+				return nil, ctx.Err()
+			}
+		}), nil
 	case "nosuch":
 		return nil, wire.Errorf(wire.CodeMethodNotFound, "%s: no such method", method)
 	}
