@@ -228,7 +228,7 @@ func BenchmarkResultFiles(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				w.queue(js[i], nil)
+				w.queue(pendingFile{job: js[i]})
 				if i%64 == 63 || i == b.N-1 {
 					w.writeQueued(b.Context())
 				}

@@ -72,6 +72,7 @@ type Dispatcher struct {
 	started  time.Time
 	listenAt string
 	subs     map[*subscriber]struct{} // consoles following events
+	outMem   int64                    // bytes of output kept in jobs' out
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -209,13 +210,22 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 // running; it is what an observer's commit.submit does. It returns once the job is
 // stored.
 func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted, error) {
+	got, t, err := d.submit(s)
+	if err != nil {
+		return got, err
+	}
+	return got, d.waitSaved(ctx, t, "job "+got.JobID)
+}
+
+// submit is Submit up to the wait: the job is stored once the ticket is.
+func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, error) {
 	if err := s.Validate(); err != nil {
-		return wire.Submitted{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodCommitSubmit, err)
+		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodCommitSubmit, err)
 	}
 	if err := d.st.Err(); err != nil {
 		// Refuse new work while the store cannot take it: the observer keeps the
 		// commit and offers it again.
-		return wire.Submitted{}, wire.Errorf(wire.CodeInternal, "not accepting jobs while the store fails: %v", err)
+		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInternal, "not accepting jobs while the store fails: %v", err)
 	}
 	d.mu.Lock()
 	var pos []store.Op
@@ -226,7 +236,7 @@ func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted
 	if j, ok := d.active[key]; ok {
 		t := d.st.Apply(pos...)
 		d.mu.Unlock()
-		return wire.Submitted{JobID: j.ID, Duplicate: true}, d.waitSaved(ctx, t, "job "+j.ID)
+		return wire.Submitted{JobID: j.ID, Duplicate: true}, t, nil
 	}
 	j := &job{Job: Job{
 		ID: newJobID(), Repo: s.Repo, Commit: s.Commit, Branch: s.Branch,
@@ -239,7 +249,7 @@ func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted
 	d.log.Info("job queued", "job", j.ID, "commit", short(j.Commit), "branch", j.Branch, "queue", d.queue.len())
 	d.kick()
 	d.mu.Unlock()
-	return wire.Submitted{JobID: j.ID}, d.waitSaved(ctx, t, "job "+j.ID)
+	return wire.Submitted{JobID: j.ID}, t, nil
 }
 
 // saveLocked records j's row, with ops, and remembers the ticket.
@@ -257,6 +267,18 @@ func (d *Dispatcher) saveAttemptLocked(j *job, ops ...store.Op) *store.Ticket {
 		ops = append([]store.Op{store.PutAttempt{JobID: j.ID, Attempt: *a}}, ops...)
 	}
 	return d.saveLocked(j, ops...)
+}
+
+// later is a reply that goes out once t is stored, without holding up the
+// connection's next frames: a peer is told only what is durable, and many changes
+// share one commit.
+func (d *Dispatcher) later(t *store.Ticket, what string, reply any) *peer.Deferred {
+	return peer.Later(func(ctx context.Context) (any, error) {
+		if err := d.waitSaved(ctx, t, what); err != nil {
+			return nil, err
+		}
+		return reply, nil
+	})
 }
 
 // waitSaved waits (without the lock) until a change is stored, at most StoreWait:
@@ -356,7 +378,14 @@ func checkDir(dir string) error {
 // store has it, and forgets the oldest finished jobs beyond KeepFinished, so that
 // memory stays bounded however long the dispatcher runs (the store keeps them).
 func (d *Dispatcher) finishedLocked(j *job) {
-	d.results.queue(j.copy(), j.saved)
+	f := pendingFile{job: j.copy(), saved: j.saved}
+	// The store would add a note of output lost at the end; such a file is read
+	// from it.
+	if j.outOK && (j.Result == nil || j.Result.Attempt != j.Attempt || j.Result.OutputBytes <= int64(len(j.out))) {
+		f.out, f.haveOut = string(j.out), true
+	}
+	d.dropOutputLocked(j)
+	d.results.queue(f)
 	d.done.pushBack(j.ID)
 	for d.done.len() > d.cfg.KeepFinished {
 		id := d.done.popFront()

@@ -34,6 +34,10 @@ type job struct {
 	logStored int64          // their total size
 	stopping  bool           // a cancel was asked for: the runner's result ends it
 	saved     *store.Ticket  // the last change's; acknowledge nothing before it
+	// out is the current attempt's whole output while it is small and came in order
+	// (outOK): the result file is then written from it instead of from the store.
+	out   []byte
+	outOK bool
 }
 
 func (j *job) key() string { return j.Repo + "\x00" + j.Commit }

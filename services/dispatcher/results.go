@@ -16,18 +16,19 @@ import (
 )
 
 // output stores a chunk of an attempt's output at its offset, so a chunk sent again
-// after a reconnect is dropped and a gap shows as a gap. It returns once stored.
-func (d *Dispatcher) output(ctx context.Context, r *runner, o *wire.Output) error {
+// after a reconnect is dropped and a gap shows as a gap. The chunk is stored once
+// the returned ticket is.
+func (d *Dispatcher) output(r *runner, o *wire.Output) (*store.Ticket, error) {
 	d.mu.Lock()
 	if j := d.recordedLocked(r, o.JobID, o.Attempt); j != nil {
 		t := j.saved
 		d.mu.Unlock()
-		return d.waitSaved(ctx, t, "output of job "+o.JobID) // a repeat from before the result was recorded
+		return t, nil // a repeat from before the result was recorded
 	}
 	j, err := d.currentLocked(r, o.JobID, o.Attempt)
 	if err != nil {
 		d.mu.Unlock()
-		return err
+		return nil, err
 	}
 	d.startedLocked(j) // output can overtake the lease goroutine
 	data, off := o.Data, o.Offset
@@ -40,7 +41,7 @@ func (d *Dispatcher) output(ctx context.Context, r *runner, o *wire.Output) erro
 	}
 	t := j.saved
 	d.mu.Unlock()
-	return d.waitSaved(ctx, t, "output of job "+o.JobID)
+	return t, nil
 }
 
 // appendLogLocked stores a chunk and, past MaxLogBytes, drops the oldest chunks:
@@ -50,6 +51,7 @@ func (d *Dispatcher) appendLogLocked(j *job, off int64, data string) {
 		return
 	}
 	d.emitOutputLocked(j, off, data)
+	d.keepOutputLocked(j, off, data)
 	ops := []store.Op{store.AppendLog{JobID: j.ID, Attempt: j.Attempt, Offset: off, Data: data}}
 	j.extents = append(j.extents, store.Extent{Offset: off, Len: int64(len(data))})
 	j.logStored += int64(len(data))
@@ -59,8 +61,36 @@ func (d *Dispatcher) appendLogLocked(j *job, off int64, data string) {
 			j.extents = j.extents[1:]
 		}
 		ops = append(ops, store.TrimLog{JobID: j.ID, Attempt: j.Attempt, Before: j.extents[0].Offset})
+		d.dropOutputLocked(j)
 	}
 	j.saved = d.st.Apply(ops...)
+}
+
+// Bounds of the output kept in memory for result files: per attempt, and in all.
+// Beyond them the file's output is read back from the store.
+const (
+	memOutputMax    = 64 << 10
+	memOutputBudget = 32 << 20
+)
+
+// keepOutputLocked adds a chunk to the attempt's output in memory while it is
+// small, in order and within the budget.
+func (d *Dispatcher) keepOutputLocked(j *job, off int64, data string) {
+	if !j.outOK {
+		return
+	}
+	if off != int64(len(j.out)) || len(j.out)+len(data) > memOutputMax || d.outMem+int64(len(data)) > memOutputBudget {
+		d.dropOutputLocked(j)
+		return
+	}
+	j.out = append(j.out, data...)
+	d.outMem += int64(len(data))
+}
+
+// dropOutputLocked forgets the output kept in memory for j.
+func (d *Dispatcher) dropOutputLocked(j *job) {
+	d.outMem -= int64(len(j.out))
+	j.out, j.outOK = nil, false
 }
 
 // currentLocked returns the job if attempt is its current one on runner r.
@@ -86,26 +116,26 @@ func (d *Dispatcher) recordedLocked(r *runner, id string, attempt int) *job {
 }
 
 // result records how an attempt ended, once: a repeat of the recorded result is
-// acknowledged again; anything for an older attempt is refused. It returns once
-// the result is stored, so an acknowledged result is never lost.
-func (d *Dispatcher) result(ctx context.Context, r *runner, res *wire.Result) error {
+// acknowledged again; anything for an older attempt is refused. The result is
+// stored once the returned ticket is, and must be acknowledged only then, so that
+// an acknowledged result is never lost.
+func (d *Dispatcher) result(r *runner, res *wire.Result) (*store.Ticket, error) {
 	d.mu.Lock()
 	if j := d.recordedLocked(r, res.JobID, res.Attempt); j != nil {
 		t := j.saved
 		d.mu.Unlock()
-		return d.waitSaved(ctx, t, "result of job "+res.JobID) // delivered twice (the first acknowledgement was lost)
+		return t, nil // delivered twice (the first acknowledgement was lost)
 	}
 	j, err := d.currentLocked(r, res.JobID, res.Attempt)
 	if err != nil {
 		d.mu.Unlock()
-		return err
+		return nil, err
 	}
-	what := "result of job " + j.ID
 	if res.Infra && res.Status == wire.StatusError && !j.stopping {
 		d.retryLocked(j, outcomeInfra, fmt.Sprintf("runner %s: %s", r.name, res.Reason))
 		t := j.saved
 		d.mu.Unlock()
-		return d.waitSaved(ctx, t, what)
+		return t, nil
 	}
 	now := time.Now()
 	if j.StartedAt.IsZero() {
@@ -129,7 +159,7 @@ func (d *Dispatcher) result(ctx context.Context, r *runner, res *wire.Result) er
 	d.kick()
 	t := j.saved
 	d.mu.Unlock()
-	return d.waitSaved(ctx, t, what)
+	return t, nil
 }
 
 // resultWriter writes test_results/<commit> files off the dispatcher's lock, in
@@ -148,8 +178,10 @@ type resultWriter struct {
 }
 
 type pendingFile struct {
-	job   Job
-	saved *store.Ticket
+	job     Job
+	saved   *store.Ticket
+	out     string // the output, when haveOut; else it is read from the store
+	haveOut bool
 }
 
 func newResultWriter(dir string) (*resultWriter, error) {
@@ -160,9 +192,9 @@ func newResultWriter(dir string) (*resultWriter, error) {
 }
 
 // queue asks for j's file once saved is committed (nil: it already is).
-func (w *resultWriter) queue(j Job, saved *store.Ticket) {
+func (w *resultWriter) queue(p pendingFile) {
 	w.mu.Lock()
-	w.pending = append(w.pending, pendingFile{j, saved})
+	w.pending = append(w.pending, p)
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -207,7 +239,7 @@ func (w *resultWriter) writeQueued(ctx context.Context) {
 			}
 			continue
 		}
-		path, err := w.write(ctx, &p.job)
+		path, err := w.write(ctx, &p)
 		if err != nil {
 			w.log.Error("writing result file", "job", p.job.ID, "commit", p.job.Commit, "err", err)
 			continue
@@ -227,12 +259,13 @@ func (w *resultWriter) writeQueued(ctx context.Context) {
 
 // write writes test_results/<commit> atomically (temporary file, rename): the
 // summary, then the attempt's stored output.
-func (w *resultWriter) write(ctx context.Context, j *Job) (string, error) {
+func (w *resultWriter) write(ctx context.Context, p *pendingFile) (string, error) {
+	j := &p.job
 	if !wire.ValidCommit(j.Commit) {
 		return "", fmt.Errorf("refusing to write a result for commit %q", j.Commit)
 	}
-	var out string
-	if j.Attempt > 0 {
+	out := p.out
+	if j.Attempt > 0 && !p.haveOut {
 		part, err := w.st.Log(ctx, j.ID, j.Attempt, 0, 0)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return "", fmt.Errorf("reading output: %w", err)

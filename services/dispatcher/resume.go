@@ -44,7 +44,7 @@ func (d *Dispatcher) resume() error {
 		d.orphans[j.ID] = j
 	}
 	for _, sj := range snap.Unwritten {
-		d.results.queue(sj, nil)
+		d.results.queue(pendingFile{job: sj})
 	}
 	if n := len(snap.Active); n > 0 || len(snap.Unwritten) > 0 {
 		d.log.Info("resumed from the store", "queued", d.queue.len(), "awaiting runners", len(d.orphans),

@@ -136,13 +136,21 @@ func (s *runnerSession) Handle(ctx context.Context, method string, params json.R
 		if err := wire.Decode(method, params, &o); err != nil {
 			return nil, err
 		}
-		return nil, s.d.output(ctx, s.r, &o)
+		t, err := s.d.output(s.r, &o)
+		if err != nil {
+			return nil, err
+		}
+		return s.d.later(t, "output of job "+o.JobID, nil), nil
 	case wire.MethodJobResult:
 		var res wire.Result
 		if err := wire.Decode(method, params, &res); err != nil {
 			return nil, err
 		}
-		return nil, s.d.result(ctx, s.r, &res)
+		t, err := s.d.result(s.r, &res)
+		if err != nil {
+			return nil, err
+		}
+		return s.d.later(t, "result of job "+res.JobID, nil), nil
 	case wire.MethodRunnerDrain:
 		s.d.mu.Lock()
 		s.r.draining = true
@@ -203,6 +211,7 @@ func (d *Dispatcher) retryLocked(j *job, outcome, reason string) {
 		return
 	}
 	j.State, j.Runner = StateQueued, ""
+	d.dropOutputLocked(j) // read back from the store if it ends without another attempt
 	d.pushFrontLocked(j)
 	d.saveAttemptLocked(j)
 	d.log.Warn("job re-queued", "job", j.ID, "attempt", j.Attempt, "reason", reason)
@@ -230,6 +239,8 @@ func (d *Dispatcher) scheduleLoop() {
 			j.Attempt++
 			j.State, j.Runner = StateAssigned, r.name
 			j.logBytes, j.logStored, j.extents = 0, 0, nil
+			d.dropOutputLocked(j)
+			j.outOK = true
 			j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
 			r.jobs[j.ID] = j
 			r.lastJob = time.Now()
@@ -322,7 +333,11 @@ func (s *observerSession) Handle(ctx context.Context, method string, params json
 	if err := wire.Decode(method, params, &sub); err != nil {
 		return nil, err
 	}
-	return s.d.Submit(ctx, &sub)
+	got, t, err := s.d.submit(&sub)
+	if err != nil {
+		return nil, err
+	}
+	return s.d.later(t, "job "+got.JobID, got), nil
 }
 
 func (s *observerSession) Closed(err error) {

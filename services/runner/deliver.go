@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -12,17 +13,22 @@ import (
 // lost for this call, and the chunk or result is sent again.
 const callTimeout = 10 * time.Second
 
+// window is how many chunks (and the result) one job has on their way at once.
+// They are stored together in the dispatcher's next commit, instead of one commit
+// each, which is most of the wait between a test's end and its result being stored.
+const window = 16
+
 // deliver sends a job's output chunks in order and then its result, resuming after
 // every reconnect, until the dispatcher has acknowledged the result or refused the
 // attempt. Delivery is at least once; the dispatcher drops repeats by offset.
 func (r *Runner) deliver(j *job) {
 	for {
-		chunk, res, dropped := j.next()
+		chunks, res, dropped := j.outbox(window)
 		if dropped {
 			return
 		}
 		conn, changed := r.current()
-		if conn == nil || (chunk == nil && res == nil) {
+		if conn == nil || (len(chunks) == 0 && res == nil) {
 			select {
 			case <-changed:
 			case <-j.kick:
@@ -32,17 +38,11 @@ func (r *Runner) deliver(j *job) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		var err error
-		if chunk != nil {
-			err = conn.Call(ctx, wire.MethodJobOutput, chunk, nil)
-		} else {
-			err = conn.Call(ctx, wire.MethodJobResult, res, nil)
-		}
+		err := send(ctx, conn, j, chunks, res)
 		cancel()
 		var we *wire.Error
 		switch {
-		case err == nil && chunk != nil:
-			j.acked(chunk.Seq)
+		case err == nil && res == nil:
 		case err == nil:
 			r.log.Info("result delivered", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status)
 			r.forget(j)
@@ -73,4 +73,39 @@ func (r *Runner) deliver(j *job) {
 			}
 		}
 	}
+}
+
+// send puts chunks and then res (if not nil) on their way together, and waits for
+// their acknowledgements in order, marking each chunk acknowledged. It stops at the
+// first failure; what was not acknowledged is sent again by the next call.
+func send(ctx context.Context, conn *peer.Conn, j *job, chunks []wire.Output, res *wire.Result) error {
+	calls := make([]*peer.Pending, 0, len(chunks)+1)
+	defer func() {
+		for _, p := range calls {
+			p.Abandon()
+		}
+	}()
+	var err error
+	for i := range chunks {
+		var p *peer.Pending
+		if p, err = conn.Start(ctx, wire.MethodJobOutput, &chunks[i]); err != nil {
+			break
+		}
+		calls = append(calls, p)
+	}
+	if err == nil && res != nil {
+		var p *peer.Pending
+		if p, err = conn.Start(ctx, wire.MethodJobResult, res); err == nil {
+			calls = append(calls, p)
+		}
+	}
+	for i, p := range calls {
+		if werr := p.Wait(ctx, nil); werr != nil {
+			return werr
+		}
+		if i < len(chunks) {
+			j.acked(chunks[i].Seq)
+		}
+	}
+	return err
 }

@@ -157,19 +157,21 @@ func (j *job) finish(res *wire.Result) {
 	j.wake()
 }
 
-// next returns what the deliverer should send now: the first unacknowledged chunk,
-// else the result once finished, else neither.
-func (j *job) next() (chunk *wire.Output, res *wire.Result, dropped bool) {
+// outbox returns what the deliverer should send now: the first unacknowledged
+// chunks, at most max of them, and the result too once finished if no other chunk is
+// waiting behind those.
+func (j *job) outbox(max int) (chunks []wire.Output, res *wire.Result, dropped bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.dropped {
 		return nil, nil, true
 	}
-	if len(j.chunks) > 0 {
-		c := j.chunks[0]
-		return &c, nil, false
+	n := min(len(j.chunks), max)
+	chunks = append(chunks, j.chunks[:n]...)
+	if n == len(j.chunks) {
+		res = j.result
 	}
-	return nil, j.result, false
+	return chunks, res, false
 }
 
 func (j *job) acked(seq uint64) {

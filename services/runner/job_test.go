@@ -16,12 +16,12 @@ func testJob() *job {
 func drain(j *job) []wire.Output {
 	var out []wire.Output
 	for {
-		c, _, _ := j.next()
-		if c == nil {
+		cs, _, _ := j.outbox(1)
+		if len(cs) == 0 {
 			return out
 		}
-		out = append(out, *c)
-		j.acked(c.Seq)
+		out = append(out, cs[0])
+		j.acked(cs[0].Seq)
 	}
 }
 
@@ -50,7 +50,7 @@ func TestChunksAreContiguousAndValidUTF8(t *testing.T) {
 	if got.String() != want {
 		t.Fatalf("reassembled output differs (len %d vs %d)", got.Len(), len(want))
 	}
-	_, res, _ := j.next()
+	_, res, _ := j.outbox(window)
 	if res == nil || res.OutputBytes != off {
 		t.Fatalf("result %+v, want output_bytes %d", res, off)
 	}
@@ -64,8 +64,8 @@ func TestSmallOutputIsFlushedByTimer(t *testing.T) {
 	case <-timeAfter(t):
 		t.Fatal("small output never cut into a chunk")
 	}
-	if c, _, _ := j.next(); c == nil || c.Data != "a line\n" {
-		t.Fatalf("chunk %+v", c)
+	if cs, _, _ := j.outbox(window); len(cs) != 1 || cs[0].Data != "a line\n" {
+		t.Fatalf("chunks %+v, want the one line", cs)
 	}
 }
 
@@ -81,7 +81,7 @@ func TestOutputIsCapped(t *testing.T) {
 	}
 	j.finish(&wire.Result{})
 	drain(j)
-	_, res, _ := j.next()
+	_, res, _ := j.outbox(window)
 	if res.OutputBytes > maxOutput+200 {
 		t.Fatalf("sent %d bytes, cap %d", res.OutputBytes, maxOutput)
 	}

@@ -1,0 +1,77 @@
+package dispatcher
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// A result file's output is what the store holds for the attempt, whether it was
+// written from the output kept in memory (small, in order) or read back from the
+// store (large, trimmed, or with bytes missing at the end), and nothing stays in
+// memory once the jobs are done.
+func TestResultFileOutputMatchesStore(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", (memOutputMax+4096)/16) // over the in-memory bound
+	cases := []struct {
+		name   string
+		chunks []string
+		extra  int64  // bytes the runner says it sent beyond the chunks
+		want   string // "" means: the chunks joined
+	}{
+		{name: "small", chunks: []string{"Ran 2 tests\n", "OK\n"}},
+		{name: "empty"},
+		{name: "big", chunks: []string{big[:len(big)/2], big[len(big)/2:]}},
+		{name: "end lost", chunks: []string{"partial\n"}, extra: 5, want: "partial\n\n[eventide: the last 5 bytes of output were lost]\n"},
+	}
+	d := newTestDispatcher(t, Config{})
+	r, _ := connectRunner(t, d, "r1", 1)
+	ctx := context.Background()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(byte(i))}); err != nil {
+				t.Fatal(err)
+			}
+			a := r.next(t)
+			var off int64
+			for n, c := range tc.chunks {
+				for len(c) > 0 { // chunks travel at most MaxChunkSize at a time
+					part := c[:min(len(c), wire.MaxChunkSize)]
+					c = c[len(part):]
+					if err := r.conn.Call(ctx, wire.MethodJobOutput, &wire.Output{JobID: a.JobID, Attempt: a.Attempt,
+						Seq: uint64(n*1000) + uint64(off), Offset: off, Data: part}, nil); err != nil {
+						t.Fatal(err)
+					}
+					off += int64(len(part))
+				}
+			}
+			now := time.Now()
+			if err := r.conn.Call(ctx, wire.MethodJobResult, &wire.Result{JobID: a.JobID, Attempt: a.Attempt,
+				Status: wire.StatusPassed, StartedAt: now, FinishedAt: now, OutputBytes: off + tc.extra}, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, out, _ := strings.Cut(string(readResult(t, d, commit(byte(i)))), "--- output ---\n")
+			want := tc.want
+			if want == "" {
+				want = strings.Join(tc.chunks, "")
+			}
+			if out != want {
+				t.Errorf("file output (%d bytes) differs from what was sent (%d bytes)", len(out), len(want))
+			}
+			stored, err := d.st.Log(ctx, a.JobID, a.Attempt, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.Data != out {
+				t.Errorf("file output (%d bytes) differs from the store's (%d bytes)", len(out), len(stored.Data))
+			}
+		})
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.outMem != 0 {
+		t.Errorf("%d bytes of output still held in memory after every job finished", d.outMem)
+	}
+}
