@@ -16,6 +16,7 @@ import (
 // execute checks the commit out, runs its tests and records the result in j.
 func (r *Runner) execute(ctx context.Context, j *job) {
 	started := time.Now()
+	var checkout, tests time.Duration // phases, logged so slow ones are visible
 	res := &wire.Result{JobID: j.a.JobID, Attempt: j.a.Attempt, ExitCode: -1, StartedAt: started}
 	var removeWorktree func() // after the result is on its way: nobody waits for it
 	defer func() {
@@ -41,7 +42,8 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 			removeWorktree()
 		}
 		r.log.Info("job finished", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status,
-			"passed", res.Summary.Passed, "failed", res.Summary.Failed, "took", time.Since(started).Round(time.Millisecond))
+			"passed", res.Summary.Passed, "failed", res.Summary.Failed, "took", time.Since(started).Round(time.Millisecond),
+			"checkout", checkout.Round(time.Millisecond), "tests", tests.Round(time.Millisecond))
 	}()
 
 	src := j.a.Repo
@@ -55,7 +57,9 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		return
 	}
 	os.RemoveAll(wt) // a leftover of a crashed earlier run of this very attempt
-	if err := r.cache.Checkout(ctx, src, j.a.Commit, wt); err != nil {
+	err := r.cache.Checkout(ctx, src, j.a.Commit, wt)
+	checkout = time.Since(started)
+	if err != nil {
 		res.Status, res.Reason, res.Infra = wire.StatusError, "checkout failed: "+err.Error(), true
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, ErrStopping) {
 			res.Status, res.Reason, res.Infra = wire.StatusCancelled, cause.Error(), false
@@ -84,10 +88,12 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	}
 	fmt.Fprintf(j, "eventide: runner %s, commit %s, running %q (from %s, timeout %v)\n",
 		r.cfg.Name, j.a.Commit, spec.Command, spec.Source, timeout)
+	testsStarted := time.Now()
 	out := testrun.Run(ctx, spec, testrun.Options{
 		Dir: wt, Output: j, Grace: r.cfg.Grace, Timeout: timeout,
 		Env: []string{"EVENTIDE_JOB_ID=" + j.a.JobID, "EVENTIDE_COMMIT=" + j.a.Commit, "CI=true"},
 	})
+	tests = time.Since(testsStarted)
 	res.ExitCode = out.ExitCode
 	s := testrun.ParseUnittest(j.output())
 	res.Summary = wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}
