@@ -222,7 +222,7 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 	for _, n := range names {
 		d.waitLog(20*time.Second, "runner registered", "runner="+n)
 	}
-	submitCommit(t, d.addr, "", repo.dir, c1, "main")
+	s1 := submitCommit(t, d.addr, "", repo.dir, c1, "main")
 	var a, b string
 	waitFor(t, 30*time.Second, func() bool {
 		for i, n := range names {
@@ -233,6 +233,10 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 		}
 		return false
 	}, "the tests to start on a runner")
+	// Whatever happens below, A must not stay stopped: a stopped process ignores
+	// everything but SIGKILL and SIGCONT. (Cleanups run last first, so this runs
+	// before the harness kills A.)
+	t.Cleanup(func() { runners[a].cmd.Process.Signal(syscall.SIGCONT) })
 
 	frozenAt := time.Now()
 	runners[a].signal(syscall.SIGSTOP)
@@ -264,18 +268,71 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 	if _, ok := d.find("job finished", "runner="+a); ok {
 		t.Errorf("the stale attempt of %s was recorded", a)
 	}
+	// The runner dropped exactly the stale attempt when the dispatcher told it to.
+	if _, ok := runners[a].find("dispatcher says the job moved on", "job="+s1.JobID, "attempt=1"); !ok {
+		t.Errorf("%s did not log that the dispatcher moved job %s on from attempt 1", a, s1.JobID)
+	}
+
+	// A, resumed, is healthy: with B gone, the next commit runs on A.
+	runners[b].kill()
+	runners[b].wait(10 * time.Second)
+	d.waitLog(10*time.Second, "runner lost", "runner="+b)
+	markA := filepath.Join(marks, "started-"+a)
+	if err := os.Remove(markA); err != nil {
+		t.Fatal(err)
+	}
+	c2 := repo.commit("second: make every test pass", map[string]string{
+		"tests/test_sample.py": sampleTest(0, true, "second"),
+	})
+	s2 := submitCommit(t, d.addr, "", repo.dir, c2, "main")
+	d.waitLog(20*time.Second, "job started", "job="+s2.JobID, "attempt=1", "runner="+a)
+	waitFor(t, 20*time.Second, func() bool {
+		got, err := os.ReadFile(markA)
+		return err == nil && string(got) == c2
+	}, "the tests of the second commit to start on "+a)
+	r2 := waitResult(t, resDir, c2, 30*time.Second)
+	checkOutcome(t, r2, "passed", 2, 0)
+	if got := r2.get("Runner"); got != a {
+		t.Errorf("second commit: Runner = %q, want %q", got, a)
+	}
+	if job := r2.get("Job"); !strings.HasPrefix(job, s2.JobID) || !strings.HasSuffix(job, " attempt 1") {
+		t.Errorf("second commit: Job = %q, want job %s attempt 1", job, s2.JobID)
+	}
+	if retried := r2.fields["Retried"]; len(retried) != 0 {
+		t.Errorf("second commit: Retried = %q, want none", retried)
+	}
+	runners[a].waitLog(10*time.Second, "result delivered", "job="+s2.JobID, "attempt=1", "status=passed")
+	d.waitLog(10*time.Second, "job finished", "job="+s2.JobID, "attempt=1", "runner="+a, "status=passed")
+
+	// Checked last, once A has delivered a later result: the stale attempt was
+	// never delivered nor recorded.
+	if l, ok := runners[a].find("result delivered", "job="+s1.JobID); ok {
+		t.Errorf("%s delivered the result of its stale attempt: %s", a, l.text)
+	}
+	if l, ok := d.find("job finished", "job="+s1.JobID, "runner="+a); ok {
+		t.Errorf("the stale attempt of %s was recorded: %s", a, l.text)
+	}
+	if n := d.count("job finished"); n != 2 {
+		t.Errorf("dispatcher logged %d finished jobs, want 2", n)
+	}
+	if got := results(t, resDir); len(got) != 2 {
+		t.Errorf("result files %q, want just %s and %s", got, c1, c2)
+	}
+	if runners[a].exited() {
+		t.Errorf("%s exited", a)
+	}
 }
 
-// snapshot lists every path under dir (skipping the subtree skip) with its size
+// snapshot lists every path under dir (skipping the subtrees skip) with its size
 // and modification time.
-func snapshot(t *testing.T, dir, skip string) map[string]string {
+func snapshot(t *testing.T, dir string, skip ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if path == skip {
+		if slices.Contains(skip, path) {
 			return filepath.SkipDir
 		}
 		info, err := e.Info()
@@ -317,7 +374,10 @@ func TestBadInputRefused(t *testing.T) {
 	startRunner(t, d.addr, t.TempDir(), "e2e-runner", childEnv("EVENTIDE_TOKEN="+token))
 	d.waitLog(20*time.Second, "runner registered", "runner=e2e-runner")
 
-	before := snapshot(t, base, resDir)
+	// The dispatcher's own database changes for reasons of its own (the runner's
+	// record, say); that no bad input became a job is checked from its log below.
+	dataDir := filepath.Join(base, ".eventide")
+	before := snapshot(t, base, resDir, dataDir)
 	etcBefore := etcNames(t)
 	passwd, err := os.Stat("/etc/passwd")
 	if err != nil {
@@ -445,7 +505,10 @@ func TestBadInputRefused(t *testing.T) {
 	})
 
 	// Nothing was written outside the results directory, nor in it.
-	after := snapshot(t, base, resDir)
+	after := snapshot(t, base, resDir, dataDir)
+	if l, ok := d.find("job queued"); ok {
+		t.Errorf("bad input became a job: %s", l.text)
+	}
 	for p, v := range after {
 		if before[p] != v {
 			t.Errorf("%s appeared or changed (%s → %s)", p, before[p], v)
