@@ -1,11 +1,400 @@
 package runner
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 func timeAfter(t *testing.T) <-chan time.Time {
 	t.Helper()
 	return time.After(5 * time.Second)
+}
+
+// waitLimit bounds every wait of the tests that run a runner against a fake
+// dispatcher. It is generous: a reconnect alone may take a few seconds of backoff.
+const waitLimit = 15 * time.Second
+
+// record is an append-only list that tests wait on.
+type record[T any] struct {
+	mu      sync.Mutex
+	list    []T
+	changed chan struct{} // closed and replaced on every add
+}
+
+// add appends v and returns its index.
+func (r *record[T]) add(v T) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, v)
+	if r.changed != nil {
+		close(r.changed)
+	}
+	r.changed = make(chan struct{})
+	return len(r.list) - 1
+}
+
+func (r *record[T]) snapshot() ([]T, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	return slices.Clone(r.list), r.changed
+}
+
+// waitFor waits until cond holds for the list and returns the list it held for; it
+// fails the test after waitLimit.
+func (r *record[T]) waitFor(t *testing.T, what string, cond func([]T) bool) []T {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		list, changed := r.snapshot()
+		if cond(list) {
+			return list
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for %s", waitLimit, what)
+		}
+	}
+}
+
+// logEntry is one record of the runner's log.
+type logEntry struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+func (e logEntry) String() string {
+	keys := make([]string, 0, len(e.attrs))
+	for k := range e.attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v %s", e.level, e.msg)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%s", k, e.attrs[k])
+	}
+	return b.String()
+}
+
+// logRecorder is a slog.Handler that keeps every record, for tests to wait on.
+type logRecorder struct {
+	sink  *record[logEntry]
+	attrs []slog.Attr
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	e := logEntry{level: r.Level, msg: r.Message, attrs: make(map[string]string)}
+	for _, a := range h.attrs {
+		e.attrs[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		e.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	h.sink.add(e)
+	return nil
+}
+
+func (h *logRecorder) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &logRecorder{sink: h.sink, attrs: append(slices.Clone(h.attrs), attrs...)}
+}
+
+func (h *logRecorder) WithGroup(string) slog.Handler { return h }
+
+// logged reports whether the list has an entry with msg about job.
+func logged(list []logEntry, msg, job string) bool {
+	return slices.ContainsFunc(list, func(e logEntry) bool { return e.msg == msg && e.attrs["job"] == job })
+}
+
+// newGitRepo makes a real repository with one commit of files and returns its
+// directory and the commit's id.
+func newGitRepo(t *testing.T, files map[string]string) (dir, commit string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir = filepath.Join(t.TempDir(), "repo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "commit.gpgsign=false", "-c", "core.hooksPath=" + os.DevNull}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(),
+			"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull,
+			"GIT_AUTHOR_NAME=Eventide Test", "GIT_AUTHOR_EMAIL=ci@example.com",
+			"GIT_COMMITTER_NAME=Eventide Test", "GIT_COMMITTER_EMAIL=ci@example.com",
+			"LC_ALL=C")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("add", "--all")
+	git("commit", "-q", "-m", "tests")
+	return dir, git("rev-parse", "HEAD")
+}
+
+// frame is a job.output or job.result request as the fake dispatcher read it.
+type frame struct {
+	conn   int // the admitted connection it came on, from 1
+	method string
+	out    wire.Output // for job.output
+	res    wire.Result // for job.result
+}
+
+func (f frame) String() string {
+	if f.method == wire.MethodJobOutput {
+		return fmt.Sprintf("conn %d %s seq %d offset %d %q", f.conn, f.method, f.out.Seq, f.out.Offset, f.out.Data)
+	}
+	return fmt.Sprintf("conn %d %s %s output_bytes %d", f.conn, f.method, f.res.Status, f.res.OutputBytes)
+}
+
+// ack is the fake dispatcher's answer to frames[n]; err nil means it acknowledged it.
+type ack struct {
+	n   int
+	err error
+}
+
+// assigned is the outcome of the fake's job.assign call.
+type assigned struct {
+	conn *peer.Conn
+	err  error
+}
+
+// fakeDispatcher is a dispatcher reduced to what a runner's delivery sees, built on
+// the real peer.Server over loopback TCP. It offers one job to the first runner it
+// admits, and answers job.output and job.result, like the dispatcher, with deferred
+// replies: reply decides each answer, on the reply's own goroutine.
+type fakeDispatcher struct {
+	addr   string
+	job    wire.Assign
+	srv    *peer.Server
+	ln     net.Listener
+	served chan error
+
+	// admit, when set, may refuse a hello; n is how many connections were admitted
+	// before. It is called with mu held.
+	admit func(n int, h *wire.Hello) error
+	// reply answers frames[n]; nil acknowledges it. ctx ends with the connection.
+	reply func(ctx context.Context, n int, f frame) error
+
+	frames   record[frame]
+	acks     record[ack]
+	ended    record[int] // connections whose session has ended
+	assigned chan assigned
+
+	mu      sync.Mutex
+	conns   int
+	offered bool
+	wg      sync.WaitGroup
+}
+
+// startFake starts a fake dispatcher offering job; configure, if not nil, sets its
+// policies before it accepts anyone. It is shut down when the test ends.
+func startFake(t *testing.T, job wire.Assign, configure func(*fakeDispatcher)) *fakeDispatcher {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := &fakeDispatcher{addr: ln.Addr().String(), job: job, ln: ln,
+		served: make(chan error, 1), assigned: make(chan assigned, 1)}
+	if configure != nil {
+		configure(fd)
+	}
+	fd.srv = &peer.Server{Admit: fd.admitHello, Name: "fake-dispatcher", Logger: discardLogger()}
+	go func() { fd.served <- fd.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := fd.srv.Shutdown(ctx); err != nil {
+			t.Errorf("fake dispatcher shutdown: %v", err)
+		}
+		ln.Close() // in case Serve had not registered it yet
+		select {
+		case <-fd.served:
+		case <-time.After(waitLimit):
+			t.Error("fake dispatcher's Serve did not return")
+		}
+		fd.wg.Wait()
+	})
+	return fd
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (fd *fakeDispatcher) admitHello(c *peer.Conn, h *wire.Hello, _ *wire.Welcome) (peer.Session, error) {
+	if h.Role != wire.RoleRunner {
+		return nil, wire.Errorf(wire.CodeRefused, "the fake dispatcher takes runners only, not a %s", h.Role)
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if fd.admit != nil {
+		if err := fd.admit(fd.conns, h); err != nil {
+			return nil, err
+		}
+	}
+	fd.conns++
+	s := &fakeSession{fd: fd, n: fd.conns}
+	if !fd.offered {
+		fd.offered = true
+		// Not from Admit itself: the reply can only be read once the connection
+		// is served.
+		fd.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			err := c.Call(ctx, wire.MethodJobAssign, &fd.job, nil)
+			fd.assigned <- assigned{c, err}
+		})
+	}
+	return s, nil
+}
+
+// waitAssigned waits for the runner to take the job and returns the connection it
+// was offered on.
+func (fd *fakeDispatcher) waitAssigned(t *testing.T) *peer.Conn {
+	t.Helper()
+	select {
+	case a := <-fd.assigned:
+		if a.err != nil {
+			t.Fatalf("job.assign: %v", a.err)
+		}
+		return a.conn
+	case <-time.After(waitLimit):
+		t.Fatalf("the runner did not connect and take the job within %v", waitLimit)
+		return nil
+	}
+}
+
+// waitEnded waits until the session of every connection admitted so far has
+// ended, so that every frame the runner sent has been read. It is for after the
+// runner has stopped.
+func (fd *fakeDispatcher) waitEnded(t *testing.T) {
+	t.Helper()
+	fd.ended.waitFor(t, "the runner's connections to end", func(l []int) bool {
+		fd.mu.Lock()
+		defer fd.mu.Unlock()
+		return len(l) == fd.conns
+	})
+}
+
+type fakeSession struct {
+	fd *fakeDispatcher
+	n  int
+}
+
+func (s *fakeSession) Handle(_ context.Context, method string, params json.RawMessage) (any, error) {
+	f := frame{conn: s.n, method: method}
+	switch method {
+	case wire.MethodJobOutput:
+		if err := wire.Decode(method, params, &f.out); err != nil {
+			return nil, err
+		}
+	case wire.MethodJobResult:
+		if err := wire.Decode(method, params, &f.res); err != nil {
+			return nil, err
+		}
+	case wire.MethodRunnerDrain:
+		return nil, nil
+	default:
+		return nil, wire.Errorf(wire.CodeMethodNotFound, "the fake dispatcher does not serve %q", method)
+	}
+	n := s.fd.frames.add(f)
+	return peer.Later(func(ctx context.Context) (any, error) {
+		var err error
+		if s.fd.reply != nil {
+			err = s.fd.reply(ctx, n, f)
+		}
+		s.fd.acks.add(ack{n, err})
+		return nil, err
+	}), nil
+}
+
+func (s *fakeSession) Closed(error) { s.fd.ended.add(s.n) }
+
+// runHandle is a runner running against a fake dispatcher.
+type runHandle struct {
+	r    *Runner
+	logs *record[logEntry]
+	done chan struct{}
+	err  error // Run's, once done is closed
+}
+
+// startRunner runs a runner for the test, against addr, taking its jobs from repo.
+// It is stopped, and waited for, when the test ends; its log is shown if the test
+// failed.
+func startRunner(t *testing.T, addr, repo string) *runHandle {
+	t.Helper()
+	h := &runHandle{logs: &record[logEntry]{}, done: make(chan struct{})}
+	h.r = New(Config{
+		Dispatcher: addr, Name: "runner-1", Repo: repo, WorkDir: t.TempDir(),
+		Grace:  time.Second, // the longest Run waits for deliverers is Grace+2s
+		Logger: slog.New(&logRecorder{sink: h.logs}),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(h.done)
+		h.err = h.r.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-h.done:
+		case <-time.After(waitLimit):
+			t.Errorf("the runner's Run did not return within %v of being cancelled", waitLimit)
+		}
+		if t.Failed() {
+			list, _ := h.logs.snapshot()
+			for _, e := range list {
+				t.Logf("runner log: %v", e)
+			}
+		}
+	})
+	return h
+}
+
+// drain asks the runner to drain and waits for Run to return, which it does only
+// once it holds no job.
+func (h *runHandle) drain(t *testing.T) {
+	t.Helper()
+	h.r.Drain()
+	select {
+	case <-h.done:
+		if h.err != nil {
+			t.Fatalf("Run after draining: %v", h.err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("Run did not return within %v of Drain: the runner still holds a job", waitLimit)
+	}
 }
