@@ -104,9 +104,14 @@ func (b bareClone) ensure(ctx context.Context) (cloned bool, err error) {
 }
 
 // fetch brings branches and tags up to date, dropping deleted ones. The
-// caller holds the lock.
-func (b bareClone) fetch(ctx context.Context) error {
-	args := append([]string{"fetch", "--quiet", "--prune", "origin"}, fetchRefspecs...)
+// caller holds the lock. Without maintenance, git's automatic housekeeping is
+// left out (the caller runs it later, off the path a user is waiting on).
+func (b bareClone) fetch(ctx context.Context, maintenance bool) error {
+	args := []string{"fetch", "--quiet", "--prune", "--no-write-fetch-head"}
+	if !maintenance {
+		args = append(args, "--no-auto-maintenance")
+	}
+	args = append(append(args, "origin"), fetchRefspecs...)
 	if _, err := git(ctx, b.dir, args...); err != nil {
 		return fmt.Errorf("gitrepo: fetch %s: %w", b.shown, err)
 	}
@@ -126,7 +131,7 @@ func (b bareClone) ensureCommit(ctx context.Context, commit string) error {
 		return err
 	}
 	if !cloned {
-		if err := b.fetch(ctx); err != nil {
+		if err := b.fetch(ctx, false); err != nil { // Cache.Remove maintains
 			return err
 		}
 		if ok, err := hasCommit(ctx, b.dir, commit); ok || err != nil {

@@ -69,7 +69,8 @@ func (c *Cache) Checkout(ctx context.Context, url, commit, dst string) error {
 }
 
 // Remove deletes the worktree at dst that [Cache.Checkout] made for url and
-// forgets it in the clone. It also cleans up after a worktree that is only
+// forgets it in the clone, then lets git do its automatic housekeeping, which
+// Checkout leaves out to be quick. It also cleans up after a worktree that is only
 // partly there (already deleted by hand, say), and succeeds if dst is
 // already gone.
 func (c *Cache) Remove(ctx context.Context, url, dst string) error {
@@ -107,6 +108,11 @@ func (c *Cache) Remove(ctx context.Context, url, dst string) error {
 	// including dst if git's own removal did not run.
 	if _, err := git(ctx, b.dir, "worktree", "prune"); err != nil {
 		return fmt.Errorf("gitrepo: prune worktrees of %s: %w", b.shown, err)
+	}
+	// The housekeeping a fetch would do (packing loose objects now and then),
+	// moved here: by now the job's result is on its way.
+	if _, err := git(ctx, b.dir, "maintenance", "run", "--auto", "--quiet"); err != nil {
+		return fmt.Errorf("gitrepo: maintenance of %s: %w", b.shown, err)
 	}
 	return nil
 }

@@ -50,15 +50,15 @@ func (r *Repo) NewCommits(ctx context.Context, tip string, exclude []string, lim
 			return nil, fmt.Errorf("%w: %q", ErrBadCommit, abbreviate(id))
 		}
 	}
-	if ok, err := hasCommit(ctx, r.dir, tip); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, fmt.Errorf("%w: %s in %s", ErrCommitNotFound, tip, r.shown)
-	}
-	present, err := r.presentCommits(ctx, exclude)
+	// One git command checks the tip and the exclusions.
+	present, err := r.presentCommits(ctx, append([]string{tip}, exclude...))
 	if err != nil {
 		return nil, err
 	}
+	if len(present) == 0 || present[0] != tip {
+		return nil, fmt.Errorf("%w: %s in %s", ErrCommitNotFound, tip, r.shown)
+	}
+	present = present[1:]
 
 	// Revisions go through stdin so that thousands of exclusions cannot
 	// overflow the command line.

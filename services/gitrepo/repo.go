@@ -105,7 +105,7 @@ func (r *Repo) Refresh(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if err := r.mirror.fetch(ctx); err != nil {
+	if err := r.mirror.fetch(ctx, true); err != nil {
 		return err
 	}
 	return r.syncHead(ctx)
@@ -144,20 +144,28 @@ func (r *Repo) syncHead(ctx context.Context) error {
 // Branches maps each branch's short name (without refs/heads/) to the
 // commit it points at.
 func (r *Repo) Branches(ctx context.Context) (map[string]string, error) {
+	branches, _, err := r.Refs(ctx)
+	return branches, err
+}
+
+// Refs is [Repo.Branches] plus the branch HEAD is on ("" when detached, or
+// when HEAD's branch has no commit yet), read by one git command.
+func (r *Repo) Refs(ctx context.Context) (branches map[string]string, head string, err error) {
 	// The full refname is stripped by hand because %(refname:short) turns
-	// into "heads/x" when a tag is also called x.
-	out, err := git(ctx, r.dir, "for-each-ref", "--format=%(objecttype)%00%(refname)%00%(objectname)", "refs/heads")
+	// into "heads/x" when a tag is also called x. %(HEAD) is "*" for the
+	// branch HEAD points at.
+	out, err := git(ctx, r.dir, "for-each-ref", "--format=%(objecttype)%00%(refname)%00%(objectname)%00%(HEAD)", "refs/heads")
 	if err != nil {
-		return nil, fmt.Errorf("gitrepo: list branches of %s: %w", r.shown, err)
+		return nil, "", fmt.Errorf("gitrepo: list branches of %s: %w", r.shown, err)
 	}
-	branches := make(map[string]string)
+	branches = make(map[string]string)
 	for _, line := range bytes.Split(out, []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
 		fields := strings.Split(string(line), "\x00")
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("gitrepo: list branches of %s: unexpected line %q", r.shown, line)
+		if len(fields) != 4 {
+			return nil, "", fmt.Errorf("gitrepo: list branches of %s: unexpected line %q", r.shown, line)
 		}
 		typ, ref, id := fields[0], fields[1], fields[2]
 		name, ok := strings.CutPrefix(ref, "refs/heads/")
@@ -167,8 +175,11 @@ func (r *Repo) Branches(ctx context.Context) (map[string]string, error) {
 			continue
 		}
 		branches[name] = id
+		if fields[3] == "*" {
+			head = name
+		}
 	}
-	return branches, nil
+	return branches, head, nil
 }
 
 // Head returns the branch HEAD is on and the commit it points at. branch is

@@ -78,6 +78,24 @@ func TestBranches(t *testing.T) {
 	}
 }
 
+func TestRefsNamesHeadBranch(t *testing.T) {
+	ctx := context.Background()
+	h := newHistory(t)
+	h.repo.git("branch", "release/v1", h.b)
+	r := openRepo(t, h.repo.dir)
+	for _, tc := range []struct{ checkout, want string }{
+		{"release/v1", "release/v1"},
+		{"main", "main"},
+		{"--detach", ""},
+	} {
+		h.repo.git("checkout", "--quiet", tc.checkout)
+		branches, head, err := r.Refs(ctx)
+		if err != nil || head != tc.want || len(branches) != 3 {
+			t.Errorf("after checkout %s: Refs = %v, %q, %v; want 3 branches and HEAD on %q", tc.checkout, branches, head, err, tc.want)
+		}
+	}
+}
+
 func TestHead(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t)

@@ -219,7 +219,7 @@ func (o *Observer) look(ctx context.Context) error {
 	if !o.st.Started {
 		return o.firstLook(ctx, conn)
 	}
-	branches, err := o.repo.Branches(ctx)
+	branches, head, err := o.repo.Refs(ctx)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,6 @@ func (o *Observer) look(ctx context.Context) error {
 	}
 	// HEAD's branch first, so that its new commits are labelled with it rather than
 	// with a branch made on top of them since the last look.
-	head, _, _ := o.repo.Head(ctx)
 	slices.SortFunc(names, func(a, b string) int {
 		if (a == head) != (b == head) {
 			if a == head {

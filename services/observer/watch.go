@@ -32,11 +32,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// watchDebounce is how long the watcher waits after the first ref change before
-// waking the observer, so that the several files one git command touches (a
-// loose ref and packed-refs, HEAD and a branch, a new directory and the ref in
-// it) cause one look rather than several.
-const watchDebounce = 5 * time.Millisecond
+// watchDebounce is how long after a ref change (which wakes the observer at once)
+// further changes are gathered into one more wake, so that the several files one
+// git command touches (a loose ref and packed-refs, HEAD and a branch, a new
+// directory and the ref in it) cause two looks at most rather than one each.
+var watchDebounce = 5 * time.Millisecond // a variable for tests
 
 // gitDirTimeout bounds the git command that finds where the refs live.
 const gitDirTimeout = 10 * time.Second
@@ -201,19 +201,31 @@ func (rw *refWatcher) refChange(ev fsnotify.Event) bool {
 	return false
 }
 
-// run sends on wake, without blocking, each time refs have changed (coalescing
-// changes within watchDebounce), until ctx is done. It closes the watcher.
+// run sends on wake, without blocking, each time refs have changed (at once, then
+// coalescing changes within watchDebounce), until ctx is done. It closes the
+// watcher.
 func (rw *refWatcher) run(ctx context.Context, wake chan<- struct{}) {
 	defer rw.w.Close()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
-	armed := false
-	changed := func() {
-		if !armed {
-			armed = true
-			debounce.Reset(watchDebounce)
+	// The first change wakes the observer at once; more within watchDebounce of
+	// it are coalesced into one more wake at the window's end.
+	armed, again := false, false
+	notify := func() {
+		select {
+		case wake <- struct{}{}:
+		default: // a look is due already
 		}
+	}
+	changed := func() {
+		if armed {
+			again = true
+			return
+		}
+		armed = true
+		notify()
+		debounce.Reset(watchDebounce)
 	}
 	for {
 		select {
@@ -238,9 +250,9 @@ func (rw *refWatcher) run(ctx context.Context, wake chan<- struct{}) {
 			changed()
 		case <-debounce.C:
 			armed = false
-			select {
-			case wake <- struct{}{}:
-			default: // a look is due already
+			if again {
+				again = false
+				notify()
 			}
 		}
 	}

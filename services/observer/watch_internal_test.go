@@ -1,11 +1,91 @@
 package observer
 
 import (
+	"context"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
+
+// watchHeads runs a refWatcher on a bare refs/heads directory and returns it with
+// the wake channel; it is stopped when the test ends.
+func watchHeads(t *testing.T, debounce time.Duration) (heads string, wake chan struct{}) {
+	t.Helper()
+	old := watchDebounce
+	watchDebounce = debounce
+	common := filepath.Join(t.TempDir(), ".git")
+	heads = filepath.Join(common, "refs", "heads")
+	if err := os.MkdirAll(heads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := &refWatcher{w: w, log: slog.New(slog.DiscardHandler), tops: []string{common}, heads: heads,
+		reftable: filepath.Join(common, "reftable")}
+	if err := rw.addTree(heads); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wake = make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { rw.run(ctx, wake) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		watchDebounce = old
+	})
+	return heads, wake
+}
+
+func writeRef(t *testing.T, heads, name string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(heads, name), []byte("0123456789012345678901234567890123456789\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A ref change wakes the observer at once, not after the debounce window.
+func TestWatchWakesAtOnce(t *testing.T) {
+	heads, wake := watchHeads(t, time.Hour)
+	writeRef(t, heads, "main")
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake 5s after a ref changed")
+	}
+}
+
+// Changes right after the first are gathered into one more wake at the end of the
+// window: none is missed, and they do not cause a wake each.
+func TestWatchCoalescesFollowingChanges(t *testing.T) {
+	heads, wake := watchHeads(t, 2*time.Second)
+	writeRef(t, heads, "main")
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake for the first change")
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		writeRef(t, heads, name)
+	}
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("changes made within the window were never reported")
+	}
+	select {
+	case <-wake:
+		t.Fatal("a third wake: the changes within the window were not coalesced")
+	case <-time.After(time.Second): // a bounded look for something that must not happen
+	}
+}
 
 func TestRefChange(t *testing.T) {
 	root := t.TempDir()
