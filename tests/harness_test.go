@@ -541,6 +541,14 @@ func newRepo(t testing.TB, sleep float64) (*gitRepo, string) {
 // them all and returns the new commit's id.
 func (g *gitRepo) commit(msg string, files map[string]string) string {
 	g.t.Helper()
+	id, _ := g.commitTimed(msg, files)
+	return id
+}
+
+// commitTimed is commit that also returns the moment just before `git commit`
+// ran: where a commit → result measurement starts.
+func (g *gitRepo) commitTimed(msg string, files map[string]string) (string, time.Time) {
+	g.t.Helper()
 	for name, content := range files {
 		path := filepath.Join(g.dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -551,8 +559,9 @@ func (g *gitRepo) commit(msg string, files map[string]string) string {
 		}
 	}
 	g.git("add", "-A")
+	start := time.Now()
 	g.git("commit", "-q", "-m", msg)
-	return g.git("rev-parse", "HEAD")
+	return g.git("rev-parse", "HEAD"), start
 }
 
 // ---------------------------------------------------------------------------
