@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -300,10 +301,13 @@ func (s *SQLite) commitRetrying(ops []Op, stopping bool) bool {
 // batch however often it changed: only its last state matters.
 func (s *SQLite) commit(ops []Op) error {
 	ctx := context.Background()
+	// A row written several times in one batch (a job submitted, assigned and
+	// finished within it, or many commits on one branch) is written once, with
+	// its last content: every such change writes the whole row.
 	last := make(map[string]int, len(ops))
 	for i, op := range ops {
-		if pj, ok := op.(PutJob); ok {
-			last[pj.Job.ID] = i
+		if k := rowKey(op); k != "" {
+			last[k] = i
 		}
 	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
@@ -313,7 +317,7 @@ func (s *SQLite) commit(ops []Op) error {
 	defer tx.Rollback()
 	st := newStmts(tx, s.prep)
 	for i, op := range ops {
-		if pj, ok := op.(PutJob); ok && last[pj.Job.ID] != i {
+		if k := rowKey(op); k != "" && last[k] != i {
 			continue
 		}
 		if err := st.apply(ctx, op); err != nil {
@@ -331,6 +335,21 @@ func (s *SQLite) commit(ops []Op) error {
 	return err
 }
 
+// rowKey names the row a whole-row change writes, or "" for other changes.
+func rowKey(op Op) string {
+	switch o := op.(type) {
+	case PutJob:
+		return "job\x00" + o.Job.ID
+	case PutAttempt:
+		return "attempt\x00" + o.JobID + "\x00" + strconv.Itoa(o.Attempt.N)
+	case PutRunner:
+		return "runner\x00" + o.Runner.Name
+	case PutPosition:
+		return "position\x00" + o.Repo + "\x00" + o.Branch
+	}
+	return ""
+}
+
 // commitEach is the slow path for a batch holding a change the database refuses
 // (a bug, never bad input: everything is validated before it gets here): each
 // change goes in on its own transaction, the refused ones are logged and left
@@ -340,12 +359,13 @@ func (s *SQLite) commitEach(ctx context.Context, ops []Op, last map[string]int) 
 	for _, op := range ops {
 		// A job's row goes where its first change was (with its last content),
 		// before its attempts.
-		if pj, ok := op.(PutJob); ok {
-			if written[pj.Job.ID] {
+		k := rowKey(op)
+		if k != "" {
+			if written[k] {
 				continue
 			}
-			written[pj.Job.ID] = true
-			op = ops[last[pj.Job.ID]]
+			written[k] = true
+			op = ops[last[k]]
 		}
 		err := s.commitOne(ctx, op)
 		if isConstraint(err) {

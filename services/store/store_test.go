@@ -232,6 +232,44 @@ func TestPutJobCoalescesInBatch(t *testing.T) {
 	}
 }
 
+// Positions, attempts and runners written several times in one batch end as their
+// last change says, and rows that only look alike (another branch, another
+// attempt, another runner) are kept apart.
+func TestRowsCoalesceInBatch(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	j := testJob("a", StateRunning, 1)
+	j.Attempt = 2
+	a1 := Attempt{N: 1, Runner: "r1", Assigned: base}
+	a1end := a1
+	a1end.Ended, a1end.Outcome, a1end.Reason = base.Add(time.Second), "lost", "runner r1 lost"
+	a2 := Attempt{N: 2, Runner: "r2", Assigned: base.Add(2 * time.Second)}
+	r := Runner{Name: "r1", Slots: 1, FirstSeen: base, LastSeen: base}
+	r2 := r
+	r2.Slots, r2.Done = 4, 9
+	applyOK(t, s,
+		PutPosition{Repo: "/r", Branch: "main", Commit: "c1"}, PutJob{Job: j},
+		PutAttempt{JobID: "a", Attempt: a1}, PutPosition{Repo: "/r", Branch: "dev", Commit: "d1"},
+		PutRunner{Runner: r}, PutAttempt{JobID: "a", Attempt: a1end}, PutAttempt{JobID: "a", Attempt: a2},
+		PutPosition{Repo: "/r", Branch: "main", Commit: "c2"}, PutRunner{Runner: r2},
+		PutRunner{Runner: Runner{Name: "r2", Slots: 2, FirstSeen: base, LastSeen: base}},
+		PutPosition{Repo: "/r", Branch: "main", Commit: "c3"})
+	if m, _, err := s.Position(ctx, "/r"); err != nil || !reflect.DeepEqual(m, map[string]string{"main": "c3", "dev": "d1"}) {
+		t.Errorf("positions = %v, %v; want main c3, dev d1", m, err)
+	}
+	got := getJob(t, s, "a")
+	if len(got.Attempts) != 2 || got.Attempts[0].Outcome != "lost" || got.Attempts[1].Runner != "r2" {
+		t.Errorf("attempts = %+v; want 1 ended lost, 2 on r2", got.Attempts)
+	}
+	snap, err := s.Load(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Runners) != 2 || snap.Runners[0].Slots != 4 || snap.Runners[0].Done != 9 || snap.Runners[1].Slots != 2 {
+		t.Errorf("runners = %+v; want r1 with 4 slots and 9 done, r2 with 2 slots", snap.Runners)
+	}
+}
+
 // lifecycleOps are the changes a job goes through, in the order the dispatcher
 // makes them: queued; assigned with its attempt; running; finished with the
 // attempt's end and the result.
