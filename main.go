@@ -46,6 +46,7 @@ type options struct {
 	heartbeat         time.Duration
 	maxAttempts       int
 	resultsDir        string
+	noResultFiles     bool
 	dataDir           string
 	logRetention      time.Duration
 	maxLogBytes       int64
@@ -120,6 +121,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.heartbeat, "heartbeat", time.Second, "dispatcher: heartbeat interval; a peer silent for 3 intervals is lost")
 	fs.IntVar(&o.maxAttempts, "max-attempts", 3, "dispatcher: attempts per job before it ends as error (infrastructure failures only)")
 	fs.StringVar(&o.resultsDir, "results-dir", "test_results", "dispatcher: where result files are written")
+	fs.BoolVar(&o.noResultFiles, "no-result-files", false, "dispatcher: keep results in the database only, without a file per job in --results-dir")
 	fs.StringVar(&o.dataDir, "data-dir", ".eventide", "where state lives: the dispatcher's database (eventide.db), a runner's repository cache and worktrees, an observer's mirrors")
 	fs.DurationVar(&o.logRetention, "log-retention", 30*24*time.Hour, "dispatcher: remove the logs of jobs finished longer ago than this (results stay); 0 keeps them")
 	fs.Int64Var(&o.maxLogBytes, "max-log-bytes", 32<<20, "dispatcher: output kept per attempt; beyond it the oldest output is dropped and the cut marked")
@@ -302,7 +304,7 @@ func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.
 		return exitUsage
 	}
 	d, err := dispatcher.New(dispatcher.Config{
-		ResultsDir: o.resultsDir, DataDir: o.dataDir, LogRetention: o.logRetention, MaxLogBytes: o.maxLogBytes,
+		ResultsDir: o.resultsDir, NoResultFiles: o.noResultFiles, DataDir: o.dataDir, LogRetention: o.logRetention, MaxLogBytes: o.maxLogBytes,
 		MaxAttempts: o.maxAttempts, Heartbeat: o.heartbeat,
 		LeaseTimeout: o.leaseTimeout, HandshakeTimeout: o.handshakeTimeout, Token: o.token,
 		Logger: log, Version: version,

@@ -23,6 +23,8 @@ import (
 // Config configures a Dispatcher. Zero values take the defaults.
 type Config struct {
 	ResultsDir string // default "test_results"
+	// NoResultFiles keeps results in the store only: no file per job in ResultsDir.
+	NoResultFiles bool
 	// DataDir holds the store (eventide.db) when Store is nil; default ".eventide".
 	DataDir string
 	// Store is where the state is kept; nil opens SQLite in DataDir, which the
@@ -117,9 +119,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	rw, err := newResultWriter(cfg.ResultsDir)
-	if err != nil {
-		return nil, err
+	var rw *resultWriter
+	if !cfg.NoResultFiles {
+		var err error
+		if rw, err = newResultWriter(cfg.ResultsDir); err != nil {
+			return nil, err
+		}
 	}
 	st, owns := cfg.Store, false
 	if st == nil {
@@ -145,7 +150,9 @@ func New(cfg Config) (*Dispatcher, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	rw.st, rw.log, rw.ctx = st, cfg.Logger, ctx
+	if rw != nil {
+		rw.st, rw.log, rw.ctx = st, cfg.Logger, ctx
+	}
 	if err := d.resume(); err != nil {
 		cancel()
 		if owns {

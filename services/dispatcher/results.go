@@ -191,8 +191,12 @@ func newResultWriter(dir string) (*resultWriter, error) {
 	return &resultWriter{dir: dir, wake: make(chan struct{}, 1)}, nil
 }
 
-// queue asks for j's file once saved is committed (nil: it already is).
+// queue asks for j's file once saved is committed (nil: it already is). A nil
+// writer (no result files) does nothing, as do its other methods.
 func (w *resultWriter) queue(p pendingFile) {
+	if w == nil {
+		return
+	}
 	w.mu.Lock()
 	w.pending = append(w.pending, p)
 	w.mu.Unlock()
@@ -204,6 +208,9 @@ func (w *resultWriter) queue(p pendingFile) {
 
 // loop writes queued files until the dispatcher stops; flush writes the rest.
 func (w *resultWriter) loop() {
+	if w == nil {
+		return
+	}
 	for {
 		select {
 		case <-w.ctx.Done():
@@ -215,6 +222,9 @@ func (w *resultWriter) loop() {
 }
 
 func (w *resultWriter) flush() {
+	if w == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w.writeQueued(ctx)

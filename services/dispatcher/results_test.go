@@ -2,6 +2,10 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +77,27 @@ func TestResultFileOutputMatchesStore(t *testing.T) {
 	defer d.mu.Unlock()
 	if d.outMem != 0 {
 		t.Errorf("%d bytes of output still held in memory after every job finished", d.outMem)
+	}
+}
+
+// With NoResultFiles, results are stored and nothing is written to the results
+// directory (which is not even created).
+func TestNoResultFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "results")
+	d := newTestDispatcher(t, Config{ResultsDir: dir, NoResultFiles: true})
+	r, _ := connectRunner(t, d, "r1", 1)
+	s, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.finish(t, r.next(t), wire.StatusPassed); err != nil {
+		t.Fatal(err)
+	}
+	j, ok := d.Job(s.JobID)
+	if !ok || j.State != StatePassed || j.Result == nil {
+		t.Fatalf("job %+v: want passed with its result", j)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("results directory: %v, want it never created", err)
 	}
 }

@@ -240,7 +240,7 @@ func (d *Dispatcher) scheduleLoop() {
 			j.State, j.Runner = StateAssigned, r.name
 			j.logBytes, j.logStored, j.extents = 0, 0, nil
 			d.dropOutputLocked(j)
-			j.outOK = true
+			j.outOK = d.results != nil // kept for the result file
 			j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
 			r.jobs[j.ID] = j
 			r.lastJob = time.Now()
