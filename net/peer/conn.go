@@ -286,15 +286,12 @@ func (c *Conn) Serve(ctx context.Context, h Handler) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { c.writeLoop(ctx) })
-	wg.Go(func() {
-		select {
-		case <-ctx.Done():
-			c.closeWith(ErrClosed)
-		case <-c.done:
-		}
-	})
+	// Not a goroutine: a dispatcher holds thousands of connections.
+	stop := context.AfterFunc(ctx, func() { c.closeWith(ErrClosed) })
 	c.readLoop(ctx, h)
 	cancel()
+	stop()
+	c.closeWith(ErrClosed) // unless already closed: ends the write loop
 	wg.Wait()
 	c.waits.Wait()
 	return c.err
