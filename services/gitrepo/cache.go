@@ -55,17 +55,7 @@ func (c *Cache) Checkout(ctx context.Context, url, commit, dst string) error {
 		return err
 	}
 	defer unlock()
-	if err := b.ensureCommit(ctx, commit); err != nil {
-		return err
-	}
-	// --force only lifts the refusal to reuse a path that is still
-	// registered for a worktree whose directory was deleted by hand; dst
-	// was checked to be absent above. The commit is hex, so it cannot be
-	// taken for an option, and the path follows "--".
-	if _, err := git(ctx, b.dir, "worktree", "add", "--quiet", "--detach", "--force", "--", dst, commit); err != nil {
-		return fmt.Errorf("gitrepo: check out %s of %s: %w", commit, b.shown, err)
-	}
-	return nil
+	return b.checkout(ctx, commit, dst)
 }
 
 // Remove deletes the worktree at dst that [Cache.Checkout] made for url and
