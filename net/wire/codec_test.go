@@ -146,3 +146,24 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
+
+// The reader's shortcut for heartbeats matches what AppendFrame sends, and other
+// spellings of a heartbeat still parse the long way.
+func TestReaderHeartbeats(t *testing.T) {
+	enc, err := AppendFrame(nil, &Frame{JSONRPC: Version, Method: MethodHeartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSuffix(string(enc), "\n"); got != string(heartbeatLine) {
+		t.Fatalf("a heartbeat encodes as %s, the reader's shortcut expects %s", got, heartbeatLine)
+	}
+	in := string(enc) + ` { "method" : "heartbeat", "jsonrpc" : "2.0" }` + "\n" + string(enc)
+	r := NewReader(strings.NewReader(in), 0)
+	for i := range 3 {
+		f, err := r.Read()
+		if err != nil || f.Kind() != KindNotification || f.Method != MethodHeartbeat || f.JSONRPC != Version {
+			t.Fatalf("heartbeat %d: %+v, %v", i, f, err)
+		}
+		f.Method = "changed" // each frame is the caller's own
+	}
+}

@@ -164,9 +164,12 @@ func New(cfg Config) (*Dispatcher, error) {
 		Admit:            d.admit,
 		Token:            cfg.Token,
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		Options:          peer.Options{Heartbeat: cfg.Heartbeat, MaxMissed: cfg.MaxMissed},
-		Name:             "eventide " + cfg.Version,
-		Logger:           cfg.Logger,
+		// A short outgoing queue: its buffer is allocated up front for each of
+		// what may be thousands of connections, and the write loop empties it in
+		// one write anyway.
+		Options: peer.Options{Heartbeat: cfg.Heartbeat, MaxMissed: cfg.MaxMissed, QueueLen: 32},
+		Name:    "eventide " + cfg.Version,
+		Logger:  cfg.Logger,
 	}
 	d.wg.Go(d.scheduleLoop)
 	d.wg.Go(d.results.loop)
