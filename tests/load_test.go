@@ -8,7 +8,12 @@ package tests
 //	EVENTIDE_E2E_RACE=0 go test ./tests -run '^$' -bench 'NoopJobs|IdleRunners' -benchtime 1x -v
 //
 // Sizes: EVENTIDE_LOAD_RUNNERS (100), EVENTIDE_LOAD_SLOTS (4), EVENTIDE_LOAD_JOBS
-// (2000), EVENTIDE_IDLE_RUNNERS (1000), EVENTIDE_IDLE_SECONDS (10).
+// (2000), EVENTIDE_LOAD_RATE (jobs/s offered; unset: as fast as the submitters go),
+// EVENTIDE_LOAD_SUBMITTERS (64 per observer connection, 4 connections),
+// EVENTIDE_IDLE_RUNNERS (1000), EVENTIDE_IDLE_SECONDS (10); EVENTIDE_LOAD_NO_FILES=1
+// runs the dispatcher with --no-result-files. The dispatcher's
+// results and database go under EVENTIDE_LOAD_DIR if set, else the test's temporary
+// directory.
 
 import (
 	"context"
@@ -119,8 +124,23 @@ type loadRig struct {
 // newLoadRig starts the dispatcher binary (heartbeat 1s, its production default).
 func newLoadRig(tb testing.TB) *loadRig {
 	tb.Helper()
-	resDir := filepath.Join(tb.TempDir(), "results")
-	d := startDispatcher(tb, 0, resDir, nil, "--heartbeat", "1s")
+	base := tb.TempDir()
+	if parent := os.Getenv("EVENTIDE_LOAD_DIR"); parent != "" {
+		// The file system matters: creating a result file costs 30-60 µs in a fresh
+		// directory and up to ~800 µs in a block group full of recently deleted
+		// inodes (as /tmp becomes after many test runs).
+		var err error
+		if base, err = os.MkdirTemp(parent, "eventide-load-"); err != nil {
+			tb.Fatalf("EVENTIDE_LOAD_DIR: %v", err)
+		}
+		tb.Cleanup(func() { os.RemoveAll(base) })
+	}
+	resDir := filepath.Join(base, "results")
+	args := []string{"--heartbeat", "1s"}
+	if os.Getenv("EVENTIDE_LOAD_NO_FILES") == "1" {
+		args = append(args, "--no-result-files") // what the files cost, by difference
+	}
+	d := startDispatcher(tb, 0, resDir, nil, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &loadRig{
 		tb: tb, d: d, pid: d.cmd.Process.Pid, ctx: ctx, cancel: cancel,
@@ -241,16 +261,30 @@ func (r *loadRig) runnerHandler(c *peer.Conn, name string, noop bool) peer.Handl
 	}
 }
 
+// runNoop delivers as the real runner does: the output chunk and the result sent
+// together, then both acknowledgements awaited in order.
 func (r *loadRig) runNoop(c *peer.Conn, name string, a wire.Assign, started time.Time) {
 	out := wire.Output{JobID: a.JobID, Attempt: a.Attempt, Seq: 1, Offset: 0, Data: loadOutput}
-	if err := c.Call(r.ctx, wire.MethodJobOutput, &out, nil); err != nil {
+	pout, err := c.Start(r.ctx, wire.MethodJobOutput, &out)
+	if err != nil {
 		r.fail(fmt.Errorf("%s: job.output of %s: %w", name, a.JobID, err))
 		return
 	}
+	defer pout.Abandon()
 	res := wire.Result{JobID: a.JobID, Attempt: a.Attempt, Status: wire.StatusPassed,
 		Summary: wire.Summary{Passed: 1}, StartedAt: started, FinishedAt: time.Now(),
 		OutputBytes: int64(len(loadOutput))}
-	if err := c.Call(r.ctx, wire.MethodJobResult, &res, nil); err != nil {
+	pres, err := c.Start(r.ctx, wire.MethodJobResult, &res)
+	if err != nil {
+		r.fail(fmt.Errorf("%s: job.result of %s: %w", name, a.JobID, err))
+		return
+	}
+	defer pres.Abandon()
+	if err := pout.Wait(r.ctx, nil); err != nil {
+		r.fail(fmt.Errorf("%s: job.output of %s: %w", name, a.JobID, err))
+		return
+	}
+	if err := pres.Wait(r.ctx, nil); err != nil {
 		r.fail(fmt.Errorf("%s: job.result of %s: %w", name, a.JobID, err))
 		return
 	}
@@ -298,6 +332,12 @@ type batchStats struct {
 // runBatch submits n distinct commits from perObs goroutines on each observer and
 // waits for n more acknowledged results.
 func (r *loadRig) runBatch(observers []*peer.Conn, perObs, n int, timeout time.Duration) batchStats {
+	return r.runPaced(observers, perObs, n, 0, timeout)
+}
+
+// runPaced is runBatch with job i submitted no earlier than i/rate seconds after
+// the start (rate 0: as fast as the submitters go), for latencies at a given load.
+func (r *loadRig) runPaced(observers []*peer.Conn, perObs, n int, rate float64, timeout time.Duration) batchStats {
 	tb := r.tb
 	tb.Helper()
 	salt := rand.Uint32()
@@ -325,6 +365,10 @@ func (r *loadRig) runBatch(observers []*peer.Conn, perObs, n int, timeout time.D
 		for range perObs {
 			wg.Go(func() {
 				for i := range work {
+					if rate > 0 {
+						// Pacing the offered load, not synchronisation.
+						time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
+					}
 					commit := fmt.Sprintf("%08x%032x", salt, i)
 					var s wire.Submitted
 					sent := time.Now()
@@ -470,6 +514,10 @@ func BenchmarkNoopJobs(b *testing.B) {
 	runners := envInt(b, "EVENTIDE_LOAD_RUNNERS", 100)
 	slots := envInt(b, "EVENTIDE_LOAD_SLOTS", 4)
 	jobs := envInt(b, "EVENTIDE_LOAD_JOBS", 2000)
+	rate := float64(envInt(b, "EVENTIDE_LOAD_RATE", 0)) // jobs/s offered; unset: as fast as possible
+	// Each submitter waits for its submission to be durable before the next, so
+	// they must be many for the submissions not to bound the load.
+	submitters := envInt(b, "EVENTIDE_LOAD_SUBMITTERS", 64) // per observer connection
 	r := newLoadRig(b)
 	r.dialRunners(runners, slots, true)
 	obs := r.dialObservers(4)
@@ -482,7 +530,7 @@ func BenchmarkNoopJobs(b *testing.B) {
 	ids := make(map[string]string)
 	b.ResetTimer()
 	for range b.N {
-		st := r.runBatch(obs, 4, jobs, timeout)
+		st := r.runPaced(obs, submitters, jobs, rate, timeout)
 		all = append(all, st.latencies...)
 		fromSend = append(fromSend, st.fromSend...)
 		elapsed += st.elapsed
@@ -493,7 +541,9 @@ func BenchmarkNoopJobs(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	checkResultFiles(b, r.d.resultsDir, ids, false)
+	if os.Getenv("EVENTIDE_LOAD_NO_FILES") != "1" {
+		checkResultFiles(b, r.d.resultsDir, ids, false)
+	}
 	slices.Sort(all)
 	slices.Sort(fromSend)
 	total := float64(len(all))
@@ -513,10 +563,24 @@ func BenchmarkNoopJobs(b *testing.B) {
 
 // BenchmarkIdleRunners holds EVENTIDE_IDLE_RUNNERS idle runners connected (with
 // heartbeats, 1s interval) for EVENTIDE_IDLE_SECONDS and reports what the
-// dispatcher spends on them.
+// dispatcher spends on them. The runners are dialled EVENTIDE_IDLE_DIALS (32) at a
+// time, transient refusals retried; the window starts EVENTIDE_IDLE_SETTLE (3)
+// seconds after the last one is connected, so that handshakes, the store's runner
+// writes and the heap's growth are not counted as idle cost.
+//
+// Metrics: cpu-% is the dispatcher's CPU in % of one core over the window; rss-MB
+// its resident set at the window's end (the steady state only with a window of
+// 150 s or more: idle garbage is slow to fill the GC's headroom); connect-peak-rss-MB its
+// high-water mark once every runner is connected (the peak while connecting) and
+// peak-rss-MB the high-water mark at the end. self-cpu-% is this test process (the
+// simulated runners, which answer heartbeats too, on the same cores) and
+// machine-busy-% the whole machine in % of all its cores: near 100 the figures
+// are bounded by the machine, not by the dispatcher.
 func BenchmarkIdleRunners(b *testing.B) {
 	n := envInt(b, "EVENTIDE_IDLE_RUNNERS", 1000)
 	secs := envInt(b, "EVENTIDE_IDLE_SECONDS", 10)
+	settleSecs := envInt(b, "EVENTIDE_IDLE_SETTLE", 3)
+	parallel := envInt(b, "EVENTIDE_IDLE_DIALS", 32)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		b.Fatal(err)
@@ -527,23 +591,32 @@ func BenchmarkIdleRunners(b *testing.B) {
 			"dispatcher; raise `ulimit -n` or lower EVENTIDE_IDLE_RUNNERS", lim.Cur, lim.Max, n, need)
 	}
 	r := newLoadRig(b)
-	r.dialRunners(n, 1, false)
+	c0 := takeIdleSample(b, r.pid)
+	ds := dialIdleRunners(r, n, parallel, 60*time.Second)
+	c1 := takeIdleSample(b, r.pid)
+	connectPeak := procStatusMB(b, r.pid, "VmHWM")
+	idleWait(b, r, time.Duration(settleSecs)*time.Second, "the settling time", func() string { return "" })
+	idleAnnounce(b, r.pid)
 	window := time.Duration(secs) * time.Second
+	trace := startRSSSampler(b, r.pid, max(window/20, time.Second))
+	defer trace.Stop()
+	silence := startSilenceWatch(r.runners)
+	defer silence.Stop() // for the failure paths; both stop again below
 
-	var share float64
+	var disp, self, box float64
+	var rssStart float64
+	windowStart := time.Now()
 	b.ResetTimer()
 	for range b.N {
-		cpu0, t0 := procCPU(b, r.pid), time.Now()
-		select {
-		case <-time.After(window): // the measurement window: pacing, not synchronisation
-		case <-r.failed:
-			b.Fatalf("idle runners: %v", r.firstErrors())
-		case <-r.d.done:
-			b.Fatalf("the dispatcher exited during the window")
-		}
-		share += 100 * (procCPU(b, r.pid) - cpu0) / time.Since(t0).Seconds()
+		rssStart = procStatusMB(b, r.pid, "VmRSS")
+		s0 := takeIdleSample(b, r.pid)
+		idleWait(b, r, window, "the window", func() string { silence.Stop(); return silence.String() })
+		sh := sharesBetween(s0, takeIdleSample(b, r.pid))
+		disp, self, box = disp+sh.dispatcher, self+sh.self, box+sh.box
 	}
 	b.StopTimer()
+	rssTrace := trace.Stop()
+	silence.Stop()
 	lost := 0
 	for _, c := range r.runners {
 		if c.Err() != nil {
@@ -553,8 +626,34 @@ func BenchmarkIdleRunners(b *testing.B) {
 	if lost > 0 {
 		b.Fatalf("%d of %d idle runners lost their connection during the window: %v", lost, n, r.firstErrors())
 	}
-	b.ReportMetric(share/float64(b.N), "cpu-%")
-	b.ReportMetric(procStatusMB(b, r.pid, "VmRSS"), "rss-MB")
+	nf := float64(b.N)
+	rss := procStatusMB(b, r.pid, "VmRSS")
+	conn := sharesBetween(c0, c1)
+	b.ReportMetric(disp/nf, "cpu-%")
+	b.ReportMetric(rss, "rss-MB")
+	b.ReportMetric(connectPeak, "connect-peak-rss-MB")
 	b.ReportMetric(procStatusMB(b, r.pid, "VmHWM"), "peak-rss-MB")
-	b.Logf("%d idle runners for %v × %d: dispatcher at %.2f%% of one core", n, window, b.N, share/float64(b.N))
+	b.ReportMetric(self/nf, "self-cpu-%")
+	b.ReportMetric(box/nf, "machine-busy-%")
+	b.ReportMetric(ds.elapsed.Seconds(), "connect-s")
+	b.ReportMetric(float64(silence.worst.Milliseconds()), "max-silence-ms")
+	b.Logf("%d idle runners for %v × %d: dispatcher at %.2f%% of one core, RSS %.1f MiB (%.1f at the window's start, "+
+		"%.1f KiB/runner), %d threads; test process (the runners) at %.2f%% of one core, RSS %.1f MiB, %d goroutines; "+
+		"machine %.1f%% busy (of %d cores)",
+		n, window, b.N, disp/nf, rss, rssStart, rss*1024/float64(n), procThreads(b, r.pid),
+		self/nf, idleSelfRSSMB(b), idleGoroutines(), box/nf, idleNumCPU())
+	b.Logf("connecting: %d runners in %v (%.0f/s, %d transient retries); dispatcher %.1f%% of one core, "+
+		"test process %.1f%%, machine %.1f%% busy; dispatcher peak RSS %.1f MiB",
+		n, ds.elapsed.Round(time.Millisecond), float64(n)/ds.elapsed.Seconds(), ds.retries,
+		conn.dispatcher, conn.self, conn.box, connectPeak)
+	b.Logf("dispatcher RSS through the window (MiB, every %v): %s", max(window/20, time.Second), rssTrace)
+	b.Logf("longest a runner went without a frame from the dispatcher: %v (limit 3s), %v into the window; "+
+		"%d readings (every 100ms) over 2s", silence.worst.Round(time.Millisecond), silence.at.Sub(windowStart).Round(time.Second), silence.over)
+	if trace.growing() || window < 90*time.Second {
+		// Idle heartbeats make little garbage: the heap reaches the size at which
+		// the GC runs (twice the live heap) only 30-50 s after connecting, and the
+		// resident set settles after the second or third collection.
+		b.Logf("rss-MB may understate the steady state (still growing at the end: %v; window %v): "+
+			"use EVENTIDE_IDLE_SECONDS=150 or more", trace.growing(), window)
+	}
 }
