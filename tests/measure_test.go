@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,6 +54,45 @@ func TestMeasureCommitToResult(t *testing.T) {
 	slices.Sort(took)
 	t.Logf("commit → result over %d commits (%s poll): min %v, median %v, max %v",
 		n, interval, took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	// The floor, measured now on this machine (python3's start-up varies a lot
+	// between machines and with their load): what any CI system must do for
+	// one commit of this repository.
+	py, g := measureFloor(t, repo, max(n, 5))
+	t.Logf("floor: python3 -m unittest discover -s tests median %v, git fetch + worktree add + remove median %v: %v; "+
+		"Eventide's median is %v above it", py.Round(time.Millisecond), g.Round(time.Millisecond), (py + g).Round(time.Millisecond),
+		(took[len(took)/2] - py - g).Round(time.Millisecond))
+}
+
+// measureFloor times, n times each, the sample tests run directly and the git
+// work of a checkout from a local cache, and returns the medians.
+func measureFloor(t *testing.T, repo *gitRepo, n int) (python, git time.Duration) {
+	t.Helper()
+	run := func(dir string, args ...string) time.Duration {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir, cmd.Env = dir, childEnv()
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil && args[0] == "git" {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return time.Since(start)
+	}
+	cache := filepath.Join(t.TempDir(), "cache.git")
+	run(t.TempDir(), "git", "clone", "--quiet", "--bare", repo.dir, cache)
+	var pys, gits []time.Duration
+	for i := range n {
+		pys = append(pys, run(repo.dir, "python3", "-m", "unittest", "discover", "-s", "tests"))
+		// A new commit each time, so that the fetch has something to bring.
+		repo.commit("floor "+strconv.Itoa(i), map[string]string{"floor.txt": strconv.Itoa(i)})
+		wt := filepath.Join(t.TempDir(), "wt")
+		gits = append(gits, run(cache, "git", "fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*")+
+			run(cache, "git", "worktree", "add", "--quiet", "--detach", wt, "main")+
+			run(cache, "git", "worktree", "remove", "--force", wt))
+	}
+	slices.Sort(pys)
+	slices.Sort(gits)
+	return pys[n/2], gits[n/2]
 }
 
 // TestMeasureBurst makes 20 commits in about 2 s with 4 runners and an observer
