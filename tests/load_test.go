@@ -320,13 +320,15 @@ func (r *loadRig) dialObservers(n int) []*peer.Conn {
 
 // batchStats is what one batch of no-op jobs measured.
 type batchStats struct {
-	jobs      int
-	elapsed   time.Duration   // first submit → last acknowledged result
-	latencies []time.Duration // submit reply read → job.assign read, sorted
-	fromSend  []time.Duration // submit request sent → job.assign read, sorted
-	early     int             // job.assign arrived before the submitter had read its reply
-	cpu       float64
-	jobIDs    map[string]string // job id → commit
+	jobs        int
+	elapsed     time.Duration   // first submit → last acknowledged result
+	latencies   []time.Duration // submit reply read → job.assign read, sorted
+	fromSend    []time.Duration // submit request sent → job.assign read, sorted
+	early       int             // job.assign arrived before the submitter had read its reply
+	cpu         float64
+	selfCPU     float64           // this test process (the simulated runners and observers)
+	machineBusy float64           // share of all the machine's CPU time that was busy
+	jobIDs      map[string]string // job id → commit
 }
 
 // runBatch submits n distinct commits from perObs goroutines on each observer and
@@ -358,7 +360,8 @@ func (r *loadRig) runPaced(observers []*peer.Conn, perObs, n int, rate float64, 
 	}
 	close(work)
 
-	cpu0 := procCPU(tb, r.pid)
+	cpu0, self0 := procCPU(tb, r.pid), procCPU(tb, os.Getpid())
+	busy0, all0 := machineCPU(tb)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, oc := range observers {
@@ -412,6 +415,10 @@ func (r *loadRig) runPaced(observers []*peer.Conn, perObs, n int, rate float64, 
 	elapsed := time.Since(start)
 	wg.Wait() // all replies are in by now (every job was submitted before it ran)
 	st := batchStats{jobs: n, elapsed: elapsed, cpu: procCPU(tb, r.pid) - cpu0, jobIDs: make(map[string]string, n)}
+	st.selfCPU = procCPU(tb, os.Getpid()) - self0
+	if busy1, all1 := machineCPU(tb); all1 > all0 {
+		st.machineBusy = (busy1 - busy0) / (all1 - all0)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -525,7 +532,7 @@ func BenchmarkNoopJobs(b *testing.B) {
 
 	var all, fromSend []time.Duration
 	var elapsed time.Duration
-	var cpu float64
+	var cpu, self, busy float64
 	var early int
 	ids := make(map[string]string)
 	b.ResetTimer()
@@ -535,6 +542,8 @@ func BenchmarkNoopJobs(b *testing.B) {
 		fromSend = append(fromSend, st.fromSend...)
 		elapsed += st.elapsed
 		cpu += st.cpu
+		self += st.selfCPU
+		busy += st.machineBusy / float64(b.N)
 		early += st.early
 		for id, c := range st.jobIDs {
 			ids[id] = c
@@ -554,8 +563,14 @@ func BenchmarkNoopJobs(b *testing.B) {
 	b.ReportMetric(ms(percentile(fromSend, 99)), "p99-send-assign-ms")
 	b.ReportMetric(cpu/total, "cpu-s/job")
 	b.ReportMetric(procStatusMB(b, r.pid, "VmHWM"), "peak-rss-MB")
-	b.Logf("%d runners × %d slots, %d jobs × %d: %v; dispatcher CPU %.2fs (%.0f%% of a core); %d of %d assigns seen before their submit reply (counted as 0 in p50/p99-assign-ms)",
-		runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), cpu, 100*cpu/elapsed.Seconds(), early, len(all))
+	b.ReportMetric(100*cpu/elapsed.Seconds(), "cpu-%")
+	b.ReportMetric(100*self/elapsed.Seconds(), "self-cpu-%")
+	b.ReportMetric(100*busy, "machine-busy-%")
+	b.Logf("%d runners × %d slots, %d jobs × %d: %v (%.0f jobs/s); dispatcher CPU %.2fs (%.0f%% of a core, %.0f µs/job), this test process (runners, observers) %.0f%% of a core, machine %.0f%% busy",
+		runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), cpu, 100*cpu/elapsed.Seconds(), 1e6*cpu/total,
+		100*self/elapsed.Seconds(), 100*busy)
+	b.Logf("queued (submit acknowledged) → job.assign at the runner: p50 %.2f ms, p99 %.2f ms (%d of %d assigns came before their submit's acknowledgement, counted as 0); submit sent → job.assign: p50 %.2f ms, p99 %.2f ms",
+		ms(percentile(all, 50)), ms(percentile(all, 99)), early, len(all), ms(percentile(fromSend, 50)), ms(percentile(fromSend, 99)))
 }
 
 // ---------------------------------------------------------------------------
