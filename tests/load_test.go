@@ -459,17 +459,21 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // checkResultFiles checks that the results directory holds exactly one passed
-// result file per submitted commit, and nothing else.
-func checkResultFiles(tb testing.TB, dir string, jobIDs map[string]string, readAll bool) {
+// result file per submitted commit, and nothing else, and returns how long it
+// waited for the last ones.
+func checkResultFiles(tb testing.TB, dir string, jobIDs map[string]string, readAll bool) time.Duration {
 	tb.Helper()
 	want := make(map[string]string, len(jobIDs))
 	for id, c := range jobIDs {
 		want[c] = id
 	}
-	// Files are written just after each result is stored: wait for the last few.
+	// Files are written just after each result is stored, by one writer that
+	// can fall behind under load: wait for it.
 	var names []string
-	waitFor(tb, 10*time.Second, func() bool { names = results(tb, dir); return len(names) >= len(want) },
+	start := time.Now()
+	waitFor(tb, 10*time.Second+time.Duration(len(want))*time.Millisecond, func() bool { names = results(tb, dir); return len(names) >= len(want) },
 		fmt.Sprintf("%d result files (one per job)", len(want)))
+	behind := time.Since(start)
 	if len(names) != len(want) {
 		tb.Fatalf("%d result files, want %d (one per job)", len(names), len(want))
 	}
@@ -490,6 +494,7 @@ func checkResultFiles(tb testing.TB, dir string, jobIDs map[string]string, readA
 			tb.Fatalf("result file %s: want job %s attempt 1 passed with the no-op output:\n%s", name, id, rf.raw)
 		}
 	}
+	return behind
 }
 
 // ---------------------------------------------------------------------------
@@ -551,7 +556,8 @@ func BenchmarkNoopJobs(b *testing.B) {
 	}
 	b.StopTimer()
 	if os.Getenv("EVENTIDE_LOAD_NO_FILES") != "1" {
-		checkResultFiles(b, r.d.resultsDir, ids, false)
+		behind := checkResultFiles(b, r.d.resultsDir, ids, false)
+		b.Logf("the last result file appeared %v after the last result was acknowledged", behind.Round(time.Millisecond))
 	}
 	slices.Sort(all)
 	slices.Sort(fromSend)
