@@ -66,7 +66,9 @@ func (d *Dispatcher) appendLogLocked(j *job, off int64, data string) {
 	j.saved = d.st.Apply(ops...)
 }
 
-// Bounds of the output kept in memory for result files: per attempt, and in all.
+// Bounds of the output kept in memory for result files: per attempt, and in all
+// (for the running attempts, and again, at most twice over, for the files waiting
+// to be written and those being written).
 // Beyond them the file's output is read back from the store.
 const (
 	memOutputMax    = 64 << 10
@@ -174,6 +176,7 @@ type resultWriter struct {
 
 	mu      sync.Mutex
 	pending []pendingFile
+	outMem  int64 // bytes of output held in pending
 	wake    chan struct{}
 }
 
@@ -198,6 +201,13 @@ func (w *resultWriter) queue(p pendingFile) {
 		return
 	}
 	w.mu.Lock()
+	// A writer that has fallen behind (a slow file system under load) must not
+	// hold everyone's output: past the budget the output is read back from the
+	// store when the file is written.
+	if p.haveOut && w.outMem+int64(len(p.out)) > memOutputBudget {
+		p.out, p.haveOut = "", false
+	}
+	w.outMem += int64(len(p.out))
 	w.pending = append(w.pending, p)
 	w.mu.Unlock()
 	select {
@@ -234,6 +244,7 @@ func (w *resultWriter) writeQueued(ctx context.Context) {
 	w.mu.Lock()
 	batch := w.pending
 	w.pending = nil
+	w.outMem = 0 // the batch's output is freed as it is written
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		return

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,5 +100,29 @@ func TestNoResultFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("results directory: %v, want it never created", err)
+	}
+}
+
+// A writer that falls behind holds at most memOutputBudget of output: files
+// queued beyond it have theirs read back from the store when written.
+func TestResultWriterBoundsQueuedOutput(t *testing.T) {
+	w, err := newResultWriter(filepath.Join(t.TempDir(), "results"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Repeat("x", memOutputMax)
+	n := memOutputBudget/memOutputMax + 10
+	for i := range n {
+		w.queue(pendingFile{job: Job{ID: fmt.Sprintf("%016x", i)}, out: out, haveOut: true})
+	}
+	kept := 0
+	for _, p := range w.pending {
+		if p.haveOut {
+			kept++
+		}
+	}
+	if w.outMem > memOutputBudget || kept != memOutputBudget/memOutputMax {
+		t.Fatalf("%d of %d queued files keep their output (%d bytes); want %d within %d bytes",
+			kept, n, w.outMem, memOutputBudget/memOutputMax, memOutputBudget)
 	}
 }
