@@ -1,0 +1,48 @@
+package dispatcher
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// After a restart, a runner that comes back without the job it was running has
+// that attempt counted lost at once (not at the end of the reclaim window), and the
+// job runs again as its next attempt.
+func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cfg := Config{DataDir: data, ReclaimWindow: time.Hour}
+	d1 := newTestDispatcher(t, cfg)
+	r1, _ := connectRunner(t, d1, "r1", 1)
+	s, err := d1.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.next(t)
+	waitFor(t, "job running", func() bool { j, _ := d1.Job(s.JobID); return j.State == StateRunning })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	d2 := newTestDispatcher(t, cfg)
+	if j, _ := d2.Job(s.JobID); j.State != StateRunning || j.Attempt != 1 {
+		t.Fatalf("after the restart the job is %s at attempt %d, want running at 1 (awaiting its runner)", j.State, j.Attempt)
+	}
+	r2, w := connectRunner(t, d2, "r1", 1) // holding nothing: it lost the job meanwhile
+	if len(w.Cancel) != 0 {
+		t.Fatalf("welcome cancels %v, want nothing", w.Cancel)
+	}
+	a := r2.next(t) // well before the hour-long reclaim window
+	if a.JobID != s.JobID || a.Attempt != 2 {
+		t.Fatalf("assignment %s attempt %d, want %s attempt 2", a.JobID, a.Attempt, s.JobID)
+	}
+	j, _ := d2.Job(s.JobID)
+	if len(j.Attempts) != 2 || j.Attempts[0].Outcome != outcomeLost {
+		t.Fatalf("attempts %+v, want the first ended lost", j.Attempts)
+	}
+}
