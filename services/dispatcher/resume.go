@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/eventide-ci/eventide/services/store"
@@ -26,6 +28,13 @@ func (d *Dispatcher) resume() error {
 		j := &job{Job: sj}
 		d.jobs[j.ID] = j
 		d.done.pushBack(j.ID)
+	}
+	for _, sj := range append(snap.Recent, snap.Active...) {
+		// New ids continue after the newest known (they grow with the clock, but
+		// the clock may have gone back, and older versions made random ids).
+		if n, err := strconv.ParseUint(sj.ID, 16, 64); err == nil && n > d.lastID && n < math.MaxUint64-1<<32 {
+			d.lastID = n
+		}
 	}
 	for _, sj := range snap.Active {
 		j := &job{Job: sj}

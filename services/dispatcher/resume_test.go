@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -44,5 +45,50 @@ func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
 	j, _ := d2.Job(s.JobID)
 	if len(j.Attempts) != 2 || j.Attempts[0].Outcome != outcomeLost {
 		t.Fatalf("attempts %+v, want the first ended lost", j.Attempts)
+	}
+}
+
+// Job ids are valid, unique and in creation order (the store's indexes stay
+// append-mostly), also across a restart whose clock went back.
+func TestJobIDsGrow(t *testing.T) {
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
+	d1 := newTestDispatcher(t, cfg)
+	var ids []string
+	for i := range 50 {
+		s, err := d1.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: fmt.Sprintf("%040x", i%20), Branch: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Duplicate {
+			ids = append(ids, s.JobID)
+		}
+	}
+	// A job far in the future, as if the clock had gone back since it was made.
+	d1.mu.Lock()
+	d1.lastID = uint64(time.Now().Add(time.Hour).UnixMilli()) << 20
+	d1.mu.Unlock()
+	s, err := d1.Submit(t.Context(), &wire.Submit{Repo: "/other", Commit: commit(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, s.JobID)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2 := newTestDispatcher(t, cfg)
+	s2, err := d2.Submit(t.Context(), &wire.Submit{Repo: "/third", Commit: commit(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, s2.JobID)
+	for i, id := range ids {
+		if !wire.ValidJobID(id) {
+			t.Fatalf("id %q is not a valid job id", id)
+		}
+		if i > 0 && id <= ids[i-1] {
+			t.Fatalf("id %d %s does not sort after %s", i, id, ids[i-1])
+		}
 	}
 }
