@@ -98,16 +98,7 @@ func TestRunnerKilledJobMovesOn(t *testing.T) {
 	}
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
 
-	var a, b string
-	waitFor(t, 30*time.Second, func() bool {
-		for i, n := range names {
-			if exists(filepath.Join(marks, "started-"+n)) {
-				a, b = n, names[1-i]
-				return true
-			}
-		}
-		return false
-	}, "the tests to start on a runner")
+	a, b := startedOn(t, marks, names)
 	d.waitLog(5*time.Second, "job started", "attempt=1", "runner="+a)
 
 	// The runner and its test command both run inside its data dir.
@@ -223,16 +214,7 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 		d.waitLog(20*time.Second, "runner registered", "runner="+n)
 	}
 	s1 := submitCommit(t, d.addr, "", repo.dir, c1, "main")
-	var a, b string
-	waitFor(t, 30*time.Second, func() bool {
-		for i, n := range names {
-			if exists(filepath.Join(marks, "started-"+n)) {
-				a, b = n, names[1-i]
-				return true
-			}
-		}
-		return false
-	}, "the tests to start on a runner")
+	a, b := startedOn(t, marks, names)
 	// Whatever happens below, A must not stay stopped: a stopped process ignores
 	// everything but SIGKILL and SIGCONT. (Cleanups run last first, so this runs
 	// before the harness kills A.)

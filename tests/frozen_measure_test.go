@@ -92,16 +92,7 @@ func measureFreeze(t *testing.T, heartbeat, pause time.Duration) (lost, started,
 		d.waitLog(20*time.Second, "runner registered", "runner="+n)
 	}
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
-	var a, b string
-	waitFor(t, 30*time.Second, func() bool {
-		for i, n := range names {
-			if exists(filepath.Join(marks, "started-"+n)) {
-				a, b = n, names[1-i]
-				return true
-			}
-		}
-		return false
-	}, "the tests to start on a runner")
+	a, b := startedOn(t, marks, names)
 	d.waitLog(5*time.Second, "job started", "attempt=1", "runner="+a)
 
 	time.Sleep(pause) // where in the heartbeat interval the freeze falls, not synchronisation

@@ -564,6 +564,23 @@ func (g *gitRepo) commitTimed(msg string, files map[string]string) (string, time
 	return g.git("rev-parse", "HEAD"), start
 }
 
+// startedOn waits until one of two runners (started with EVENTIDE_E2E_MARKER set to
+// marks/started-NAME) has started the tests of a job, and returns its name and the
+// other's.
+func startedOn(t testing.TB, marks string, names []string) (a, b string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() bool {
+		for i, n := range names {
+			if exists(filepath.Join(marks, "started-"+n)) {
+				a, b = n, names[1-i]
+				return true
+			}
+		}
+		return false
+	}, "the tests to start on a runner")
+	return a, b
+}
+
 // ---------------------------------------------------------------------------
 // A raw protocol client
 
