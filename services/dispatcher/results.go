@@ -168,17 +168,28 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) (*store.Ticket, error) 
 // batches: each file once its job's result is stored (so the file never says more
 // than the store), then one sync for the batch, then the store notes it. A crash
 // in between only means the file is written again on the next start.
+//
+// It holds at most maxPending files in memory. Past that it falls behind: it
+// forgets what it is asked for and, once it has written the rest, reads what is
+// still unwritten from the store, maxPending at a time.
 type resultWriter struct {
-	dir string
-	st  store.Store
-	log *slog.Logger
-	ctx context.Context
+	dir        string
+	st         store.Store
+	log        *slog.Logger
+	ctx        context.Context
+	maxPending int
 
-	mu      sync.Mutex
-	pending []pendingFile
-	outMem  int64 // bytes of output held in pending
-	wake    chan struct{}
+	mu          sync.Mutex
+	pending     []pendingFile
+	outMem      int64         // bytes of output held in pending
+	behind      bool          // files were asked for and not queued: catch up from the store
+	behindAfter *store.Ticket // commits the store has all of them after
+	marked      *store.Ticket // the last batch's notes that its files are written
+	wake        chan struct{}
 }
+
+// maxPendingFiles is how many result files a writer queues in memory.
+const maxPendingFiles = 10000
 
 type pendingFile struct {
 	job     Job
@@ -191,7 +202,7 @@ func newResultWriter(dir string) (*resultWriter, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	return &resultWriter{dir: dir, wake: make(chan struct{}, 1)}, nil
+	return &resultWriter{dir: dir, wake: make(chan struct{}, 1), maxPending: maxPendingFiles}, nil
 }
 
 // queue asks for j's file once saved is committed (nil: it already is). A nil
@@ -201,6 +212,11 @@ func (w *resultWriter) queue(p pendingFile) {
 		return
 	}
 	w.mu.Lock()
+	if len(w.pending) >= w.maxPending {
+		w.fallBehindLocked(p.saved)
+		w.mu.Unlock()
+		return
+	}
 	// A writer that has fallen behind (a slow file system under load) must not
 	// hold everyone's output: past the budget the output is read back from the
 	// store when the file is written.
@@ -216,6 +232,64 @@ func (w *resultWriter) queue(p pendingFile) {
 	}
 }
 
+// fallBehind makes the writer read unwritten files from the store once what it
+// holds is written and saved is committed.
+func (w *resultWriter) fallBehind(saved *store.Ticket) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.fallBehindLocked(saved)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *resultWriter) fallBehindLocked(saved *store.Ticket) {
+	w.behind = true
+	if saved != nil { // tickets complete in order: the last one is enough
+		w.behindAfter = saved
+	}
+}
+
+// catchUp queues the oldest unwritten files from the store, once the files it
+// was asked for while behind are stored and what it wrote is noted as written.
+func (w *resultWriter) catchUp(ctx context.Context) {
+	w.mu.Lock()
+	if !w.behind || len(w.pending) > 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.behind = false
+	after, marked := w.behindAfter, w.marked
+	w.behindAfter = nil
+	w.mu.Unlock()
+	var jobs []Job
+	err := after.Wait(ctx)
+	if err == nil {
+		err = marked.Wait(ctx)
+	}
+	if err == nil {
+		jobs, err = w.st.Unwritten(ctx, w.maxPending)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("result files: cannot list the unwritten ones; trying again with the next result", "err", err)
+		}
+		w.fallBehind(nil)
+		return
+	}
+	w.log.Info("result files: catching up from the store", "files", len(jobs))
+	for _, j := range jobs {
+		w.queue(pendingFile{job: j})
+	}
+	if len(jobs) == w.maxPending {
+		w.fallBehind(nil) // there may be more
+	}
+}
+
 // loop writes queued files until the dispatcher stops; flush writes the rest.
 func (w *resultWriter) loop() {
 	if w == nil {
@@ -228,6 +302,16 @@ func (w *resultWriter) loop() {
 		case <-w.wake:
 		}
 		w.writeQueued(w.ctx)
+		w.catchUp(w.ctx)
+		w.mu.Lock()
+		more := len(w.pending) > 0
+		w.mu.Unlock()
+		if more {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -275,7 +359,10 @@ func (w *resultWriter) writeQueued(ctx context.Context) {
 		w.log.Error("syncing result files", "dir", w.dir, "err", err)
 		return
 	}
-	w.st.Apply(marks...)
+	t := w.st.Apply(marks...)
+	w.mu.Lock()
+	w.marked = t
+	w.mu.Unlock()
 }
 
 // write writes test_results/<commit> atomically (temporary file, rename): the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/store"
 )
 
 // A result file's output is what the store holds for the attempt, whether it was
@@ -124,5 +126,50 @@ func TestResultWriterBoundsQueuedOutput(t *testing.T) {
 	if w.outMem > memOutputBudget || kept != memOutputBudget/memOutputMax {
 		t.Fatalf("%d of %d queued files keep their output (%d bytes); want %d within %d bytes",
 			kept, n, w.outMem, memOutputBudget/memOutputMax, memOutputBudget)
+	}
+}
+
+// A writer asked for more files than it holds forgets the rest, then reads the
+// still unwritten ones back from the store until every file is written.
+func TestResultWriterCatchesUpFromStore(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(filepath.Join(dir, "data"), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w, err := newResultWriter(filepath.Join(dir, "results"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.st, w.log, w.ctx, w.maxPending = st, slog.New(slog.DiscardHandler), t.Context(), 4
+	const n = 11
+	var files []pendingFile
+	for i := range n {
+		j, res := benchFinishedJob(i + 1)
+		t := st.Apply(store.PutJob{Job: *j}, store.PutAttempt{JobID: j.ID, Attempt: j.Attempts[0]},
+			store.PutResult{JobID: j.ID, Result: *res})
+		files = append(files, pendingFile{job: *j, saved: t})
+	}
+	for _, f := range files {
+		w.queue(f)
+	}
+	if len(w.pending) != 4 || !w.behind {
+		t.Fatalf("%d files queued (behind %v), want 4 and behind", len(w.pending), w.behind)
+	}
+	for range 10 { // what loop does, without its goroutine
+		w.writeQueued(t.Context())
+		w.catchUp(t.Context())
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(w.dir, f.job.Commit)); err != nil {
+			t.Fatalf("result file of job %s: %v", f.job.ID, err)
+		}
+	}
+	if err := w.marked.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := st.Unwritten(t.Context(), 100); err != nil || len(left) != 0 {
+		t.Fatalf("the store still lists %d unwritten files (%v)", len(left), err)
 	}
 }

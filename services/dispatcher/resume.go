@@ -55,6 +55,9 @@ func (d *Dispatcher) resume() error {
 	for _, sj := range snap.Unwritten {
 		d.results.queue(pendingFile{job: sj})
 	}
+	if len(snap.Unwritten) >= store.UnwrittenLoaded {
+		d.results.fallBehind(nil) // the store has more
+	}
 	if n := len(snap.Active); n > 0 || len(snap.Unwritten) > 0 {
 		d.log.Info("resumed from the store", "queued", d.queue.len(), "awaiting runners", len(d.orphans),
 			"recent", len(snap.Recent), "result files to write", len(snap.Unwritten))

@@ -176,11 +176,7 @@ func (s *SQLite) Load(ctx context.Context, recent int) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	snap.Unwritten, err = s.queryJobs(ctx, s.wdb, `WHERE j.file_written = 0 AND j.finished_at > 0 ORDER BY j.finished_at`)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.fill(ctx, s.wdb, snap.Unwritten); err != nil {
+	if snap.Unwritten, err = s.unwritten(ctx, s.wdb, UnwrittenLoaded); err != nil {
 		return nil, err
 	}
 	rows, err = s.wdb.QueryContext(ctx, `SELECT name, labels, slots, first_seen, last_seen, done, last_error FROM runners ORDER BY name`)
@@ -394,6 +390,23 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 	}
 	part.Data, part.Next = b.String(), pos
 	return part, nil
+}
+
+// Unwritten returns finished jobs whose result file is not written yet, oldest
+// first, at most limit of them.
+func (s *SQLite) Unwritten(ctx context.Context, limit int) ([]Job, error) {
+	return s.unwritten(ctx, s.rdb, limit)
+}
+
+func (s *SQLite) unwritten(ctx context.Context, db *sql.DB, limit int) ([]Job, error) {
+	jobs, err := s.queryJobs(ctx, db, `WHERE j.file_written = 0 AND j.finished_at > 0 ORDER BY j.finished_at, j.id LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fill(ctx, db, jobs); err != nil {
+		return nil, err
+	}
+	return jobs, nil
 }
 
 // Prune deletes the logs of jobs that finished before t, a few hundred attempts

@@ -41,10 +41,16 @@ type Store interface {
 	// Prune deletes the logs of jobs that finished before t; it returns how many
 	// attempts' logs went.
 	Prune(ctx context.Context, before time.Time) (int, error)
+	// Unwritten returns finished jobs whose result file is not written yet,
+	// oldest first, at most limit of them.
+	Unwritten(ctx context.Context, limit int) ([]Job, error)
 
 	// Close writes what is queued and closes the store.
 	Close() error
 }
+
+// UnwrittenLoaded bounds Snapshot.Unwritten.
+const UnwrittenLoaded = 10000
 
 // ErrNotFound is returned for a job the store does not have.
 var ErrNotFound = errors.New("not found")
@@ -132,7 +138,8 @@ type Snapshot struct {
 	Extents map[string][]Extent
 	// Recent are the most recently finished jobs, oldest first.
 	Recent []Job
-	// Unwritten are finished jobs whose result file was not written yet.
+	// Unwritten are finished jobs whose result file was not written yet: the
+	// oldest UnwrittenLoaded of them (Store.Unwritten pages through the rest).
 	Unwritten []Job
 	Runners   []Runner
 }

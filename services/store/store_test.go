@@ -627,6 +627,30 @@ func TestLog(t *testing.T) {
 	})
 }
 
+func TestUnwrittenPages(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	var ops []Op
+	for i, id := range []string{"c", "a", "b", "q"} {
+		state := StatePassed
+		j := testJob(id, state, int64(i))
+		j.FinishedAt = base.Add(time.Duration(10-i) * time.Minute) // q first, c last
+		if id == "q" {
+			j.State, j.FinishedAt = StateQueued, time.Time{} // not finished: no file yet
+		}
+		ops = append(ops, PutJob{Job: j})
+	}
+	applyOK(t, s, ops...)
+	got, err := s.Unwritten(ctx, 2)
+	if err != nil || !slices.Equal(ids(got), []string{"b", "a"}) {
+		t.Fatalf("Unwritten(2) = %v, %v; want the two oldest finished: b, a", ids(got), err)
+	}
+	applyOK(t, s, MarkFileWritten{JobID: "b"})
+	if got, err := s.Unwritten(ctx, 10); err != nil || !slices.Equal(ids(got), []string{"a", "c"}) {
+		t.Fatalf("after b's file: Unwritten = %v, %v; want a, c", ids(got), err)
+	}
+}
+
 func TestMarkFileWritten(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
