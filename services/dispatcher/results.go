@@ -295,6 +295,7 @@ func (w *resultWriter) loop() {
 	if w == nil {
 		return
 	}
+	background()
 	for {
 		select {
 		case <-w.ctx.Done():

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,4 +20,17 @@ func syncFiles(dir string, _ []string) error {
 		return fmt.Errorf("syncfs %s: %w", dir, err)
 	}
 	return nil
+}
+
+// background makes the calling goroutine's thread run at a lower priority (10
+// more nice) for good: the result files are a convenience, and under load creating
+// them must not take CPU from what runners and observers wait for. The goroutine
+// stays on that thread until it exits, and the thread ends with it.
+func background() {
+	runtime.LockOSThread()
+	tid := unix.Gettid()
+	// The raw getpriority system call returns 20 - nice.
+	if p, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil {
+		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, min(20-p+10, 19)) // best effort
+	}
 }
