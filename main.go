@@ -87,6 +87,12 @@ func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("mode", o.mode)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	if usesGit(o) {
+		if err := gitrepo.CheckVersion(ctx); err != nil {
+			fmt.Fprintf(stderr, "eventide: %v\n", err)
+			return exitUsage
+		}
+	}
 	switch o.mode {
 	case "dispatcher":
 		return runDispatcher(ctx, o, log, stderr)
@@ -101,6 +107,18 @@ func run(args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "eventide: unknown --mode %q: want dispatcher, runner or observer\n", o.mode)
 	return exitUsage
+}
+
+// usesGit reports whether this run needs git: everything but a bare dispatcher
+// and a console that only hosts one or connects to one.
+func usesGit(o *options) bool {
+	switch o.mode {
+	case "runner", "observer", "notify":
+		return true
+	case "":
+		return o.connect == "" && (o.demo || o.repo != "" || o.runners > 0)
+	}
+	return false
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {

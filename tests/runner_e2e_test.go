@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,5 +96,31 @@ func TestRepositoryConfig(t *testing.T) {
 	res = waitResult(t, resDir, none, 30*time.Second)
 	if res.get("Status") != "error" || !strings.Contains(res.get("Reason"), "no tests found") {
 		t.Errorf("no tests: Status %q Reason %q\n%s", res.get("Status"), res.get("Reason"), res.raw)
+	}
+}
+
+// A runner, an observer and notify refuse to start with a git too old for them,
+// saying which version they need; a bare dispatcher does not need git.
+func TestOldGitRefused(t *testing.T) {
+	bin := t.TempDir()
+	fake := "#!/bin/sh\nfor a; do [ \"$a\" = version ] && { echo 'git version 2.20.1'; exit 0; }; done\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := childEnv("PATH=" + bin + ":" + os.Getenv("PATH"))
+	for _, args := range [][]string{
+		{"--mode=runner", "--dispatcher-server", "127.0.0.1:1"},
+		{"--mode=observer", "--dispatcher-server", "127.0.0.1:1", t.TempDir()},
+		{"notify", "--dispatcher-server", "127.0.0.1:1", t.TempDir()},
+	} {
+		p := startProc(t, args[0], t.TempDir(), env, args...)
+		if code := p.wait(10 * time.Second); code != 2 {
+			t.Errorf("%v exited %d, want 2:\n%s", args, code, p.output())
+		}
+		p.waitLog(5*time.Second, "git 2.20 is too old: Eventide needs git 2.29 or newer")
+	}
+	d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), env)
+	if d.exited() {
+		t.Fatalf("the dispatcher refused to start:\n%s", d.output())
 	}
 }
