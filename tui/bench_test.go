@@ -38,7 +38,7 @@ func bigSnapshot() *wire.Snapshot {
 		case i < 150:
 			j.State, j.Runner, j.Attempt, j.StartedAt, j.Waiting = wire.StateQueued, "", 0, time.Time{}, "all 2000 slots busy"
 		default:
-			j.State = states[i%len(states)]
+			j.State = wire.State(states[i%len(states)])
 			j.FinishedAt = j.StartedAt.Add(time.Duration(30+i%90) * time.Second)
 			j.Summary = &wire.Summary{Passed: 120, Failed: i % 2}
 		}

@@ -184,7 +184,7 @@ func (m *Model) detailJobChanged(j wire.JobInfo) tea.Cmd {
 	if j.Attempt > d.log.attempt {
 		m.resetLog(j.Attempt)
 		cmds = append(cmds, m.loadLog())
-	} else if finalState(j.State) && j.Attempt > 0 && !d.log.final {
+	} else if j.State.Final() && j.Attempt > 0 && !d.log.final {
 		// The last output may have been stored after the last event we saw.
 		cmds = append(cmds, m.fetchLog())
 	}

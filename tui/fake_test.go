@@ -124,8 +124,8 @@ func (b *fakeBackend) Job(ctx context.Context, id string) (wire.JobInfo, error) 
 			a := wire.AttemptInfo{N: n, Runner: j.Runner, Assigned: j.QueuedAt.Add(time.Duration(n) * time.Second)}
 			if n < j.Attempt {
 				a.Outcome, a.Ended, a.Reason = "retried", a.Assigned.Add(20*time.Second), "retry requested"
-			} else if finalState(j.State) {
-				a.Outcome, a.Ended = j.State, j.FinishedAt
+			} else if j.State.Final() {
+				a.Outcome, a.Ended = string(j.State), j.FinishedAt
 			}
 			j.Attempts = append(j.Attempts, a)
 		}

@@ -732,7 +732,7 @@ func (m *Model) runnersKey(k tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) askCancel(j wire.JobInfo) {
-	if finalState(j.State) {
+	if j.State.Final() {
 		m.setStatus(fmt.Sprintf("job %s already %s", jobName(j), j.State))
 		return
 	}

@@ -407,7 +407,7 @@ func TestEventsKeepSelection(t *testing.T) {
 func TestBoundedHistory(t *testing.T) {
 	snap := &wire.Snapshot{StartedAt: t0}
 	for i := range 50 {
-		st := wire.StatusPassed
+		st := wire.State(wire.StatusPassed)
 		if i%10 == 0 {
 			st = wire.StateRunning
 		}

@@ -30,26 +30,10 @@ func (e *jobEntry) set(j wire.JobInfo) {
 	e.msg = firstLine(j.Message)
 	e.runner = clean(j.Runner)
 	e.wait = clean(j.Waiting)
-	e.hay = strings.ToLower(strings.Join([]string{j.ID, j.Commit, e.branch, e.msg, clean(j.Author), e.runner, j.State, clean(j.Repo)}, "\x00"))
+	e.hay = strings.ToLower(strings.Join([]string{j.ID, j.Commit, e.branch, e.msg, clean(j.Author), e.runner, string(j.State), clean(j.Repo)}, "\x00"))
 }
 
-func (e *jobEntry) finished() bool { return finalState(e.info.State) }
-
-func finalState(s string) bool {
-	switch s {
-	case wire.StatusPassed, wire.StatusFailed, wire.StatusError, wire.StatusCancelled:
-		return true
-	}
-	return false
-}
-
-func activeState(s string) bool {
-	switch s {
-	case wire.StateQueued, wire.StateAssigned, wire.StateRunning:
-		return true
-	}
-	return false
-}
+func (e *jobEntry) finished() bool { return e.info.State.Final() }
 
 // runnerEntry is a runner with its cleaned texts.
 type runnerEntry struct {
@@ -146,20 +130,12 @@ func (s *store) putNewer(j wire.JobInfo) *jobEntry {
 	if e, ok := s.jobs[j.ID]; ok {
 		// A retry queues a finished job again under the same attempt number (the
 		// next one is given when a runner takes it): that is newer too.
-		requeued := j.Attempt == e.info.Attempt && j.State == wire.StateQueued && finished(e.info.State)
+		requeued := j.Attempt == e.info.Attempt && j.State == wire.StateQueued && e.info.State.Final()
 		if e.info.Attempt > j.Attempt || e.info.Attempt == j.Attempt && !requeued {
 			return e
 		}
 	}
 	return s.putJob(j)
-}
-
-func finished(state string) bool {
-	switch state {
-	case wire.StatusPassed, wire.StatusFailed, wire.StatusError, wire.StatusCancelled:
-		return true
-	}
-	return false
 }
 
 func jobLess(a, b *jobEntry) bool {
@@ -296,16 +272,16 @@ func (s *store) throughput(now time.Time) []int {
 // stateFilters are the state filter's steps, in the order `s` cycles them.
 var stateFilters = []struct {
 	name  string
-	match func(string) bool
+	match func(wire.State) bool
 }{
 	{"all", nil},
-	{"active", activeState},
-	{wire.StateQueued, func(s string) bool { return s == wire.StateQueued }},
-	{wire.StateRunning, func(s string) bool { return s == wire.StateRunning || s == wire.StateAssigned }},
-	{wire.StatusPassed, func(s string) bool { return s == wire.StatusPassed }},
-	{wire.StatusFailed, func(s string) bool { return s == wire.StatusFailed }},
-	{wire.StatusError, func(s string) bool { return s == wire.StatusError }},
-	{wire.StatusCancelled, func(s string) bool { return s == wire.StatusCancelled }},
+	{"active", wire.State.Active},
+	{wire.StateQueued, func(s wire.State) bool { return s == wire.StateQueued }},
+	{wire.StateRunning, func(s wire.State) bool { return s == wire.StateRunning || s == wire.StateAssigned }},
+	{wire.StatusPassed, func(s wire.State) bool { return s == wire.StatusPassed }},
+	{wire.StatusFailed, func(s wire.State) bool { return s == wire.StatusFailed }},
+	{wire.StatusError, func(s wire.State) bool { return s == wire.StatusError }},
+	{wire.StatusCancelled, func(s wire.State) bool { return s == wire.StatusCancelled }},
 }
 
 // terms splits a filter into lower-case words that must all match.
@@ -357,7 +333,7 @@ func (s *store) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
 func (s *store) active() []wire.JobInfo {
 	var out []wire.JobInfo
 	for i := len(s.order) - 1; i >= 0; i-- {
-		if e := s.order[i]; activeState(e.info.State) {
+		if e := s.order[i]; e.info.State.Active() {
 			out = append(out, e.info)
 		}
 	}

@@ -32,7 +32,7 @@ type styles struct {
 	status    paint
 	errText   paint
 
-	jobState    map[string]paint
+	jobState    map[wire.State]paint
 	runnerState map[string]paint
 
 	help        help.Styles
@@ -102,7 +102,7 @@ func newStyles(color bool) styles {
 		input:     p(s().Bold(true)),
 		status:    p(fg(cyan)),
 		errText:   p(fg(red).Bold(true)),
-		jobState: map[string]paint{
+		jobState: map[wire.State]paint{
 			wire.StateQueued:     p(fg(yellow)),
 			wire.StateAssigned:   p(fg(blue)),
 			wire.StateRunning:    p(fg(blue).Bold(true)),
@@ -138,6 +138,6 @@ func newStyles(color bool) styles {
 	return st
 }
 
-func (st *styles) forJob(state string) paint { return st.jobState[state] }
+func (st *styles) forJob(state wire.State) paint { return st.jobState[state] }
 
 func (st *styles) forRunner(state string) paint { return st.runnerState[state] }

@@ -155,7 +155,7 @@ func (m *Model) header() []string {
 	l2.add(plain, "   jobs ")
 	for i, p := range []struct {
 		n     int
-		state string
+		state wire.State
 		name  string
 	}{
 		{c.queued, wire.StateQueued, "queued"},
@@ -471,7 +471,7 @@ func (m *Model) jobRow(c jobCols, e *jobEntry, selected bool) string {
 	}
 	pre.WriteString(fit(e.msg, c.msg))
 	pre.WriteByte(' ')
-	state := fit(j.State, c.state)
+	state := fit(string(j.State), c.state)
 
 	var post strings.Builder
 	waiting := j.State == wire.StateQueued
@@ -522,7 +522,7 @@ func jobDuration(j *wire.JobInfo, now time.Time) string {
 		return ""
 	case !j.FinishedAt.IsZero():
 		return span(j.FinishedAt.Sub(j.StartedAt))
-	case activeState(j.State):
+	case j.State.Active():
 		return span(now.Sub(j.StartedAt))
 	}
 	return ""
@@ -615,7 +615,7 @@ func (m *Model) detailInfo(body int) []string {
 
 	l = line()
 	l.add(plain, " ")
-	state := j.State
+	state := string(j.State)
 	if state == "" {
 		state = "unknown"
 	}
@@ -662,7 +662,7 @@ func (m *Model) detailInfo(body int) []string {
 		for i, p := range []struct {
 			n     int
 			name  string
-			state string
+			state wire.State
 		}{{s.Passed, "passed", wire.StatusPassed}, {s.Failed, "failed", wire.StatusFailed}, {s.Errors, "errors", wire.StatusError}, {s.Skipped, "skipped", ""}} {
 			if i > 0 {
 				l.add(st.dim, " · ")
@@ -673,7 +673,7 @@ func (m *Model) detailInfo(body int) []string {
 			}
 			l.add(ps, strconv.Itoa(p.n)+" "+p.name)
 		}
-	} else if finalState(j.State) {
+	} else if j.State.Final() {
 		l.add(st.dim, "no summary")
 	} else {
 		l.add(st.dim, "not yet")
@@ -731,10 +731,10 @@ func (m *Model) attemptLine(l *row, a wire.AttemptInfo, now time.Time) {
 	l.add(plain, "#"+strconv.Itoa(a.N)+" "+clean(a.Runner)+" ")
 	outcome := a.Outcome
 	if outcome == "" {
-		outcome = "running"
+		outcome = wire.StateRunning
 	}
-	oc := st.forJob(outcome)
-	if finalState(outcome) || outcome == wire.StateRunning {
+	oc := st.forJob(wire.State(outcome))
+	if wire.State(outcome).Final() || outcome == wire.StateRunning {
 		l.add(oc, outcome)
 	} else {
 		l.add(st.warn, outcome)

@@ -33,23 +33,6 @@ const (
 	MethodObserverPosition = "observer.position"
 )
 
-// Job states as the console and history see them (a job's life: queued → assigned
-// → running → passed | failed | error | cancelled).
-const (
-	StateQueued   = "queued"
-	StateAssigned = "assigned"
-	StateRunning  = "running"
-)
-
-// ValidState reports whether s names a job state.
-func ValidState(s string) bool {
-	switch s {
-	case StateQueued, StateAssigned, StateRunning, StatusPassed, StatusFailed, StatusError, StatusCancelled:
-		return true
-	}
-	return false
-}
-
 // Runner states as the console sees them.
 const (
 	RunnerIdle     = "idle"
@@ -66,7 +49,7 @@ type JobInfo struct {
 	Branch     string    `json:"branch,omitempty"`
 	Author     string    `json:"author,omitempty"`
 	Message    string    `json:"message,omitempty"`
-	State      string    `json:"state"`
+	State      State     `json:"state"`
 	Attempt    int       `json:"attempt"`
 	Runner     string    `json:"runner,omitempty"`
 	Reason     string    `json:"reason,omitempty"`

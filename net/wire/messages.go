@@ -156,14 +156,6 @@ func (o *Output) Validate() error {
 	return nil
 }
 
-// Job end states.
-const (
-	StatusPassed    = "passed"
-	StatusFailed    = "failed"
-	StatusError     = "error"
-	StatusCancelled = "cancelled"
-)
-
 // Outcomes of one test in Summary.Tests.
 const (
 	OutcomePassed  = "passed"

@@ -286,7 +286,7 @@ func (s *stream) dump() string {
 	return fmt.Sprintf("%d events in %d batches (last 40):%s", len(s.events), len(s.batches), b.String())
 }
 
-func jobIs(id string, states ...string) func(wire.Event) bool {
+func jobIs(id string, states ...wire.State) func(wire.Event) bool {
 	return func(ev wire.Event) bool {
 		return ev.Kind == wire.EventJob && ev.Job != nil && ev.Job.ID == id && (len(states) == 0 || slices.Contains(states, ev.Job.State))
 	}
@@ -690,7 +690,7 @@ func TestBurstIsCoalesced(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		latest := map[string]string{}
+		latest := map[string]wire.State{}
 		st.until(t, "the latest state of every job", func() bool {
 			clear(latest)
 			for _, ev := range st.events {
@@ -699,7 +699,7 @@ func TestBurstIsCoalesced(t *testing.T) {
 				}
 			}
 			for id, state := range want {
-				if latest[id] != state {
+				if latest[id] != wire.State(state) {
 					return false
 				}
 			}
@@ -756,7 +756,7 @@ func TestHistoryQueries(t *testing.T) {
 		for i := range 4 {
 			id := s.submit(t, i+1, branches[i])
 			ids = append(ids, id)
-			st.wait(t, "job "+id+" finished", 0, jobIs(id, statuses[commitID(i+1)]))
+			st.wait(t, "job "+id+" finished", 0, jobIs(id, wire.State(statuses[commitID(i+1)])))
 		}
 		ctx := ctxT(t)
 		if err := c.Drain(ctx, "r1"); err != nil {

@@ -186,7 +186,7 @@ func benchFinishedJob(n int) (*Job, *wire.Result) {
 		StartedAt: now.Add(-83 * time.Second), FinishedAt: now, OutputBytes: 0}
 	j := &Job{ID: res.JobID, Repo: "/srv/repo", Commit: benchCommit(n), Branch: "main",
 		Author: "A. Developer <dev@example.com>", Message: "Make the parser accept empty input",
-		State: StateFailed, Attempt: 1, Runner: "r1", QueuedAt: now.Add(-90 * time.Second),
+		State: wire.StatusFailed, Attempt: 1, Runner: "r1", QueuedAt: now.Add(-90 * time.Second),
 		StartedAt: res.StartedAt, FinishedAt: now, Result: res,
 		Attempts: []Attempt{{N: 1, Runner: "r1", Assigned: res.StartedAt, Ended: now, Outcome: wire.StatusFailed}}}
 	return j, res

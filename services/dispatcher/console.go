@@ -167,7 +167,7 @@ func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error)
 		d.mu.Unlock()
 		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "commit %s is %s as job %s already", short(j.Commit), other.State, other.ID)
 	}
-	j.State, j.Reason, j.Result, j.Runner = StateQueued, "", nil, ""
+	j.State, j.Reason, j.Result, j.Runner = wire.StateQueued, "", nil, ""
 	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
 	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
 	d.active[j.key()] = j
@@ -191,15 +191,15 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 		return errNoJob(id)
 	}
 	switch j.State {
-	case StateQueued:
+	case wire.StateQueued:
 		d.queue.remove(j.ID)
-		j.State, j.Reason, j.FinishedAt = StateCancelled, "cancelled before it ran", time.Now()
+		j.State, j.Reason, j.FinishedAt = wire.StatusCancelled, "cancelled before it ran", time.Now()
 		d.deactivateLocked(j)
 		d.finishedLocked(j)
 		t := d.saveLocked(j)
 		d.mu.Unlock()
 		return d.waitSaved(ctx, t, "cancel of job "+id)
-	case StateAssigned, StateRunning:
+	case wire.StateAssigned, wire.StateRunning:
 		j.stopping = true
 		r := d.runners[j.Runner]
 		ref := wire.JobRef{JobID: j.ID, Attempt: j.Attempt, Reason: "cancelled from the console"}
@@ -242,7 +242,7 @@ func (d *Dispatcher) Drain(name string) error {
 // info is a job as a console sees it.
 func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
 	in := wire.JobInfo{ID: j.ID, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch, Author: j.Author,
-		Message: j.Message, State: string(j.State), Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
+		Message: j.Message, State: j.State, Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 	if j.Result != nil {
 		sum := j.Result.Summary

@@ -251,7 +251,7 @@ func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, erro
 	}
 	j := &job{Job: Job{
 		ID: d.newJobIDLocked(), Repo: s.Repo, Commit: s.Commit, Branch: s.Branch,
-		Author: s.Author, Message: s.Message, State: StateQueued, QueuedAt: time.Now(),
+		Author: s.Author, Message: s.Message, State: wire.StateQueued, QueuedAt: time.Now(),
 	}}
 	d.jobs[j.ID] = j
 	d.active[key] = j

@@ -133,14 +133,14 @@ func (d *Dispatcher) snapshotLocked() *wire.Snapshot {
 	}
 	why := d.waitingLocked()
 	for i, id := range d.queue.ids {
-		if j := d.jobs[id]; j != nil && j.State == StateQueued {
+		if j := d.jobs[id]; j != nil && j.State == wire.StateQueued {
 			if !addJob(j, fmt.Sprintf("%s in queue; %s", ordinal(i+1), why)) {
 				return snap
 			}
 		}
 	}
 	for _, j := range d.jobs {
-		if j.State == StateAssigned || j.State == StateRunning {
+		if j.State == wire.StateAssigned || j.State == wire.StateRunning {
 			if !addJob(j, "") {
 				return snap
 			}
@@ -223,7 +223,7 @@ func (d *Dispatcher) emitJobLocked(j *job) {
 		return
 	}
 	in := d.info(&j.Job, false)
-	if j.State == StateQueued {
+	if j.State == wire.StateQueued {
 		in.Waiting = d.waitingLocked()
 	}
 	ev := wire.Event{Kind: wire.EventJob, Job: &in}

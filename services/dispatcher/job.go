@@ -12,18 +12,7 @@ import (
 type (
 	Job     = store.Job
 	Attempt = store.Attempt
-	State   = store.State
-)
-
-// Job states: queued → assigned → running → passed | failed | error | cancelled.
-const (
-	StateQueued    = store.StateQueued
-	StateAssigned  = store.StateAssigned
-	StateRunning   = store.StateRunning
-	StatePassed    = store.StatePassed
-	StateFailed    = store.StateFailed
-	StateError     = store.StateError
-	StateCancelled = store.StateCancelled
+	State   = wire.State
 )
 
 // job is a Job with what the dispatcher tracks of its current attempt.

@@ -101,7 +101,7 @@ func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*job, err
 	if j == nil {
 		return nil, errNoJob(id)
 	}
-	if j.Attempt != attempt || j.Runner != r.name || (j.State != StateAssigned && j.State != StateRunning) || r.lost {
+	if j.Attempt != attempt || j.Runner != r.name || (j.State != wire.StateAssigned && j.State != wire.StateRunning) || r.lost {
 		return nil, errStale(id, attempt, j.Attempt)
 	}
 	return j, nil

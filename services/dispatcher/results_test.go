@@ -97,7 +97,7 @@ func TestNoResultFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, ok := d.Job(s.JobID)
-	if !ok || j.State != StatePassed || j.Result == nil {
+	if !ok || j.State != wire.StatusPassed || j.Result == nil {
 		t.Fatalf("job %+v: want passed with its result", j)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {

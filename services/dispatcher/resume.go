@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/store"
 )
 
@@ -41,7 +42,7 @@ func (d *Dispatcher) resume() error {
 		d.jobs[j.ID] = j
 		d.active[j.key()] = j
 		d.seqLo, d.seqHi = min(d.seqLo, j.Seq), max(d.seqHi, j.Seq)
-		if j.State == StateQueued {
+		if j.State == wire.StateQueued {
 			d.queue.pushBack(j.ID)
 			continue
 		}
@@ -115,7 +116,7 @@ func (d *Dispatcher) reclaimOrphans() {
 		// Whatever is still an orphan was not reported in time: its runner is
 		// gone, or came back without it (it died too, or never got the
 		// assignment before the old dispatcher died).
-		if j.State.Active() && j.State != StateQueued {
+		if j.State.Active() && j.State != wire.StateQueued {
 			d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s did not report attempt %d within %v of the dispatcher's restart",
 				j.Runner, j.Attempt, d.cfg.ReclaimWindow))
 		}

@@ -65,7 +65,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 			// Neither memory nor the store knows it (a store that was moved
 			// away): adopt it, so that its result counts.
 			j = &job{Job: Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch,
-				State: StateRunning, Attempt: hj.Attempt, Runner: h.Name, QueuedAt: now, StartedAt: now,
+				State: wire.StateRunning, Attempt: hj.Attempt, Runner: h.Name, QueuedAt: now, StartedAt: now,
 				Attempts: []Attempt{{N: hj.Attempt, Runner: h.Name, Assigned: now}}}}
 			d.jobs[j.ID] = j
 			if _, dup := d.active[j.key()]; !dup {
@@ -74,7 +74,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 			r.jobs[j.ID] = j
 			d.saveAttemptLocked(j)
 			d.log.Info("job adopted from reconnecting runner", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
-		case j.Attempt == hj.Attempt && j.State.Active() && j.State != StateQueued && j.Runner == h.Name:
+		case j.Attempt == hj.Attempt && j.State.Active() && j.State != wire.StateQueued && j.Runner == h.Name:
 			// Same runner back within the heartbeat window, or after a restart
 			// within the reclaim window: the job goes on.
 			r.jobs[j.ID] = j
@@ -199,10 +199,10 @@ func (d *Dispatcher) retryLocked(j *job, outcome, reason string) {
 	}
 	delete(d.orphans, j.ID)
 	if n := j.infraStreak(); n >= d.cfg.MaxAttempts || j.stopping {
-		j.State, j.FinishedAt = StateError, now
+		j.State, j.FinishedAt = wire.StatusError, now
 		j.Reason = fmt.Sprintf("gave up after %d attempts: %s", n, reason)
 		if j.stopping {
-			j.State, j.Reason = StateCancelled, "cancelled: "+reason
+			j.State, j.Reason = wire.StatusCancelled, "cancelled: "+reason
 		}
 		d.saveAttemptLocked(j)
 		d.deactivateLocked(j)
@@ -210,7 +210,7 @@ func (d *Dispatcher) retryLocked(j *job, outcome, reason string) {
 		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
 		return
 	}
-	j.State, j.Runner = StateQueued, ""
+	j.State, j.Runner = wire.StateQueued, ""
 	d.dropOutputLocked(j) // read back from the store if it ends without another attempt
 	d.pushFrontLocked(j)
 	d.saveAttemptLocked(j)
@@ -233,11 +233,11 @@ func (d *Dispatcher) scheduleLoop() {
 				break
 			}
 			j := d.jobs[d.queue.popFront()]
-			if j == nil || j.State != StateQueued {
+			if j == nil || j.State != wire.StateQueued {
 				continue
 			}
 			j.Attempt++
-			j.State, j.Runner = StateAssigned, r.name
+			j.State, j.Runner = wire.StateAssigned, r.name
 			j.logBytes, j.logStored, j.extents = 0, 0, nil
 			d.dropOutputLocked(j)
 			j.outOK = d.results != nil // kept for the result file
@@ -287,7 +287,7 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign, saved *sto
 		return
 	}
 	if err != nil {
-		if d.closing || j.State == StateRunning {
+		if d.closing || j.State == wire.StateRunning {
 			// Shutting down (the job stays as it is), or output already arrived, so
 			// the runner has the job whatever happened to this reply.
 			return
@@ -301,8 +301,8 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign, saved *sto
 // startedLocked marks an assigned job running, on whichever comes first: the
 // runner's acceptance or its first output.
 func (d *Dispatcher) startedLocked(j *job) {
-	if j.State == StateAssigned {
-		j.State, j.StartedAt = StateRunning, time.Now()
+	if j.State == wire.StateAssigned {
+		j.State, j.StartedAt = wire.StateRunning, time.Now()
 		d.saveLocked(j)
 		d.log.Info("job started", "job", j.ID, "attempt", j.Attempt, "runner", j.Runner, "commit", short(j.Commit))
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 	"github.com/eventide-ci/eventide/services/observer"
 )
@@ -268,8 +269,8 @@ func (d *testDispatcher) checkJobs(t *testing.T, repo string, wants ...want) {
 		t.Fatalf("dispatcher jobs, in queue order:\n got  %v\n want %v", got, exp)
 	}
 	for _, j := range js {
-		if j.State != dispatcher.StateQueued {
-			t.Errorf("job %s is %s, want %s", short(j.Commit), j.State, dispatcher.StateQueued)
+		if j.State != wire.StateQueued {
+			t.Errorf("job %s is %s, want %s", short(j.Commit), j.State, wire.StateQueued)
 		}
 		if j.Repo != repo {
 			t.Errorf("job %s repo %q, want %q", short(j.Commit), j.Repo, repo)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 // allTables are the tables the current schema has.
@@ -131,14 +133,14 @@ func TestMigrateFromEachVersion(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Job after upgrade: %v", err)
 			}
-			if j.Repo != "github.com/o/r" || j.Commit != "c0ffee" || j.Branch != "main" || j.State != StateQueued ||
+			if j.Repo != "github.com/o/r" || j.Commit != "c0ffee" || j.Branch != "main" || j.State != wire.StateQueued ||
 				j.Seq != 7 || !j.QueuedAt.Equal(queued) || len(j.Attempts) != 1 || j.Attempts[0].Runner != "r1" {
 				t.Errorf("job after upgrade = %+v", j)
 			}
 			// The upgraded schema takes everything the current one does.
 			fin := queued.Add(time.Minute)
 			applyOK(t, s,
-				PutJob{Job: Job{ID: "oldjob", Repo: "github.com/o/r", Commit: "c0ffee", Branch: "main", State: StateFailed,
+				PutJob{Job: Job{ID: "oldjob", Repo: "github.com/o/r", Commit: "c0ffee", Branch: "main", State: wire.StatusFailed,
 					Attempt: 1, Runner: "r1", QueuedAt: queued, FinishedAt: fin, Seq: 7}},
 				PutResult{JobID: "oldjob", Result: sampleResult("oldjob", 1, fin)})
 			j, err = s.Job(ctx, "oldjob")
@@ -168,7 +170,7 @@ func TestMigrateFromEachVersion(t *testing.T) {
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	dir := t.TempDir()
 	ts := openStore(t, dir, Options{})
-	applyOK(t, ts, PutJob{Job: testJob("keep", StateQueued, 0)})
+	applyOK(t, ts, PutJob{Job: testJob("keep", wire.StateQueued, 0)})
 	ts.Close()
 	db := rawDB(t, dir)
 	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion+1)); err != nil {
@@ -240,7 +242,7 @@ func TestOpenRefusesDamagedPages(t *testing.T) {
 	var ops []Op
 	for i := 0; i < 200; i++ {
 		id := fmt.Sprintf("job%03d", i)
-		ops = append(ops, PutJob{Job: testJob(id, StateQueued, int64(i))},
+		ops = append(ops, PutJob{Job: testJob(id, wire.StateQueued, int64(i))},
 			AppendLog{JobID: id, Attempt: 1, Data: strings.Repeat("x", 300)})
 	}
 	applyOK(t, ts, ops...)
@@ -315,7 +317,7 @@ func TestOpenEmptyFileIsNewDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openStore(t, dir, Options{})
-	applyOK(t, s, PutJob{Job: testJob("a", StateQueued, 1)})
+	applyOK(t, s, PutJob{Job: testJob("a", wire.StateQueued, 1)})
 	if _, err := s.Job(context.Background(), "a"); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func scanJob(sc scanner) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	j.State = State(state)
+	j.State = wire.State(state)
 	j.QueuedAt, j.StartedAt, j.FinishedAt = fromNanos(queued), fromNanos(started), fromNanos(finished)
 	if rStatus.Valid {
 		res := &wire.Result{JobID: j.ID, Attempt: j.Attempt, Status: rStatus.String, Reason: rReason.String,

@@ -55,25 +55,6 @@ const UnwrittenLoaded = 10000
 // ErrNotFound is returned for a job the store does not have.
 var ErrNotFound = errors.New("not found")
 
-// State is where a job is in its lifecycle.
-type State string
-
-// Job states: queued → assigned → running → passed | failed | error | cancelled.
-const (
-	StateQueued    State = wire.StateQueued
-	StateAssigned  State = wire.StateAssigned
-	StateRunning   State = wire.StateRunning
-	StatePassed    State = wire.StatusPassed
-	StateFailed    State = wire.StatusFailed
-	StateError     State = wire.StatusError
-	StateCancelled State = wire.StatusCancelled
-)
-
-// Active reports whether a job in state s still occupies the queue or a runner.
-func (s State) Active() bool {
-	return s == StateQueued || s == StateAssigned || s == StateRunning
-}
-
 // Job is one commit of one repository to test.
 type Job struct {
 	ID      string
@@ -83,7 +64,7 @@ type Job struct {
 	Author  string
 	Message string
 
-	State      State
+	State      wire.State
 	Attempt    int    // current (or last) attempt; 0 while never assigned
 	Runner     string // runner of the current attempt
 	Reason     string // why it ended as error or cancelled

@@ -104,7 +104,7 @@ func applyOK(t testing.TB, s *testStore, ops ...Op) {
 	}
 }
 
-func testJob(id string, st State, seq int64) Job {
+func testJob(id string, st wire.State, seq int64) Job {
 	return Job{
 		ID: id, Repo: "github.com/eventide-ci/demo", Commit: "c0mmit-" + id, Branch: "main",
 		Author: "Ada <ada@example.com>", Message: "fix: " + id, State: st,
@@ -187,17 +187,17 @@ func getJob(t testing.TB, s *testStore, id string) Job {
 func TestPutJobInsertThenUpdate(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
-	j := testJob("j1", StateQueued, 3)
+	j := testJob("j1", wire.StateQueued, 3)
 	applyOK(t, s, PutJob{Job: j})
 	sameJob(t, "inserted", getJob(t, s, "j1"), j)
 
-	j.State, j.Attempt, j.Runner, j.Seq = StateRunning, 1, "r1", 9
+	j.State, j.Attempt, j.Runner, j.Seq = wire.StateRunning, 1, "r1", 9
 	j.StartedAt = base.Add(time.Minute)
 	j.RetryBase = 1
 	applyOK(t, s, PutJob{Job: j})
 	sameJob(t, "running", getJob(t, s, "j1"), j)
 
-	j.State, j.Reason, j.FinishedAt, j.FileWritten = StateError, "runner vanished", base.Add(2*time.Minute), true
+	j.State, j.Reason, j.FinishedAt, j.FileWritten = wire.StatusError, "runner vanished", base.Add(2*time.Minute), true
 	applyOK(t, s, PutJob{Job: j})
 	sameJob(t, "finished", getJob(t, s, "j1"), j)
 
@@ -208,12 +208,12 @@ func TestPutJobInsertThenUpdate(t *testing.T) {
 
 func TestPutJobCoalescesInBatch(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
-	a1 := testJob("a", StateQueued, 1)
+	a1 := testJob("a", wire.StateQueued, 1)
 	a2 := a1
-	a2.State, a2.Attempt, a2.Runner = StateAssigned, 1, "r1"
+	a2.State, a2.Attempt, a2.Runner = wire.StateAssigned, 1, "r1"
 	a3 := a2
-	a3.State, a3.StartedAt = StateRunning, base.Add(time.Minute)
-	b := testJob("b", StateQueued, 2)
+	a3.State, a3.StartedAt = wire.StateRunning, base.Add(time.Minute)
+	b := testJob("b", wire.StateQueued, 2)
 	// One Apply is one batch: all of a's rows are written as the last.
 	applyOK(t, s, PutJob{Job: a1}, PutJob{Job: a2}, PutJob{Job: b}, PutJob{Job: a3})
 	sameJob(t, "a", getJob(t, s, "a"), a3)
@@ -221,9 +221,9 @@ func TestPutJobCoalescesInBatch(t *testing.T) {
 
 	// The last PutJob still applies in its place among the other ops.
 	a4 := a3
-	a4.State, a4.FinishedAt = StatePassed, base.Add(2*time.Minute)
+	a4.State, a4.FinishedAt = wire.StatusPassed, base.Add(2*time.Minute)
 	applyOK(t, s, PutJob{Job: a3}, PutJob{Job: a4}, MarkFileWritten{JobID: "a"})
-	if j := getJob(t, s, "a"); j.State != StatePassed || !j.FileWritten {
+	if j := getJob(t, s, "a"); j.State != wire.StatusPassed || !j.FileWritten {
 		t.Errorf("after PutJob, MarkFileWritten: state %s file_written %v", j.State, j.FileWritten)
 	}
 	applyOK(t, s, MarkFileWritten{JobID: "b"}, PutJob{Job: b}, PutJob{Job: b})
@@ -238,7 +238,7 @@ func TestPutJobCoalescesInBatch(t *testing.T) {
 func TestRowsCoalesceInBatch(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
-	j := testJob("a", StateRunning, 1)
+	j := testJob("a", wire.StateRunning, 1)
 	j.Attempt = 2
 	a1 := Attempt{N: 1, Runner: "r1", Assigned: base}
 	a1end := a1
@@ -276,15 +276,15 @@ func TestRowsCoalesceInBatch(t *testing.T) {
 func lifecycleOps(id string, seq int64, tests int) [][]Op {
 	now := base.Add(time.Duration(seq) * time.Millisecond)
 	j := Job{ID: id, Repo: "github.com/eventide-ci/bench", Commit: fmt.Sprintf("%040d", seq), Branch: "main",
-		Author: "Ada <ada@example.com>", Message: "make it faster", State: StateQueued, QueuedAt: now, Seq: seq}
+		Author: "Ada <ada@example.com>", Message: "make it faster", State: wire.StateQueued, QueuedAt: now, Seq: seq}
 	var stages [][]Op
 	stages = append(stages, []Op{PutJob{Job: j}})
-	j.State, j.Attempt, j.Runner = StateAssigned, 1, "runner-1"
+	j.State, j.Attempt, j.Runner = wire.StateAssigned, 1, "runner-1"
 	a := Attempt{N: 1, Runner: "runner-1", Assigned: now.Add(time.Millisecond)}
 	stages = append(stages, []Op{PutJob{Job: j}, PutAttempt{JobID: id, Attempt: a}})
-	j.State, j.StartedAt = StateRunning, now.Add(2*time.Millisecond)
+	j.State, j.StartedAt = wire.StateRunning, now.Add(2*time.Millisecond)
 	stages = append(stages, []Op{PutJob{Job: j}})
-	j.State, j.FinishedAt = StatePassed, now.Add(time.Second)
+	j.State, j.FinishedAt = wire.StatusPassed, now.Add(time.Second)
 	a.Ended, a.Outcome = j.FinishedAt, wire.StatusPassed
 	res := wire.Result{JobID: id, Attempt: 1, Status: wire.StatusPassed, Summary: wire.Summary{Passed: tests},
 		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, OutputBytes: 1234}
@@ -329,7 +329,7 @@ func TestApplyNewJobLifecycleInOneBatch(t *testing.T) {
 
 func TestPutAttempt(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
-	j := testJob("j", StateAssigned, 1)
+	j := testJob("j", wire.StateAssigned, 1)
 	j.Attempt, j.Runner = 1, "r1"
 	a1 := Attempt{N: 1, Runner: "r1", Assigned: base.Add(time.Second)}
 	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "j", Attempt: a1})
@@ -348,7 +348,7 @@ func TestPutAttempt(t *testing.T) {
 	// An attempt of a job the store does not have is refused and left out, with
 	// an error in the log; the rest of its batch, and later batches, go in.
 	s2 := openStore(t, t.TempDir(), Options{})
-	k := testJob("k", StateQueued, 1)
+	k := testJob("k", wire.StateQueued, 1)
 	tk := s2.Apply(PutJob{Job: k}, PutAttempt{JobID: "ghost", Attempt: a1}, PutAttempt{JobID: "k", Attempt: a1})
 	if err := tk.Wait(context.Background()); err != nil {
 		t.Fatalf("a batch with one refused change: %v", err)
@@ -367,14 +367,14 @@ func TestPutAttempt(t *testing.T) {
 	wantK := k
 	wantK.Attempts = []Attempt{a1}
 	sameJob(t, "the valid changes of the batch", getJob(t, s2, "k"), wantK)
-	applyOK(t, s2, PutJob{Job: testJob("later", StateQueued, 2)})
+	applyOK(t, s2, PutJob{Job: testJob("later", wire.StateQueued, 2)})
 }
 
 func TestPutResult(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	fin := base.Add(time.Hour)
-	j := testJob("j", StateFailed, 1)
+	j := testJob("j", wire.StatusFailed, 1)
 	j.Attempt, j.Runner, j.StartedAt, j.FinishedAt = 1, "r1", base.Add(time.Minute), fin
 	a := Attempt{N: 1, Runner: "r1", Assigned: base.Add(time.Second), Ended: fin, Outcome: wire.StatusFailed}
 	res := sampleResult("j", 1, fin)
@@ -409,7 +409,7 @@ func TestPutResult(t *testing.T) {
 	sameJob(t, "replaced result", getJob(t, s, "j"), want)
 
 	// A result with no failing tests and no outcomes.
-	k := testJob("k", StatePassed, 2)
+	k := testJob("k", wire.StatusPassed, 2)
 	k.Attempt, k.FinishedAt = 1, fin
 	resK := wire.Result{JobID: "k", Attempt: 1, Status: wire.StatusPassed, Summary: wire.Summary{Passed: 7}, StartedAt: base, FinishedAt: fin}
 	applyOK(t, s, PutJob{Job: k}, PutAttempt{JobID: "k", Attempt: Attempt{N: 1, Runner: "r"}}, PutResult{JobID: "k", Result: resK})
@@ -419,14 +419,14 @@ func TestPutResult(t *testing.T) {
 	}
 
 	// Only the current attempt's result is the job's: once retried, it has none.
-	j.State, j.Attempt, j.FinishedAt = StateQueued, 2, time.Time{}
+	j.State, j.Attempt, j.FinishedAt = wire.StateQueued, 2, time.Time{}
 	applyOK(t, s, PutJob{Job: j})
 	if got := getJob(t, s, "j"); got.Result != nil {
 		t.Errorf("a retried job shows its earlier attempt's result: %+v", got.Result)
 	}
 	// Outcomes follow the attempt they belong to.
 	res3 := sampleResult("j", 2, fin.Add(time.Hour))
-	j.State, j.FinishedAt = StateFailed, fin.Add(time.Hour)
+	j.State, j.FinishedAt = wire.StatusFailed, fin.Add(time.Hour)
 	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "j", Attempt: Attempt{N: 2, Runner: "r2"}}, PutResult{JobID: "j", Result: res3})
 	if got := getJob(t, s, "j"); got.Result == nil || !reflect.DeepEqual(got.Result.Summary.Tests, res3.Summary.Tests) {
 		t.Errorf("attempt 2's result = %+v", got.Result)
@@ -437,7 +437,7 @@ func TestPutResult(t *testing.T) {
 func logStore(t *testing.T) *testStore {
 	t.Helper()
 	s := openStore(t, t.TempDir(), Options{})
-	j := testJob("L", StateRunning, 1)
+	j := testJob("L", wire.StateRunning, 1)
 	j.Attempt, j.Runner = 2, "r"
 	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "L", Attempt: Attempt{N: 1, Runner: "r"}},
 		PutAttempt{JobID: "L", Attempt: Attempt{N: 2, Runner: "r"}})
@@ -632,11 +632,11 @@ func TestUnwrittenPages(t *testing.T) {
 	ctx := context.Background()
 	var ops []Op
 	for i, id := range []string{"c", "a", "b", "q"} {
-		state := StatePassed
+		state := wire.State(wire.StatusPassed)
 		j := testJob(id, state, int64(i))
 		j.FinishedAt = base.Add(time.Duration(10-i) * time.Minute) // q first, c last
 		if id == "q" {
-			j.State, j.FinishedAt = StateQueued, time.Time{} // not finished: no file yet
+			j.State, j.FinishedAt = wire.StateQueued, time.Time{} // not finished: no file yet
 		}
 		ops = append(ops, PutJob{Job: j})
 	}
@@ -654,7 +654,7 @@ func TestUnwrittenPages(t *testing.T) {
 func TestMarkFileWritten(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
-	j := testJob("f", StatePassed, 1)
+	j := testJob("f", wire.StatusPassed, 1)
 	j.FinishedAt = base.Add(time.Hour)
 	applyOK(t, s, PutJob{Job: j})
 	snap, err := s.Load(ctx, 10)
@@ -764,17 +764,17 @@ func TestLoad(t *testing.T) {
 		return j
 	}
 	// Queued jobs, stored out of queue order.
-	q1 := put(testJob("q1", StateQueued, 30))
-	q2 := put(testJob("q2", StateQueued, 10))
-	q3 := put(testJob("q3", StateQueued, 20))
+	q1 := put(testJob("q1", wire.StateQueued, 30))
+	q2 := put(testJob("q2", wire.StateQueued, 10))
+	q3 := put(testJob("q3", wire.StateQueued, 20))
 	// Assigned and running jobs.
-	a1 := testJob("a1", StateAssigned, 5)
+	a1 := testJob("a1", wire.StateAssigned, 5)
 	a1.Attempt, a1.Runner = 1, "r1"
 	att := Attempt{N: 1, Runner: "r1", Assigned: base.Add(time.Minute)}
 	a1.Attempts = []Attempt{att}
 	put(a1, PutAttempt{JobID: "a1", Attempt: att},
 		AppendLog{JobID: "a1", Attempt: 1, Offset: 0, Data: "abc"})
-	run := testJob("run", StateRunning, 1)
+	run := testJob("run", wire.StateRunning, 1)
 	run.Attempt, run.Runner, run.StartedAt = 2, "r2", base.Add(3*time.Minute)
 	lost := Attempt{N: 1, Runner: "r1", Assigned: base.Add(time.Minute), Ended: base.Add(2 * time.Minute), Outcome: "lost"}
 	cur := Attempt{N: 2, Runner: "r2", Assigned: base.Add(2 * time.Minute)}
@@ -786,7 +786,7 @@ func TestLoad(t *testing.T) {
 		AppendLog{JobID: "run", Attempt: 2, Offset: 4, Data: "56"})
 	// Finished jobs.
 	fin := func(id string, seq int64, at time.Duration, written bool) Job {
-		j := testJob(id, StatePassed, seq)
+		j := testJob(id, wire.StatusPassed, seq)
 		j.Attempt, j.Runner, j.FinishedAt, j.FileWritten = 1, "r1", base.Add(at), written
 		a := Attempt{N: 1, Runner: "r1", Assigned: base, Ended: j.FinishedAt, Outcome: wire.StatusPassed}
 		res := sampleResult(id, 1, j.FinishedAt)
@@ -860,7 +860,7 @@ func TestLoad(t *testing.T) {
 // commits, every state, and pairs of jobs queued at the same instant.
 func jobsFixture(t *testing.T, s *testStore) []Job {
 	t.Helper()
-	states := []State{StateQueued, StateAssigned, StateRunning, StatePassed, StateFailed, StateError, StateCancelled}
+	states := []wire.State{wire.StateQueued, wire.StateAssigned, wire.StateRunning, wire.StatusPassed, wire.StatusFailed, wire.StatusError, wire.StatusCancelled}
 	var jobs []Job
 	var ops []Op
 	for i := 0; i < 30; i++ {
@@ -978,7 +978,7 @@ func TestJobsDefaultLimit(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	var ops []Op
 	for i := 0; i < DefaultListLimit+5; i++ {
-		ops = append(ops, PutJob{Job: testJob(fmt.Sprintf("j%04d", i), StateQueued, int64(i))})
+		ops = append(ops, PutJob{Job: testJob(fmt.Sprintf("j%04d", i), wire.StateQueued, int64(i))})
 	}
 	applyOK(t, s, ops...)
 	got, more, err := s.Jobs(context.Background(), wire.JobQuery{})
@@ -1036,7 +1036,7 @@ func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	cutoff := base.Add(10 * time.Hour)
 	var ops []Op
-	job := func(id string, st State, finished time.Time, attempts int) {
+	job := func(id string, st wire.State, finished time.Time, attempts int) {
 		j := testJob(id, st, 1)
 		j.Attempt, j.FinishedAt = attempts, finished
 		ops = append(ops, PutJob{Job: j})
@@ -1051,14 +1051,14 @@ func TestPrune(t *testing.T) {
 			ops = append(ops, PutResult{JobID: id, Result: res})
 		}
 	}
-	job("old", StateFailed, cutoff.Add(-2*time.Hour), 2) // two attempts' logs go
-	job("old1", StatePassed, cutoff.Add(-time.Nanosecond), 1)
-	job("edge", StatePassed, cutoff, 1) // finished at the cutoff: kept
-	job("new", StatePassed, cutoff.Add(time.Hour), 1)
-	job("running", StateRunning, time.Time{}, 1)
+	job("old", wire.StatusFailed, cutoff.Add(-2*time.Hour), 2) // two attempts' logs go
+	job("old1", wire.StatusPassed, cutoff.Add(-time.Nanosecond), 1)
+	job("edge", wire.StatusPassed, cutoff, 1) // finished at the cutoff: kept
+	job("new", wire.StatusPassed, cutoff.Add(time.Hour), 1)
+	job("running", wire.StateRunning, time.Time{}, 1)
 	// Many more old ones than one prune transaction takes.
 	for i := 0; i < 450; i++ {
-		job(fmt.Sprintf("bulk%03d", i), StatePassed, base.Add(time.Duration(i)*time.Second), 1)
+		job(fmt.Sprintf("bulk%03d", i), wire.StatusPassed, base.Add(time.Duration(i)*time.Second), 1)
 	}
 	applyOK(t, s, ops...)
 
@@ -1115,7 +1115,7 @@ func TestConcurrentApply(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				id := fmt.Sprintf("w%02d-%03d", w, i)
-				j := testJob(id, StateRunning, int64(w*each+i))
+				j := testJob(id, wire.StateRunning, int64(w*each+i))
 				j.Attempt, j.Runner = 1, fmt.Sprintf("r%d", w)
 				if err := s.apply(PutJob{Job: j}, PutAttempt{JobID: id, Attempt: Attempt{N: 1, Runner: j.Runner}},
 					AppendLog{JobID: id, Attempt: 1, Offset: 0, Data: "out " + id}); err != nil {
@@ -1131,7 +1131,7 @@ func TestConcurrentApply(t *testing.T) {
 						t.Error(err)
 					}
 				}
-				j.State, j.FinishedAt = StatePassed, base.Add(time.Hour)
+				j.State, j.FinishedAt = wire.StatusPassed, base.Add(time.Hour)
 				if err := s.apply(PutJob{Job: j}, PutPosition{Repo: j.Repo, Branch: fmt.Sprintf("b%d", w), Commit: id}); err != nil {
 					t.Error(err)
 					return
@@ -1156,7 +1156,7 @@ func TestConcurrentApply(t *testing.T) {
 		t.Fatalf("%d jobs after reopening, want %d", len(all), workers*each)
 	}
 	for _, j := range all {
-		if j.State != StatePassed {
+		if j.State != wire.StatusPassed {
 			t.Errorf("job %s: state %s", j.ID, j.State)
 		}
 		p, err := s.Log(ctx, j.ID, 1, 0, 0)
@@ -1175,7 +1175,7 @@ func TestCloseWritesQueued(t *testing.T) {
 	s := openStore(t, dir, Options{})
 	var tickets []*Ticket
 	for i := 0; i < 200; i++ {
-		tickets = append(tickets, s.Apply(PutJob{Job: testJob(fmt.Sprintf("j%03d", i), StateQueued, int64(i))}))
+		tickets = append(tickets, s.Apply(PutJob{Job: testJob(fmt.Sprintf("j%03d", i), wire.StateQueued, int64(i))}))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -1202,11 +1202,11 @@ func TestCloseWritesQueued(t *testing.T) {
 
 func TestApplyAfterClose(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
-	applyOK(t, s, PutJob{Job: testJob("a", StateQueued, 1)})
+	applyOK(t, s, PutJob{Job: testJob("a", wire.StateQueued, 1)})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tk := s.Apply(PutJob{Job: testJob("b", StateQueued, 2)})
+	tk := s.Apply(PutJob{Job: testJob("b", wire.StateQueued, 2)})
 	select {
 	case <-tk.Done():
 	default:
@@ -1232,7 +1232,7 @@ func TestTicketWait(t *testing.T) {
 	// A waiter whose context ends stops waiting; the change is still written.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	tk := s.Apply(PutJob{Job: testJob("a", StateQueued, 1)})
+	tk := s.Apply(PutJob{Job: testJob("a", wire.StateQueued, 1)})
 	if err := tk.Wait(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("Wait(cancelled) = %v", err)
 	}
@@ -1277,7 +1277,7 @@ func TestFullDisk(t *testing.T) {
 	path := s.Path()
 
 	// A small change fits.
-	keep := testJob("keep", StateRunning, 1)
+	keep := testJob("keep", wire.StateRunning, 1)
 	keep.Attempt = 1
 	applyOK(t, s, PutJob{Job: keep}, PutAttempt{JobID: "keep", Attempt: Attempt{N: 1, Runner: "r"}},
 		AppendLog{JobID: "keep", Attempt: 1, Offset: 0, Data: "kept output"})
@@ -1287,7 +1287,7 @@ func TestFullDisk(t *testing.T) {
 
 	// A big one does not.
 	big := strings.Repeat("a line of test output that goes on and on\n", 8000) // ~340 KB
-	tooBig := testJob("big", StateRunning, 2)
+	tooBig := testJob("big", wire.StateRunning, 2)
 	tooBig.Attempt = 1
 	tk := s.Apply(PutJob{Job: tooBig}, PutAttempt{JobID: "big", Attempt: Attempt{N: 1, Runner: "r"}},
 		AppendLog{JobID: "big", Attempt: 1, Offset: 0, Data: big})
@@ -1311,7 +1311,7 @@ func TestFullDisk(t *testing.T) {
 	default:
 	}
 	// Later changes queue behind it.
-	tooBig2 := testJob("big2", StateQueued, 3)
+	tooBig2 := testJob("big2", wire.StateQueued, 3)
 	tk2 := s.Apply(PutJob{Job: tooBig2}, AppendLog{JobID: "big2", Attempt: 1, Offset: 0, Data: big})
 	// Nothing of the failing batch is there.
 	if _, err := s.Job(ctx, "big"); !errors.Is(err, ErrNotFound) {
@@ -1352,7 +1352,7 @@ func TestFullDisk(t *testing.T) {
 	if p, err := s.Log(ctx, "keep", 1, 0, 0); err != nil || p.Data != "kept output" {
 		t.Errorf("after reopening: log = %+v, %v", p, err)
 	}
-	if j := getJob(t, s, "keep"); j.State != StateRunning || len(j.Attempts) != 1 {
+	if j := getJob(t, s, "keep"); j.State != wire.StateRunning || len(j.Attempts) != 1 {
 		t.Errorf("after reopening: %s", dumpJob(j))
 	}
 	for _, id := range []string{"big", "big2"} {
@@ -1373,10 +1373,10 @@ func TestFullDiskRecovers(t *testing.T) {
 	s := fullStore(t, dir, 4)
 	ctx := context.Background()
 	big := strings.Repeat("0123456789abcdef", 16384) // 256 KiB
-	j := testJob("big", StateQueued, 1)
+	j := testJob("big", wire.StateQueued, 1)
 	tk := s.Apply(PutJob{Job: j}, AppendLog{JobID: "big", Attempt: 1, Offset: 0, Data: big})
 	waitFailing(t, s, tk)
-	tk2 := s.Apply(PutJob{Job: testJob("small", StateQueued, 2)})
+	tk2 := s.Apply(PutJob{Job: testJob("small", wire.StateQueued, 2)})
 	if s.Err() == nil {
 		t.Fatal("Err() = nil while failing")
 	}
