@@ -6,8 +6,14 @@ package tests
 // every job must still end exactly once: passed, with one attempt that has a
 // verdict, and the result file of that attempt.
 //
-// In CI (200 jobs on 4 runners, about 15 runner kills and 2 dispatcher kills; well
-// under a minute):
+// In CI (200 jobs on 4 runners, about 15 runner kills and 2 dispatcher kills; about
+// 30 s on an idle 2-core machine). No total deadline: the test fails only when no
+// job finishes for faultStall, so a slow or busy machine makes it slower, never red.
+// Each job runs a shell script, not python3: this test is about Eventide's
+// recovery, and an interpreter start per job (100-300 ms with a pyenv shim) made
+// it measure the machine instead. The script checks that the worktree is at the
+// job's commit and prints the plain closing line; the unittest path is covered by
+// the other end-to-end tests.
 //
 //	go test -count=1 -race ./tests -run TestFaultInjection -v
 //
@@ -19,7 +25,8 @@ package tests
 //
 // Soak: the same, but commits keep coming and faults keep falling for the given
 // duration; then the same checks, and figures (jobs, kills, jobs/s, time to settle).
-// Give go test a -timeout of the duration plus 10 minutes:
+// Give go test a -timeout of the duration plus 10 minutes; EVENTIDE_SOAK_UNITTEST=1
+// runs python3 unittest in every job instead of the shell script:
 //
 //	EVENTIDE_SOAK=10m go test -count=1 -race -timeout 20m ./tests -run TestFaultSoak -v
 //
@@ -56,7 +63,7 @@ const faultDefaultSeed = 20250314
 // TestFaultInjection: 200 jobs on 4 runners; runners are SIGKILLed and restarted
 // about 15 times and the dispatcher exactly twice while the jobs run.
 func TestFaultInjection(t *testing.T) {
-	runFaults(t, faultConfig{Runners: 4, Commits: 200, DispatcherKills: 2, RunnerKills: 10, Deadline: 55 * time.Second})
+	runFaults(t, faultConfig{Runners: 4, Commits: 200, DispatcherKills: 2, RunnerKills: 10})
 }
 
 // TestFaultSoak runs only when EVENTIDE_SOAK=<duration> is set (see the top of the file).
@@ -69,7 +76,7 @@ func TestFaultSoak(t *testing.T) {
 	if err != nil || d <= 0 {
 		t.Fatalf("EVENTIDE_SOAK=%q: want a positive duration such as 10m", v)
 	}
-	runFaults(t, faultConfig{Runners: 4, Commits: 40, Soak: d, Backlog: 40, Deadline: 5 * time.Minute})
+	runFaults(t, faultConfig{Runners: 4, Commits: 40, Soak: d, Backlog: 40, Unittest: os.Getenv("EVENTIDE_SOAK_UNITTEST") == "1"})
 }
 
 // faultConfig sizes a fault scenario.
@@ -80,9 +87,7 @@ type faultConfig struct {
 	RunnerKills     int           // injection: at least this many (the plan adds up to half as many)
 	Soak            time.Duration // > 0: keep submitting commits and injecting faults this long
 	Backlog         int           // soak: submitted jobs kept unfinished
-	// Deadline bounds the whole run (injection) or the settling once the faults
-	// stop (soak).
-	Deadline time.Duration
+	Unittest        bool          // jobs run python3 unittest instead of a shell script
 }
 
 // faultRun is one fault scenario under way.
@@ -159,7 +164,7 @@ func runFaults(t *testing.T, cfg faultConfig) {
 	if _, err := gitIn(r.repoDir, nil, "init", "-q", "-b", "main"); err != nil {
 		t.Fatal(err)
 	}
-	first, err := appendCommits(r.repoDir, 0, cfg.Commits)
+	first, err := appendCommits(r.repoDir, 0, cfg.Commits, cfg.Unittest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +183,7 @@ func runFaults(t *testing.T, cfg faultConfig) {
 		r.startRunner(i)
 	}
 	for _, n := range r.names {
-		r.d.waitLog(20*time.Second, "runner registered", "runner="+n+" ")
+		r.d.waitLog(faultStep, "runner registered", "runner="+n+" ")
 	}
 
 	ctx := context.Background()
@@ -195,16 +200,13 @@ func runFaults(t *testing.T, cfg faultConfig) {
 		(time.Since(r.start) - made).Round(time.Millisecond))
 
 	faultsFrom := time.Now()
-	var deadline time.Time
 	if cfg.Soak > 0 {
 		r.soak()
-		deadline = time.Now().Add(cfg.Deadline)
 	} else {
-		deadline = r.start.Add(cfg.Deadline)
-		r.inject(deadline)
+		r.inject()
 	}
 	faultsEnd := time.Now()
-	con := r.settle(deadline)
+	con := r.settle()
 	settled := time.Now()
 	st := r.verify(con)
 
@@ -261,7 +263,7 @@ func (r *faultRun) killRunner(i int) {
 	p.wait(10 * time.Second)
 	r.runnerKills++
 	// Its test processes die with it (they would hold on to its worktrees).
-	r.waitUntil(time.Now().Add(10*time.Second), "the test processes of the killed runner "+r.names[i]+" to die",
+	r.waitUntil(time.Now().Add(faultStep), "the test processes of the killed runner "+r.names[i]+" to die",
 		func() bool { return len(strays(r.dirs[i])) == 0 })
 	r.startRunner(i)
 }
@@ -291,8 +293,8 @@ func (r *faultRun) killDispatcher(downRunner int, downtime time.Duration) {
 	}
 	r.d = d
 	for _, n := range r.names {
-		if _, ok := waitLine(d.proc, time.Now().Add(20*time.Second), "runner registered", "runner="+n+" "); !ok {
-			r.fatalf("runner %s did not register with the restarted dispatcher within 20s\n%s", n, r.diagnose())
+		if _, ok := waitLine(d.proc, time.Now().Add(faultStep), "runner registered", "runner="+n+" "); !ok {
+			r.fatalf("runner %s did not register with the restarted dispatcher within %v\n%s", n, faultStep, r.diagnose())
 		}
 	}
 }
@@ -337,10 +339,10 @@ func (r *faultRun) plan() []faultEvent {
 }
 
 // inject carries the plan out as the jobs finish.
-func (r *faultRun) inject(deadline time.Time) {
+func (r *faultRun) inject() {
 	plan := r.plan()
 	for i, ev := range plan {
-		r.waitDone(deadline, ev.at, fmt.Sprintf("%d finished jobs, for fault %d of %d", ev.at, i+1, len(plan)))
+		r.waitDone(ev.at, fmt.Sprintf("%d finished jobs, for fault %d of %d", ev.at, i+1, len(plan)))
 		time.Sleep(ev.delay) // pacing: where in a job the fault falls, not synchronisation
 		if !ev.dispatcher {
 			r.logf("SIGKILL runner %s", r.names[ev.runner])
@@ -441,7 +443,7 @@ func (r *faultRun) feed(ctx context.Context, stopAt time.Time) error {
 			}
 			continue
 		}
-		ids, err := appendCommits(r.repoDir, next, batch)
+		ids, err := appendCommits(r.repoDir, next, batch, r.cfg.Unittest)
 		if err != nil {
 			return err
 		}
@@ -465,7 +467,7 @@ type faultClient struct {
 }
 
 func dialClient(ctx context.Context, addr, role, name string) (*faultClient, error) {
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, faultStep)
 	defer cancel()
 	c, _, err := peer.Dial(dctx, addr, &wire.Hello{Role: role, Name: name}, peer.Options{})
 	if err != nil {
@@ -482,7 +484,7 @@ func dialClient(ctx context.Context, addr, role, name string) (*faultClient, err
 }
 
 func (fc *faultClient) call(ctx context.Context, method string, params, result any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, faultStep)
 	defer cancel()
 	return fc.c.Call(ctx, method, params, result)
 }
@@ -578,27 +580,37 @@ func (r *faultRun) waitUntil(deadline time.Time, what string, cond func() bool) 
 	}
 }
 
-// faultStall is how long no job may finish while some are unfinished: a restart
-// costs at most the downtime, the 2 s reclaim window and a runner's 2 s backoff.
-const faultStall = 15 * time.Second
+// faultStall is how long no job may finish while some are unfinished. On an idle
+// machine a restart costs at most the downtime, the 2 s reclaim window and a
+// runner's 2 s backoff; the rest is room for a busy machine, so that a failure
+// means a job stuck for good, not a slow one.
+const faultStall = 60 * time.Second
 
-// waitDone waits until n jobs have finished, failing early when none finishes for
-// faultStall (a job stuck for good would otherwise hold the test to its deadline).
-func (r *faultRun) waitDone(deadline time.Time, n int, what string) {
+// faultStep bounds one step that makes no progress of its own to watch: a
+// process starting and registering, or dying. Seconds when idle; generous for the
+// same reason as faultStall.
+const faultStep = 60 * time.Second
+
+// waitDone waits until n jobs have finished. It has no total deadline: it fails
+// only when no job finishes for faultStall.
+func (r *faultRun) waitDone(n int, what string) {
 	r.t.Helper()
 	last, lastAt := r.finished(), time.Now()
-	r.waitUntil(deadline, what, func() bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		done := r.finished()
 		switch {
 		case done >= n:
-			return true
+			return
 		case done != last:
 			last, lastAt = done, time.Now()
 		case time.Since(lastAt) > faultStall:
-			r.fatalf("no job finished for %v (%d of %d done, waiting for %s)\n%s", faultStall, done, r.submitted(), what, r.diagnose())
+			r.fatalf("no job finished for %v (%v into the run, %d of %d done, waiting for %s)\n%s", faultStall,
+				time.Since(r.start).Round(time.Millisecond), done, r.submitted(), what, r.diagnose())
 		}
-		return false
-	})
+		<-tick.C
+	}
 }
 
 // waitLine waits until p logs a line with every one of subs.
@@ -616,12 +628,12 @@ func waitLine(p *proc, deadline time.Time, subs ...string) (logLine, bool) {
 
 // settle waits until every submitted commit has its result file and no job is
 // queued, assigned or running, and returns a console connection.
-func (r *faultRun) settle(deadline time.Time) *faultClient {
+func (r *faultRun) settle() *faultClient {
 	r.t.Helper()
 	want := r.submitted()
-	r.waitDone(deadline, want, fmt.Sprintf("a result file for each of the %d jobs", want))
+	r.waitDone(want, fmt.Sprintf("a result file for each of the %d jobs", want))
 	con := r.console()
-	r.waitUntil(deadline, "no job queued, assigned or running", func() bool {
+	r.waitUntil(time.Now().Add(faultStep), "no job queued, assigned or running", func() bool {
 		var l wire.JobList
 		err := con.call(context.Background(), wire.MethodJobsList, &wire.JobQuery{
 			States: []string{wire.StateQueued, wire.StateAssigned, wire.StateRunning}, Limit: 1}, &l)
@@ -905,10 +917,30 @@ if __name__ == "__main__":
 `, i, i, i+1)
 }
 
+// faultConfigFile makes every job run check.sh with the shell: a few
+// milliseconds, where python3 costs 100-300 ms.
+const faultConfigFile = "command: sh check.sh\n"
+
+// faultCheck is check.sh of commit i: one quick test that passes when the job runs
+// in a worktree of its own commit, with the plain closing line for the counts.
+func faultCheck(i int) string {
+	return fmt.Sprintf(`# fault commit %d
+set -e
+test "$(git rev-parse HEAD)" = "$EVENTIDE_COMMIT"
+test $((%d + 1)) -eq %d
+echo "test_commit_%d ... ok"
+echo "1 passed, 0 failed"
+`, i, i, i+1, i)
+}
+
 // appendCommits adds n commits, numbered from first, on branch main of the
 // repository in dir with one git fast-import, and returns their ids, oldest first.
-func appendCommits(dir string, first, n int) ([]string, error) {
+// Each commit's test is a shell script, or with unittest a python3 unittest.
+func appendCommits(dir string, first, n int, unittest bool) ([]string, error) {
 	var b bytes.Buffer
+	file := func(path, body string) {
+		fmt.Fprintf(&b, "M 100644 inline %s\ndata %d\n%s\n", path, len(body), body)
+	}
 	for i := first; i < first+n; i++ {
 		msg := fmt.Sprintf("fault commit %d\n", i)
 		fmt.Fprintf(&b, "commit refs/heads/main\nmark :%d\ncommitter Eventide E2E <e2e@eventide.invalid> %d +0000\ndata %d\n%s",
@@ -916,8 +948,12 @@ func appendCommits(dir string, first, n int) ([]string, error) {
 		if i == first && first > 0 {
 			b.WriteString("from refs/heads/main^0\n")
 		}
-		body := faultTest(i)
-		fmt.Fprintf(&b, "M 100644 inline tests/test_sample.py\ndata %d\n%s\n", len(body), body)
+		if unittest {
+			file("tests/test_sample.py", faultTest(i))
+		} else {
+			file(".eventide.yml", faultConfigFile)
+			file("check.sh", faultCheck(i))
+		}
 	}
 	if _, err := gitIn(dir, &b, "fast-import", "--quiet"); err != nil {
 		return nil, err

@@ -215,6 +215,13 @@ func (p *proc) wait(timeout time.Duration) int {
 	case <-time.After(timeout):
 		p.t.Fatalf("%s did not exit within %v", p.name, timeout)
 	}
+	// The process has exited, but its last lines may still be in the pipe: read
+	// them before anyone looks. A test process it left behind may hold the pipe
+	// open, so this is bounded.
+	select {
+	case <-p.readDone:
+	case <-time.After(10 * time.Second):
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state.ExitCode()
