@@ -58,7 +58,7 @@ type logState struct {
 
 func (m *Model) openDetail(id string) tea.Cmd {
 	d := &detailState{id: id, follow: true}
-	if e := m.store.jobs[id]; e != nil {
+	if e := m.mirror.jobs[id]; e != nil {
 		d.job = e.info
 	} else {
 		d.job = wire.JobInfo{ID: id}
@@ -102,7 +102,7 @@ func (m *Model) resetLog(attempt int) {
 // detailResync catches up after a new snapshot: events may have been missed.
 func (m *Model) detailResync() []tea.Cmd {
 	d := m.detail
-	if e := m.store.jobs[d.id]; e != nil {
+	if e := m.mirror.jobs[d.id]; e != nil {
 		if c := m.detailJobChanged(e.info); c != nil {
 			return []tea.Cmd{c, m.fetchJob()}
 		}
@@ -158,7 +158,7 @@ func (m *Model) onJob(msg jobMsg) tea.Cmd {
 		d.attempts = msg.info.Attempts
 		// The event stream is the authority on the job's state; the reply only
 		// stands in for a job the console does not hold.
-		if e := m.store.jobs[d.id]; e != nil {
+		if e := m.mirror.jobs[d.id]; e != nil {
 			d.job = e.info
 		} else {
 			msg.info.Attempts = nil

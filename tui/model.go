@@ -116,7 +116,7 @@ type Model struct {
 	addr    string
 	started time.Time
 
-	store       *store
+	mirror      *mirror
 	jobsView    []*jobEntry
 	runnersView []*runnerEntry
 	counts      counts
@@ -161,7 +161,7 @@ func New(b Backend, o Options) *Model {
 		after:  tea.Tick,
 		keys:   newKeyMap(),
 		help:   help.New(),
-		store:  newStore(o.MaxFinished),
+		mirror: newMirror(o.MaxFinished),
 		focus:  paneJobs,
 		vp:     viewport.New(),
 	}
@@ -329,7 +329,7 @@ func (m *Model) onSubscribed(msg subscribedMsg) tea.Cmd {
 	m.conn, m.connected, m.connErr, m.backoff = connUp, true, nil, 0
 	m.snapshots++
 	m.server, m.addr, m.started = clean(msg.snap.Server), clean(msg.snap.Address), msg.snap.StartedAt
-	m.store.reset(msg.snap)
+	m.mirror.reset(msg.snap)
 	m.refresh()
 	cmds := []tea.Cmd{listen(msg.gen, msg.ch)}
 	if m.detail != nil {
@@ -387,13 +387,13 @@ func (m *Model) apply(ev *wire.Event) tea.Cmd {
 		if ev.Job == nil {
 			return nil
 		}
-		m.store.putJob(*ev.Job)
+		m.mirror.putJob(*ev.Job)
 		if m.detail != nil && m.detail.id == ev.Job.ID {
 			return m.detailJobChanged(*ev.Job)
 		}
 	case wire.EventRunner:
 		if ev.Runner != nil {
-			m.store.putRunner(*ev.Runner)
+			m.mirror.putRunner(*ev.Runner)
 		}
 	case wire.EventOutput:
 		if ev.Output != nil && m.detail != nil && m.detail.id == ev.Output.JobID {
@@ -406,12 +406,12 @@ func (m *Model) apply(ev *wire.Event) tea.Cmd {
 // refresh recomputes what the tables show after the data or a filter changed,
 // once per message, so that View only draws.
 func (m *Model) refresh() {
-	m.store.tidy()
-	m.counts = m.store.counts()
+	m.mirror.tidy()
+	m.counts = m.mirror.counts()
 	m.sparkAt = m.now().Truncate(sparkBucket)
-	m.spark = m.store.throughput(m.now())
-	m.jobsView = m.store.jobsView(m.jobsView, m.jobs.filter, m.jobs.state)
-	m.runnersView = m.store.runnersView(m.runnersView, m.runners.filter)
+	m.spark = m.mirror.throughput(m.now())
+	m.jobsView = m.mirror.jobsView(m.jobsView, m.jobs.filter, m.jobs.state)
+	m.runnersView = m.mirror.runnersView(m.runnersView, m.runners.filter)
 	if m.followNew {
 		m.jobs.sel, m.jobs.cursor = "", 0
 	}
@@ -442,7 +442,7 @@ func reselect(l *listState, n int, id func(int) string) {
 func (m *Model) onTick() {
 	if b := m.now().Truncate(sparkBucket); !b.Equal(m.sparkAt) {
 		m.sparkAt = b
-		m.spark = m.store.throughput(m.now())
+		m.spark = m.mirror.throughput(m.now())
 	}
 }
 
@@ -496,7 +496,7 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) quit() tea.Cmd {
 	m.quitting = true
-	m.unfinished = m.store.active()
+	m.unfinished = m.mirror.active()
 	m.cancel()
 	return tea.Quit
 }
@@ -717,7 +717,7 @@ func (m *Model) runnersKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		info := wire.JobInfo{ID: sel.info.Jobs[0], State: wire.StateRunning}
-		if e := m.store.jobs[info.ID]; e != nil {
+		if e := m.mirror.jobs[info.ID]; e != nil {
 			info = e.info
 		}
 		m.askCancel(info)
@@ -828,7 +828,7 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 	switch msg.verb {
 	case "retry":
 		if msg.info != nil && msg.info.ID != "" {
-			e := m.store.putNewer(*msg.info)
+			e := m.mirror.putNewer(*msg.info)
 			m.refresh()
 			// A retried job waits in the queue; its attempt number goes up when a
 			// runner takes it.
@@ -845,7 +845,7 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 		m.setStatus("retry requested")
 	case "cancel":
 		name := shortID(msg.target)
-		if e := m.store.jobs[msg.target]; e != nil {
+		if e := m.mirror.jobs[msg.target]; e != nil {
 			name = jobName(e.info)
 		}
 		m.setStatus("cancel requested for " + name)
@@ -857,7 +857,7 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 
 func (m *Model) onBulk(msg bulkMsg) {
 	for _, j := range msg.ok {
-		m.store.putNewer(j)
+		m.mirror.putNewer(j)
 	}
 	m.refresh()
 	if msg.fails > 0 {

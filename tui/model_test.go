@@ -160,7 +160,7 @@ func TestRetrySelectedJob(t *testing.T) {
 	hs.press("r")
 	hs.waitStatus("retrying")
 	hs.wantActions("retry " + idFailed)
-	e := hs.m.store.jobs[idFailed]
+	e := hs.m.mirror.jobs[idFailed]
 	if e.info.Attempt != 2 || e.info.State != wire.StateQueued {
 		t.Fatalf("after retry: attempt %d state %s, want 2 (the last) and queued", e.info.Attempt, e.info.State)
 	}
@@ -173,7 +173,7 @@ func TestRetrySelectedJob(t *testing.T) {
 	hs.selectJob(idPassed)
 	hs.press("r")
 	hs.waitStatus("retry failed: dispatcher says no")
-	if hs.m.store.jobs[idPassed].info.Attempt != 1 {
+	if hs.m.mirror.jobs[idPassed].info.Attempt != 1 {
 		t.Fatalf("failed retry changed the job")
 	}
 	if !hs.m.statusErr {
@@ -370,7 +370,7 @@ func TestEventsKeepSelection(t *testing.T) {
 	hs.selectJob(idFailed)
 	newJob := wire.JobInfo{ID: "b000000000000001", Commit: "8888888", Branch: "main", Message: "Brand new", State: wire.StateQueued, QueuedAt: t0, Waiting: "1st in queue"}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &newJob})
-	hs.waitFor("the new job", func() bool { return hs.m.store.jobs[newJob.ID] != nil })
+	hs.waitFor("the new job", func() bool { return hs.m.mirror.jobs[newJob.ID] != nil })
 	if hs.m.jobsView[0].info.ID != newJob.ID {
 		t.Fatalf("the new job is not first")
 	}
@@ -384,7 +384,7 @@ func TestEventsKeepSelection(t *testing.T) {
 	running.State, running.Runner, running.Attempt, running.StartedAt = wire.StateRunning, "runner-2", 1, t0
 	r2 := wire.RunnerInfo{Name: "runner-2", State: wire.RunnerBusy, Slots: 1, Jobs: []string{newJob.ID}, LastSeen: t0}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &running}, wire.Event{Kind: wire.EventRunner, Runner: &r2})
-	hs.waitFor("the runner change", func() bool { return hs.m.store.runners["runner-2"].info.State == wire.RunnerBusy })
+	hs.waitFor("the runner change", func() bool { return hs.m.mirror.runners["runner-2"].info.State == wire.RunnerBusy })
 	hs.wantScreen("1 queued 2 running", "8888888 main")
 
 	// f keeps the newest job selected as jobs arrive.
@@ -394,7 +394,7 @@ func TestEventsKeepSelection(t *testing.T) {
 	}
 	newer := wire.JobInfo{ID: "b000000000000002", Commit: "9999999", State: wire.StateQueued, QueuedAt: t0.Add(time.Second)}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &newer})
-	hs.waitFor("the newer job", func() bool { return hs.m.store.jobs[newer.ID] != nil })
+	hs.waitFor("the newer job", func() bool { return hs.m.mirror.jobs[newer.ID] != nil })
 	if hs.selJob() != newer.ID {
 		t.Fatalf("following: selected %s, want the newest", hs.selJob())
 	}
@@ -414,10 +414,10 @@ func TestBoundedHistory(t *testing.T) {
 		snap.Jobs = append(snap.Jobs, wire.JobInfo{ID: fmt.Sprintf("%016x", 1000-i), State: st, QueuedAt: t0.Add(-time.Duration(i) * time.Minute)})
 	}
 	m := New(newFake(snap), Options{Now: fixedNow, MaxFinished: 20})
-	m.store.reset(snap)
+	m.mirror.reset(snap)
 	m.refresh()
 	fin, act := 0, 0
-	for _, e := range m.store.order {
+	for _, e := range m.mirror.order {
 		if e.finished() {
 			fin++
 		} else {
@@ -428,13 +428,13 @@ func TestBoundedHistory(t *testing.T) {
 		t.Fatalf("kept %d finished and %d active, want 20 and 5", fin, act)
 	}
 	// The newest finished jobs are the ones kept.
-	if _, ok := m.store.jobs[fmt.Sprintf("%016x", 1000-1)]; !ok {
+	if _, ok := m.mirror.jobs[fmt.Sprintf("%016x", 1000-1)]; !ok {
 		t.Fatalf("the newest finished job was dropped")
 	}
-	if _, ok := m.store.jobs[fmt.Sprintf("%016x", 1000-49)]; ok {
+	if _, ok := m.mirror.jobs[fmt.Sprintf("%016x", 1000-49)]; ok {
 		t.Fatalf("the oldest finished job was kept")
 	}
-	if _, ok := m.store.jobs[fmt.Sprintf("%016x", 1000-40)]; !ok {
+	if _, ok := m.mirror.jobs[fmt.Sprintf("%016x", 1000-40)]; !ok {
 		t.Fatalf("an old active job was dropped")
 	}
 }
@@ -454,7 +454,7 @@ func TestDetailView(t *testing.T) {
 	hs.press("r")
 	hs.waitStatus("retrying")
 	hs.wantActions("retry " + idFailed)
-	hs.waitFor("the job queued again", func() bool { return hs.m.store.jobs[idFailed].info.State == wire.StateQueued })
+	hs.waitFor("the job queued again", func() bool { return hs.m.mirror.jobs[idFailed].info.State == wire.StateQueued })
 	// Until a runner takes it, the last attempt's log stays on show.
 	hs.wantScreen("queued · attempt 3 next", "waiting: 1st in queue", "limits_test.go:12: got 3, want 4")
 
@@ -557,7 +557,7 @@ func TestDetailFollowAndPaging(t *testing.T) {
 	hs.b.push(wire.Event{Kind: wire.EventOutput, Output: &wire.Output{JobID: idQueued, Attempt: 1, Offset: 0, Data: "not mine\n"}})
 	marker := wire.JobInfo{ID: "c000000000000001", State: wire.StateQueued, QueuedAt: t0}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &marker})
-	hs.waitFor("the marker job", func() bool { return hs.m.store.jobs[marker.ID] != nil })
+	hs.waitFor("the marker job", func() bool { return hs.m.mirror.jobs[marker.ID] != nil })
 	hs.noScreen("not mine")
 
 	// The job ends: the tail is fetched once more and the log is final.
@@ -713,7 +713,7 @@ func TestReconnect(t *testing.T) {
 	// Events flow on the new subscription.
 	j := wire.JobInfo{ID: "e000000000000002", Message: "After", State: wire.StateQueued, QueuedAt: t0.Add(time.Second)}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &j})
-	hs.waitFor("an event after the reconnect", func() bool { return hs.m.store.jobs[j.ID] != nil })
+	hs.waitFor("an event after the reconnect", func() bool { return hs.m.mirror.jobs[j.ID] != nil })
 }
 
 func TestSubscribeFailsThenRetries(t *testing.T) {
@@ -799,7 +799,7 @@ func TestNoColor(t *testing.T) {
 	for _, noColor := range []bool{true, false} {
 		m := New(newFake(sample()), Options{Now: fixedNow, NoColor: noColor})
 		m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-		m.store.reset(sample())
+		m.mirror.reset(sample())
 		m.refresh()
 		m.conn = connUp
 		out := m.render()

@@ -320,7 +320,7 @@ func (m *Model) listBody(body int) []string {
 	out := make([]string, 0, body)
 
 	// Runners.
-	title := "Runners " + countOf(len(m.runnersView), len(m.store.rorder))
+	title := "Runners " + countOf(len(m.runnersView), len(m.mirror.rorder))
 	if m.runners.filter != "" {
 		title += " /" + cut(m.runners.filter, 20)
 	}
@@ -334,7 +334,7 @@ func (m *Model) listBody(body int) []string {
 		switch {
 		case n < len(m.runnersView):
 			out = append(out, m.runnerRow(rc, m.runnersView[n], n == m.runners.cursor && m.focus == paneRunners))
-		case i == 0 && len(m.store.rorder) == 0:
+		case i == 0 && len(m.mirror.rorder) == 0:
 			out = append(out, m.st.dim.Render(cut("  no runners connected", m.width)))
 		case i == 0:
 			out = append(out, m.st.dim.Render(cut("  no runner matches the filter", m.width)))
@@ -344,7 +344,7 @@ func (m *Model) listBody(body int) []string {
 	}
 
 	// Jobs.
-	title = "Jobs " + countOf(len(m.jobsView), len(m.store.order))
+	title = "Jobs " + countOf(len(m.jobsView), len(m.mirror.order))
 	if s := m.jobs.state; s != 0 {
 		title += " · " + stateFilters[s].name
 	}
@@ -362,7 +362,7 @@ func (m *Model) listBody(body int) []string {
 		switch {
 		case n < len(m.jobsView):
 			out = append(out, m.jobRow(jc, m.jobsView[n], n == m.jobs.cursor && m.focus == paneJobs))
-		case i == 0 && len(m.store.order) == 0:
+		case i == 0 && len(m.mirror.order) == 0:
 			out = append(out, m.st.dim.Render(cut("  no jobs yet", m.width)))
 		case i == 0:
 			out = append(out, m.st.dim.Render(cut("  no job matches the filter", m.width)))
@@ -568,7 +568,7 @@ func (m *Model) runnerRow(c runnerCols, e *runnerEntry, selected bool) string {
 	job := ""
 	if len(r.Jobs) > 0 {
 		job = shortID(r.Jobs[0])
-		if j := m.store.jobs[r.Jobs[0]]; j != nil && j.commit != "" {
+		if j := m.mirror.jobs[r.Jobs[0]]; j != nil && j.commit != "" {
 			job = j.commit
 			if j.branch != "" {
 				job += " " + j.branch

@@ -60,10 +60,12 @@ type counts struct {
 	queued, running, passed, failed, errors, cancelled int
 }
 
-// store is the console's copy of the dispatcher's state. Finished jobs are kept
-// up to a bound, oldest dropped first, so a console left open for weeks does not
-// grow without end; active jobs are always kept.
-type store struct {
+// mirror is the console's local copy of the dispatcher's jobs and runners:
+// replaced by each snapshot, kept current by the events that follow it. It is
+// not a store: nothing is written back, and what it drops the dispatcher still
+// has. Finished jobs are kept up to a bound, oldest dropped first, so a console
+// left open for weeks does not grow without end; active jobs are always kept.
+type mirror struct {
 	jobs        map[string]*jobEntry
 	order       []*jobEntry // oldest first, so that new jobs append
 	unsorted    bool
@@ -74,8 +76,8 @@ type store struct {
 	maxRunners  int
 }
 
-func newStore(maxFinished int) *store {
-	return &store{
+func newMirror(maxFinished int) *mirror {
+	return &mirror{
 		jobs:        map[string]*jobEntry{},
 		runners:     map[string]*runnerEntry{},
 		maxFinished: maxFinished,
@@ -87,7 +89,7 @@ func newStore(maxFinished int) *store {
 const maxRunnersKept = 2000
 
 // reset replaces the state with a snapshot.
-func (s *store) reset(snap *wire.Snapshot) {
+func (s *mirror) reset(snap *wire.Snapshot) {
 	s.jobs = make(map[string]*jobEntry, len(snap.Jobs))
 	s.order = s.order[:0]
 	s.runners = make(map[string]*runnerEntry, len(snap.Runners))
@@ -102,7 +104,7 @@ func (s *store) reset(snap *wire.Snapshot) {
 	s.tidy()
 }
 
-func (s *store) putJob(j wire.JobInfo) *jobEntry {
+func (s *mirror) putJob(j wire.JobInfo) *jobEntry {
 	if j.ID == "" {
 		return nil
 	}
@@ -126,7 +128,7 @@ func (s *store) putJob(j wire.JobInfo) *jobEntry {
 // putNewer records a job from a request's reply unless the event stream has
 // already brought the same attempt or a later one: replies can be older than
 // events, and the stream is the authority.
-func (s *store) putNewer(j wire.JobInfo) *jobEntry {
+func (s *mirror) putNewer(j wire.JobInfo) *jobEntry {
 	if e, ok := s.jobs[j.ID]; ok {
 		// A retry queues a finished job again under the same attempt number (the
 		// next one is given when a runner takes it): that is newer too.
@@ -145,7 +147,7 @@ func jobLess(a, b *jobEntry) bool {
 	return a.info.ID < b.info.ID
 }
 
-func (s *store) putRunner(r wire.RunnerInfo) {
+func (s *mirror) putRunner(r wire.RunnerInfo) {
 	if r.Name == "" {
 		return
 	}
@@ -162,7 +164,7 @@ func (s *store) putRunner(r wire.RunnerInfo) {
 
 // tidy restores the orders and bounds after a batch of changes: sorting once per
 // batch is cheaper than keeping order on every insert of a burst.
-func (s *store) tidy() {
+func (s *mirror) tidy() {
 	if s.unsorted {
 		slices.SortFunc(s.order, func(a, b *jobEntry) int {
 			if jobLess(a, b) {
@@ -220,7 +222,7 @@ func (s *store) tidy() {
 	}
 }
 
-func (s *store) counts() counts {
+func (s *mirror) counts() counts {
 	var c counts
 	for _, e := range s.rorder {
 		if e.info.State == wire.RunnerLost {
@@ -255,7 +257,7 @@ const (
 )
 
 // throughput counts jobs finished in each bucket up to now, oldest first.
-func (s *store) throughput(now time.Time) []int {
+func (s *mirror) throughput(now time.Time) []int {
 	out := make([]int, sparkBuckets)
 	end := now.Truncate(sparkBucket).Add(sparkBucket)
 	start := end.Add(-sparkBuckets * sparkBucket)
@@ -299,7 +301,7 @@ func matchAll(hay string, ts []string) bool {
 }
 
 // jobsView lists the jobs that pass the filters, newest first, reusing buf.
-func (s *store) jobsView(buf []*jobEntry, text string, state int) []*jobEntry {
+func (s *mirror) jobsView(buf []*jobEntry, text string, state int) []*jobEntry {
 	buf = buf[:0]
 	ts := terms(text)
 	match := stateFilters[state].match
@@ -317,7 +319,7 @@ func (s *store) jobsView(buf []*jobEntry, text string, state int) []*jobEntry {
 }
 
 // runnersView lists the runners that pass the filter, by name, reusing buf.
-func (s *store) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
+func (s *mirror) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
 	buf = buf[:0]
 	ts := terms(text)
 	for _, e := range s.rorder {
@@ -330,7 +332,7 @@ func (s *store) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
 }
 
 // active lists the jobs not yet finished, newest first.
-func (s *store) active() []wire.JobInfo {
+func (s *mirror) active() []wire.JobInfo {
 	var out []wire.JobInfo
 	for i := len(s.order) - 1; i >= 0; i-- {
 		if e := s.order[i]; e.info.State.Active() {
