@@ -271,21 +271,6 @@ func (s *mirror) throughput(now time.Time) []int {
 	return out
 }
 
-// stateFilters are the state filter's steps, in the order `s` cycles them.
-var stateFilters = []struct {
-	name  string
-	match func(wire.State) bool
-}{
-	{"all", nil},
-	{"active", wire.State.Active},
-	{wire.StateQueued, func(s wire.State) bool { return s == wire.StateQueued }},
-	{wire.StateRunning, func(s wire.State) bool { return s == wire.StateRunning || s == wire.StateAssigned }},
-	{wire.StatusPassed, func(s wire.State) bool { return s == wire.StatusPassed }},
-	{wire.StatusFailed, func(s wire.State) bool { return s == wire.StatusFailed }},
-	{wire.StatusError, func(s wire.State) bool { return s == wire.StatusError }},
-	{wire.StatusCancelled, func(s wire.State) bool { return s == wire.StatusCancelled }},
-}
-
 // terms splits a filter into lower-case words that must all match.
 func terms(text string) []string {
 	return strings.Fields(strings.ToLower(text))
@@ -300,11 +285,11 @@ func matchAll(hay string, ts []string) bool {
 	return true
 }
 
-// jobsView lists the jobs that pass the filters, newest first, reusing buf.
-func (s *mirror) jobsView(buf []*jobEntry, text string, state int) []*jobEntry {
+// jobsView lists the jobs that pass the filters, newest first, reusing buf; a
+// nil match lets every state through.
+func (s *mirror) jobsView(buf []*jobEntry, text string, match func(wire.State) bool) []*jobEntry {
 	buf = buf[:0]
 	ts := terms(text)
-	match := stateFilters[state].match
 	for i := len(s.order) - 1; i >= 0; i-- {
 		e := s.order[i]
 		if match != nil && !match(e.info.State) {
