@@ -876,3 +876,23 @@ func TestFormat(t *testing.T) {
 		t.Errorf("sparkline = %q", got)
 	}
 }
+
+// A log reply for an earlier opening of the same job is dropped: the detail
+// pane is new each time a job opens, but its logs are numbered across openings.
+func TestDetailReopenDropsStaleLog(t *testing.T) {
+	b := newFake(sample())
+	b.logs[idRunning] = logLines(0, 3)
+	hs := newHarness(t, b, 100, 30)
+	hs.press("enter")
+	hs.waitFor("the log", func() bool { return hs.m.detail.log.loaded && !hs.m.detail.log.fetching })
+	stale := hs.m.detail.log.gen
+	hs.press("esc", "enter")
+	d := hs.m.detail
+	hs.waitFor("the log again", func() bool { return d.log.loaded && !d.log.fetching })
+	end := d.log.end
+	hs.update(logMsg{id: idRunning, gen: stale, chunk: wire.LogChunk{JobID: idRunning, Attempt: 1, Offset: end, End: end + 6, Data: "stale\n"}})
+	if d.log.end != end || d.log.fetching {
+		t.Fatalf("a reply for the earlier opening was taken: end %d, want %d", d.log.end, end)
+	}
+	hs.noScreen("stale")
+}
