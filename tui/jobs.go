@@ -14,13 +14,10 @@ import (
 // jobsPane is the table of jobs, newest first: its cursor and filters, the jobs
 // that pass them, and the keys that act on the selected job.
 type jobsPane struct {
-	c *common
-	listState
-	state  int         // index into stateFilters
-	follow bool        // the cursor stays on the newest job
-	shown  []*jobEntry // the jobs that pass the filters, newest first
-	width  int
-	rows   int // table rows on screen
+	c                *common
+	table[*jobEntry]      // newest first
+	state            int  // index into stateFilters
+	follow           bool // the cursor stays on the newest job
 }
 
 // stateFilters are the state filter's steps, in the order `s` cycles them.
@@ -41,11 +38,10 @@ var stateFilters = []struct {
 // refresh works out the jobs shown after the mirror or a filter changed, so
 // that view only draws.
 func (p *jobsPane) refresh() {
-	p.shown = p.c.mirror.jobsView(p.shown, p.filter, stateFilters[p.state].match)
 	if p.follow {
 		p.sel, p.cursor = "", 0
 	}
-	p.reselect(len(p.shown), func(i int) string { return p.shown[i].info.ID })
+	p.show(p.c.mirror.jobsView(p.shown, p.filter, stateFilters[p.state].match))
 }
 
 func (p *jobsPane) setFilter(text string) {
@@ -53,33 +49,18 @@ func (p *jobsPane) setFilter(text string) {
 	p.refresh()
 }
 
-func (p *jobsPane) selected() *jobEntry {
-	if p.cursor < len(p.shown) {
-		return p.shown[p.cursor]
-	}
-	return nil
-}
-
-func (p *jobsPane) setSize(width, height int) {
-	p.width, p.rows = width, max(0, height-2) // a title and a column header
-	p.scrollTo(len(p.shown), p.rows)
-}
-
 func (p *jobsPane) update(k tea.KeyPressMsg) tea.Cmd {
 	keys, host := &p.c.keys, p.c.host
-	if p.move(keys, len(p.shown), p.rows, k) {
-		if len(p.shown) > 0 {
-			p.sel = p.shown[p.cursor].info.ID
-		}
+	if p.moveKey(keys, k) {
 		if p.follow && p.cursor != 0 {
 			p.follow = false
 		}
 		return nil
 	}
-	sel := p.selected()
+	sel, ok := p.selected()
 	switch {
 	case key.Matches(k, keys.Open):
-		if sel != nil {
+		if ok {
 			return host.openJob(sel.info.ID)
 		}
 	case key.Matches(k, keys.Back):
@@ -94,13 +75,13 @@ func (p *jobsPane) update(k tea.KeyPressMsg) tea.Cmd {
 		p.state = (p.state + 1) % len(stateFilters)
 		p.refresh()
 	case key.Matches(k, keys.Retry):
-		if sel != nil {
+		if ok {
 			return p.c.retry(sel.info.ID)
 		}
 	case key.Matches(k, keys.RetryFailed):
 		p.askRetryFailed()
 	case key.Matches(k, keys.Cancel):
-		if sel != nil {
+		if ok {
 			p.c.askCancel(sel.info)
 		}
 	case key.Matches(k, keys.Follow):

@@ -16,6 +16,50 @@ type listState struct {
 	filter string
 }
 
+// table is what the jobs and runners panes have in common: the entries that
+// pass the filters, the cursor over them, and the room on screen.
+type table[E keyed] struct {
+	listState
+	shown []E
+	width int
+	rows  int // table rows on screen
+}
+
+// keyed is an entry that a table can find again after the list changed.
+type keyed interface{ key() string }
+
+func (t *table[E]) selected() (e E, ok bool) {
+	if t.cursor < len(t.shown) {
+		return t.shown[t.cursor], true
+	}
+	return e, false
+}
+
+// setSize takes the title's line, the column header's, and rows for the rest.
+func (t *table[E]) setSize(width, height int) {
+	t.width, t.rows = width, max(0, height-2)
+	t.scrollTo(len(t.shown), t.rows)
+}
+
+// show takes the entries that now pass the filters and finds the selected
+// one again.
+func (t *table[E]) show(shown []E) {
+	t.shown = shown
+	t.reselect(len(shown), func(i int) string { return shown[i].key() })
+}
+
+// moveKey moves the cursor for k and remembers what is under it; it reports
+// whether k was a key that moves.
+func (t *table[E]) moveKey(keys *keyMap, k tea.KeyPressMsg) bool {
+	if !t.move(keys, len(t.shown), t.rows, k) {
+		return false
+	}
+	if len(t.shown) > 0 {
+		t.sel = t.shown[t.cursor].key()
+	}
+	return true
+}
+
 // reselect finds the selected item again after the list changed.
 func (l *listState) reselect(n int, id func(int) string) {
 	if l.sel != "" {

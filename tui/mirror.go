@@ -35,6 +35,8 @@ func (e *jobEntry) set(j wire.JobInfo) {
 
 func (e *jobEntry) finished() bool { return e.info.State.Final() }
 
+func (e *jobEntry) key() string { return e.info.ID }
+
 // runnerEntry is a runner with its cleaned texts.
 type runnerEntry struct {
 	info   wire.RunnerInfo
@@ -53,6 +55,8 @@ func (e *runnerEntry) set(r wire.RunnerInfo) {
 	e.labels = strings.Join(ls, ",")
 	e.hay = strings.ToLower(strings.Join([]string{e.name, r.State, e.labels, clean(r.Remote), strings.Join(r.Jobs, " ")}, "\x00"))
 }
+
+func (e *runnerEntry) key() string { return e.info.Name }
 
 // counts are the header's figures.
 type counts struct {

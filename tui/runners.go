@@ -13,17 +13,13 @@ import (
 // runnersPane is the table of runners, by name: its cursor and filter, the
 // runners that pass it, and the keys that act on the selected runner.
 type runnersPane struct {
-	c *common
-	listState
-	shown []*runnerEntry // the runners that pass the filter, by name
-	width int
-	rows  int // table rows on screen
+	c                   *common
+	table[*runnerEntry] // by name
 }
 
 // refresh works out the runners shown after the mirror or the filter changed.
 func (p *runnersPane) refresh() {
-	p.shown = p.c.mirror.runnersView(p.shown, p.filter)
-	p.reselect(len(p.shown), func(i int) string { return p.shown[i].info.Name })
+	p.show(p.c.mirror.runnersView(p.shown, p.filter))
 }
 
 func (p *runnersPane) setFilter(text string) {
@@ -31,32 +27,15 @@ func (p *runnersPane) setFilter(text string) {
 	p.refresh()
 }
 
-func (p *runnersPane) selected() *runnerEntry {
-	if p.cursor < len(p.shown) {
-		return p.shown[p.cursor]
-	}
-	return nil
-}
-
-// setSize takes the title's line, the column header's when a row fits under
-// it, and rows for the rest.
-func (p *runnersPane) setSize(width, height int) {
-	p.width, p.rows = width, max(0, height-2)
-	p.scrollTo(len(p.shown), p.rows)
-}
-
 func (p *runnersPane) update(k tea.KeyPressMsg) tea.Cmd {
 	keys, host := &p.c.keys, p.c.host
-	if p.move(keys, len(p.shown), p.rows, k) {
-		if len(p.shown) > 0 {
-			p.sel = p.shown[p.cursor].info.Name
-		}
+	if p.moveKey(keys, k) {
 		return nil
 	}
-	sel := p.selected()
+	sel, ok := p.selected()
 	switch {
 	case key.Matches(k, keys.Open):
-		if sel == nil {
+		if !ok {
 			return nil
 		}
 		if len(sel.info.Jobs) == 0 {
@@ -72,11 +51,11 @@ func (p *runnersPane) update(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, keys.Filter):
 		host.startInput(inputFilter, p.filter)
 	case key.Matches(k, keys.Drain):
-		if sel != nil {
+		if ok {
 			p.askDrain(sel)
 		}
 	case key.Matches(k, keys.Cancel):
-		if sel != nil {
+		if ok {
 			p.askCancel(sel)
 		}
 	case key.Matches(k, keys.Retry):
