@@ -14,10 +14,11 @@ import (
 // jobsPane is the table of jobs, newest first: its cursor and filters, the jobs
 // that pass them, and the keys that act on the selected job.
 type jobsPane struct {
-	c                *common
-	table[*jobEntry]      // newest first
-	state            int  // index into stateFilters
-	follow           bool // the cursor stays on the newest job
+	c *common
+	// The jobs shown are newest first.
+	table[*jobEntry]
+	state  int  // index into stateFilters
+	follow bool // the cursor stays on the newest job
 }
 
 // stateFilters are the state filter's steps, in the order `s` cycles them.

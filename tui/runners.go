@@ -13,8 +13,9 @@ import (
 // runnersPane is the table of runners, by name: its cursor and filter, the
 // runners that pass it, and the keys that act on the selected runner.
 type runnersPane struct {
-	c                   *common
-	table[*runnerEntry] // by name
+	c *common
+	// The runners shown are by name.
+	table[*runnerEntry]
 }
 
 // refresh works out the runners shown after the mirror or the filter changed.
