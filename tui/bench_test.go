@@ -50,9 +50,9 @@ func bigSnapshot() *wire.Snapshot {
 func benchModel(b *testing.B, w, h int, noColor bool) *Model {
 	m := New(newFake(&wire.Snapshot{}), Options{Now: fixedNow, NoColor: noColor})
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
-	m.Update(subscribedMsg{gen: m.subGen, snap: bigSnapshot(), ch: make(chan wire.Events)})
-	if len(m.jobsView) != 10000 || len(m.runnersView) != 500 {
-		b.Fatalf("%d jobs and %d runners", len(m.jobsView), len(m.runnersView))
+	m.Update(subscribedMsg{gen: m.conn.gen, snap: bigSnapshot(), ch: make(chan wire.Events)})
+	if len(m.jobs.shown) != 10000 || len(m.runners.shown) != 500 {
+		b.Fatalf("%d jobs and %d runners", len(m.jobs.shown), len(m.runners.shown))
 	}
 	return m
 }
@@ -85,12 +85,12 @@ func BenchmarkEventBatch(b *testing.B) {
 	ch := make(chan wire.Events)
 	var evs []wire.Event
 	for i := range 100 {
-		j := m.jobsView[i].info
+		j := m.jobs.shown[i].info
 		j.State = wire.StatusPassed
 		j.FinishedAt = t0
 		evs = append(evs, wire.Event{Kind: wire.EventJob, Job: &j})
 	}
-	msg := eventsMsg{gen: m.subGen, ch: ch, batches: []wire.Events{{Events: evs}}}
+	msg := eventsMsg{gen: m.conn.gen, ch: ch, batches: []wire.Events{{Events: evs}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Update(msg)

@@ -2,28 +2,17 @@ package tui
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
-// The log kept for the detail view is bounded: the viewport measures every
-// line on each change, and the head of a huge log is rarely what anyone wants.
-const (
-	maxLogLines  = 5000
-	maxLogBytes  = 1 << 20 // read at most this much of a log's tail
-	maxLineBytes = 64 << 10
-	maxLineCells = 1000
-	maxMatches   = 10000
-)
-
-// detailState is the job open in the detail view.
-type detailState struct {
+// detailPane is one job opened full screen: what is known of it, its
+// attempts, and its log in a viewport. It exists while the job is open.
+type detailPane struct {
+	c        *common
 	id       string
 	job      wire.JobInfo
 	attempts []wire.AttemptInfo
@@ -36,88 +25,64 @@ type detailState struct {
 	follow      bool
 	search      string
 	matches     int
+	vp          viewport.Model
+	width       int
+	height      int
 }
 
-// logState is the part of an attempt's output held for the viewport. Output is
-// placed by offset, so a chunk that arrives both as an event and in a fetched
-// page is shown once, and a gap is filled by fetching.
-type logState struct {
-	gen      int // bumped when the log is reset, to drop stale replies
-	attempt  int
-	lines    []string
-	tail     string // raw bytes of the unfinished last line
-	hasTail  bool   // lines ends with the cleaned tail
-	end      int64  // offset of the next byte expected
-	stored   int64  // end of the stored output, as last reported
-	loaded   bool   // a first page arrived
-	fetching bool
-	again    bool // fetch once more when the current fetch returns
-	final    bool
-	err      error
-}
-
-func (m *Model) openDetail(id string) tea.Cmd {
-	d := &detailState{id: id, follow: true}
-	if e := m.store.jobs[id]; e != nil {
+// newDetailPane opens job id, starting from what the mirror holds of it, and
+// returns the requests that fetch the rest.
+func newDetailPane(c *common, id string) (*detailPane, tea.Cmd) {
+	d := &detailPane{c: c, id: id, follow: true, vp: viewport.New()}
+	d.setStyles()
+	if e := c.mirror.jobs[id]; e != nil {
 		d.job = e.info
 	} else {
 		d.job = wire.JobInfo{ID: id}
 	}
-	m.detail = d
-	m.focus = paneDetail
-	m.search("")
-	m.resetLog(d.job.Attempt)
-	return tea.Batch(m.fetchJob(), m.loadLog())
+	d.resetLog(d.job.Attempt)
+	return d, tea.Batch(d.fetchJob(), d.loadLog())
 }
 
-// loadLog starts reading the log, unless the job is queued and so has no
-// output yet: its output events will start the log when it runs.
-func (m *Model) loadLog() tea.Cmd {
-	d := m.detail
-	if d.job.State == wire.StateQueued {
-		d.log.loaded = true
-		m.logChanged()
-		return nil
+// setStyles gives the viewport the current styles for matches.
+func (d *detailPane) setStyles() {
+	d.vp.HighlightStyle = d.c.st.logMatch
+	d.vp.SelectedHighlightStyle = d.c.st.logMatchSel
+}
+
+// setSize leaves the log what the job's summary above it does not take.
+func (d *detailPane) setSize(width, height int) {
+	d.width, d.height = width, height
+	d.vp.SetWidth(width)
+	d.vp.SetHeight(max(1, height-len(d.info())-2))
+	if d.follow {
+		d.vp.GotoBottom()
 	}
-	return m.fetchLog()
 }
 
-func (m *Model) closeDetail() {
-	m.detail = nil
-	m.focus = paneJobs
-	m.vp.SetContentLines(nil)
-	m.vp.GotoTop()
-}
-
-func (m *Model) resetLog(attempt int) {
-	d := m.detail
-	m.logGen++
-	d.log = logState{gen: m.logGen, attempt: attempt}
-	m.vp.SetContentLines(nil)
-	m.vp.GotoTop()
-	m.vp.SetXOffset(0)
-	d.matches = 0
-}
-
-// detailResync catches up after a new snapshot: events may have been missed.
-func (m *Model) detailResync() []tea.Cmd {
-	d := m.detail
-	if e := m.store.jobs[d.id]; e != nil {
-		if c := m.detailJobChanged(e.info); c != nil {
-			return []tea.Cmd{c, m.fetchJob()}
+// resync catches up after a new snapshot: events may have been missed.
+func (d *detailPane) resync() []tea.Cmd {
+	if e := d.c.mirror.jobs[d.id]; e != nil {
+		if c := d.jobChanged(e.info); c != nil {
+			return []tea.Cmd{c, d.fetchJob()}
 		}
 	}
-	return []tea.Cmd{m.fetchJob(), m.loadLog()}
+	return []tea.Cmd{d.fetchJob(), d.loadLog()}
 }
 
-func (m *Model) fetchJob() tea.Cmd {
-	d := m.detail
+type jobMsg struct {
+	id   string
+	info wire.JobInfo
+	err  error
+}
+
+func (d *detailPane) fetchJob() tea.Cmd {
 	if d.fetchingJob {
 		d.jobAgain = true
 		return nil
 	}
 	d.fetchingJob, d.jobAgain = true, false
-	b, ctx, id := m.b, m.ctx, d.id
+	b, ctx, id := d.c.b, d.c.ctx, d.id
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
@@ -126,27 +91,8 @@ func (m *Model) fetchJob() tea.Cmd {
 	}
 }
 
-func (m *Model) fetchLog() tea.Cmd {
-	d := m.detail
-	l := &d.log
-	if l.fetching {
-		l.again = true
-		return nil
-	}
-	l.fetching, l.again = true, false
-	b, ctx, gen := m.b, m.ctx, l.gen
-	q := wire.LogQuery{JobID: d.id, Attempt: l.attempt, Offset: l.end}
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		defer cancel()
-		c, err := b.Log(ctx, q)
-		return logMsg{id: q.JobID, gen: gen, chunk: c, err: err}
-	}
-}
-
-func (m *Model) onJob(msg jobMsg) tea.Cmd {
-	d := m.detail
-	if d == nil || d.id != msg.id {
+func (d *detailPane) onJob(msg jobMsg) tea.Cmd {
+	if d.id != msg.id {
 		return nil
 	}
 	d.fetchingJob = false
@@ -158,311 +104,128 @@ func (m *Model) onJob(msg jobMsg) tea.Cmd {
 		d.attempts = msg.info.Attempts
 		// The event stream is the authority on the job's state; the reply only
 		// stands in for a job the console does not hold.
-		if e := m.store.jobs[d.id]; e != nil {
+		if e := d.c.mirror.jobs[d.id]; e != nil {
 			d.job = e.info
 		} else {
 			msg.info.Attempts = nil
-			cmd = m.detailJobChanged(msg.info)
+			cmd = d.jobChanged(msg.info)
 		}
 	}
 	if d.jobAgain {
-		return tea.Batch(cmd, m.fetchJob())
+		return tea.Batch(cmd, d.fetchJob())
 	}
 	return cmd
 }
 
-// detailJobChanged follows the open job through its states and attempts.
-func (m *Model) detailJobChanged(j wire.JobInfo) tea.Cmd {
-	d := m.detail
+// jobChanged follows the open job through its states and attempts.
+func (d *detailPane) jobChanged(j wire.JobInfo) tea.Cmd {
 	old := d.job
 	d.job = j
 	var cmds []tea.Cmd
 	if j.Attempt != old.Attempt || j.State != old.State {
 		// Each change adds to or ends an attempt in the history.
-		cmds = append(cmds, m.fetchJob())
+		cmds = append(cmds, d.fetchJob())
 	}
 	if j.Attempt > d.log.attempt {
-		m.resetLog(j.Attempt)
-		cmds = append(cmds, m.loadLog())
+		d.resetLog(j.Attempt)
+		cmds = append(cmds, d.loadLog())
 	} else if j.State.Final() && j.Attempt > 0 && !d.log.final {
 		// The last output may have been stored after the last event we saw.
-		cmds = append(cmds, m.fetchLog())
+		cmds = append(cmds, d.fetchLog())
 	}
 	return tea.Batch(cmds...)
 }
 
-func (m *Model) detailOutput(o *wire.Output) tea.Cmd {
-	d := m.detail
-	l := &d.log
-	if l.attempt == 0 {
-		l.attempt = o.Attempt
+func (d *detailPane) update(k tea.KeyPressMsg) tea.Cmd {
+	keys := &d.c.keys
+	if d.scroll(k) {
+		return nil
 	}
 	switch {
-	case o.Attempt < l.attempt:
-		return nil
-	case o.Attempt > l.attempt:
-		m.resetLog(o.Attempt)
-		return m.fetchLog()
-	case !l.loaded || o.Offset > l.end:
-		// Output before the first page or past a gap: the store has it all.
-		return m.fetchLog()
-	}
-	m.appendLog(o.Offset, o.Data)
-	return nil
-}
-
-func (m *Model) onLog(msg logMsg) tea.Cmd {
-	d := m.detail
-	if d == nil || d.id != msg.id || d.log.gen != msg.gen {
-		return nil
-	}
-	l := &d.log
-	l.fetching = false
-	if msg.err != nil {
-		l.err = msg.err
-		if l.again {
-			return m.fetchLog()
+	case key.Matches(k, keys.Back):
+		if d.search != "" {
+			d.setSearch("")
+			return nil
 		}
-		return nil
-	}
-	l.err = nil
-	c := msg.chunk
-	if l.attempt == 0 {
-		l.attempt = c.Attempt
-	}
-	l.stored = c.End
-	if !l.loaded {
-		l.loaded = true
-		if from := c.End - maxLogBytes; from > max(l.end, c.Start, c.Offset) {
-			// Too long to hold: keep the tail, where the failures are.
-			m.appendLog(from, "")
-			if c.Offset+int64(len(c.Data)) <= from {
-				return m.fetchLog()
-			}
-		}
-	}
-	m.appendLog(c.Offset, c.Data)
-	l.final = c.Final && l.end >= c.End
-	if (len(c.Data) > 0 && l.end < c.End) || l.again {
-		return m.fetchLog()
+		d.c.host.closeJob()
+	case key.Matches(k, keys.Follow):
+		d.toggleFollow()
+	case key.Matches(k, keys.Search):
+		d.c.host.startInput(inputSearch, d.search)
+	case key.Matches(k, keys.Retry):
+		return d.c.retry(d.id)
+	case key.Matches(k, keys.Cancel):
+		d.c.askCancel(d.job)
+	case key.Matches(k, keys.Open):
+	case key.Matches(k, keys.Drain), key.Matches(k, keys.RetryFailed):
+		d.c.host.setStatus("that key works in the lists: esc to go back")
 	}
 	return nil
 }
 
-// appendLog places data, which starts at offset off, in the log.
-func (m *Model) appendLog(off int64, data string) {
-	l := &m.detail.log
-	changed := false
-	if off > l.end {
-		l.endLine()
-		l.lines = append(l.lines, fmt.Sprintf("… %s of earlier output not shown", bytesText(off-l.end)))
-		l.end = off
-		changed = true
-	}
-	if off < l.end {
-		skip := l.end - off
-		if skip >= int64(len(data)) {
-			data = ""
-		} else {
-			data = data[skip:]
-		}
-	}
-	if data != "" {
-		l.end += int64(len(data))
-		l.add(data)
-		changed = true
-	}
-	if changed {
-		m.logChanged()
-	}
-}
-
-// endLine finishes an unfinished last line, before a marker.
-func (l *logState) endLine() {
-	l.tail, l.hasTail = "", false
-}
-
-func (l *logState) add(data string) {
-	if l.hasTail {
-		l.lines = l.lines[:len(l.lines)-1]
-	}
-	s := l.tail + data
-	for {
-		i := strings.IndexByte(s, '\n')
-		if i < 0 {
-			break
-		}
-		l.lines = append(l.lines, logLine(s[:i]))
-		s = s[i+1:]
-	}
-	if len(s) > maxLineBytes {
-		l.lines = append(l.lines, logLine(s))
-		s = ""
-	}
-	l.tail, l.hasTail = s, s != ""
-	if l.hasTail {
-		l.lines = append(l.lines, logLine(s))
-	}
-	if over := len(l.lines) - maxLogLines; over > 0 {
-		l.lines = slices.Clone(l.lines[over:])
-	}
-}
-
-func logLine(s string) string {
-	s = clean(strings.TrimSuffix(s, "\r"))
-	if len(s) > maxLineCells && ansi.StringWidth(s) > maxLineCells {
-		s = ansi.Truncate(s, maxLineCells, "…")
-	}
-	return s
-}
-
-// logChanged hands the log to the viewport.
-func (m *Model) logChanged() {
-	d := m.detail
-	m.vp.SetContentLines(d.log.lines)
-	if d.search != "" {
-		m.highlight()
-	}
-	if d.follow {
-		m.vp.GotoBottom()
-	}
-}
-
-// search highlights a text in the log; "" clears it.
-func (m *Model) search(text string) {
-	d := m.detail
-	if d == nil {
-		return
-	}
-	d.search = text
-	if text == "" {
-		m.vp.ClearHighlights()
-		d.matches = 0
-		return
-	}
-	m.highlight()
-	if d.matches > 0 {
+// scroll handles the keys that move through the log; it reports whether k was
+// one. Moving up stops following the tail; going to the bottom follows it.
+func (d *detailPane) scroll(k tea.KeyPressMsg) bool {
+	keys, vp := &d.c.keys, &d.vp
+	switch {
+	case key.Matches(k, keys.Up):
+		vp.ScrollUp(1)
 		d.follow = false
-	}
-}
-
-func (m *Model) highlight() {
-	d := m.detail
-	matches, last := findFold(d.log.lines, d.search)
-	d.matches = len(matches)
-	m.vp.ClearHighlights()
-	m.vp.SetHighlights(matches)
-	if len(matches) > 0 && last < m.vp.YOffset() {
-		// The viewport looks for a match from where it is down; with none
-		// below, wrap around to the first, as less does.
-		m.vp.HighlightNext()
-	}
-}
-
-// findFold finds needle in the lines as the viewport joins them, ignoring ASCII
-// case; byte offsets stay those of the original text, as the viewport needs.
-// It also returns the line of the last match.
-func findFold(lines []string, needle string) (out [][]int, last int) {
-	if needle == "" {
-		return nil, -1
-	}
-	n := []byte(needle)
-	for i, c := range n {
-		n[i] = lower(c)
-	}
-	base := 0
-	last = -1
-	for ln, line := range lines {
-		for i := 0; i+len(n) <= len(line); i++ {
-			if !hasFold(line[i:], n) {
-				continue
-			}
-			out = append(out, []int{base + i, base + i + len(n)})
-			last = ln
-			if len(out) >= maxMatches {
-				return out, last
-			}
-			i += len(n) - 1
-		}
-		base += len(line) + 1
-	}
-	return out, last
-}
-
-func hasFold(s string, lowerPrefix []byte) bool {
-	for j, c := range lowerPrefix {
-		if lower(s[j]) != c {
-			return false
-		}
+	case key.Matches(k, keys.Down):
+		vp.ScrollDown(1)
+	case key.Matches(k, keys.Top):
+		vp.GotoTop()
+		d.follow = false
+	case key.Matches(k, keys.Bottom):
+		vp.GotoBottom()
+		d.follow = true
+	case key.Matches(k, keys.PageUp):
+		vp.PageUp()
+		d.follow = false
+	case key.Matches(k, keys.PageDown):
+		vp.PageDown()
+	case key.Matches(k, keys.HalfUp):
+		vp.HalfPageUp()
+		d.follow = false
+	case key.Matches(k, keys.HalfDown):
+		vp.HalfPageDown()
+	case key.Matches(k, keys.Left):
+		vp.ScrollLeft(8)
+	case key.Matches(k, keys.Right):
+		vp.ScrollRight(8)
+	case key.Matches(k, keys.NextMatch):
+		vp.HighlightNext()
+		d.follow = false
+	case key.Matches(k, keys.PrevMatch):
+		vp.HighlightPrevious()
+		d.follow = false
+	default:
+		return false
 	}
 	return true
 }
 
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
+func (d *detailPane) toggleFollow() {
+	d.follow = !d.follow
+	if d.follow {
+		d.vp.GotoBottom()
+		d.c.host.setStatus("following the log")
+	} else {
+		d.c.host.setStatus("stopped following the log")
 	}
-	return c
 }
 
-func (m *Model) detailKey(k tea.KeyPressMsg) tea.Cmd {
-	d := m.detail
-	vp := &m.vp
-	switch {
-	case key.Matches(k, m.keys.Back):
-		if d.search != "" {
-			m.search("")
-			return nil
-		}
-		m.closeDetail()
-	case key.Matches(k, m.keys.Up):
-		vp.ScrollUp(1)
-		d.follow = false
-	case key.Matches(k, m.keys.Down):
-		vp.ScrollDown(1)
-	case key.Matches(k, m.keys.Top):
-		vp.GotoTop()
-		d.follow = false
-	case key.Matches(k, m.keys.Bottom):
-		vp.GotoBottom()
-		d.follow = true
-	case key.Matches(k, m.keys.PageUp):
-		vp.PageUp()
-		d.follow = false
-	case key.Matches(k, m.keys.PageDown):
-		vp.PageDown()
-	case key.Matches(k, m.keys.HalfUp):
-		vp.HalfPageUp()
-		d.follow = false
-	case key.Matches(k, m.keys.HalfDown):
-		vp.HalfPageDown()
-	case key.Matches(k, m.keys.Left):
-		vp.ScrollLeft(8)
-	case key.Matches(k, m.keys.Right):
-		vp.ScrollRight(8)
-	case key.Matches(k, m.keys.Follow):
-		d.follow = !d.follow
-		if d.follow {
-			vp.GotoBottom()
-			m.setStatus("following the log")
-		} else {
-			m.setStatus("stopped following the log")
-		}
-	case key.Matches(k, m.keys.Search):
-		m.startInput(inputSearch, d.search)
-	case key.Matches(k, m.keys.NextMatch):
-		vp.HighlightNext()
-		d.follow = false
-	case key.Matches(k, m.keys.PrevMatch):
-		vp.HighlightPrevious()
-		d.follow = false
-	case key.Matches(k, m.keys.Retry):
-		return m.retry(d.id)
-	case key.Matches(k, m.keys.Cancel):
-		m.askCancel(d.job)
-	case key.Matches(k, m.keys.Open):
-	case key.Matches(k, m.keys.Drain), key.Matches(k, m.keys.RetryFailed):
-		m.setStatus("that key works in the lists: esc to go back")
+func (d *detailPane) ShortHelp() []key.Binding {
+	k := &d.c.keys
+	return []key.Binding{k.Help, k.Quit, k.Back, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
+}
+
+func (d *detailPane) FullHelp() [][]key.Binding {
+	k := &d.c.keys
+	return [][]key.Binding{
+		k.moveKeys(),
+		{k.HalfUp, k.HalfDown, k.Left, k.Right, k.Follow},
+		{k.Search, k.NextMatch, k.Retry, k.Cancel, k.Back},
+		k.generalKeys(),
 	}
-	return nil
 }

@@ -248,7 +248,7 @@ func newHarness(t *testing.T, b *fakeBackend, w, h int) *harness {
 	})
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.run(hs.m.Init())
-	hs.waitFor("the first snapshot", func() bool { return hs.m.conn == connUp })
+	hs.waitFor("the first snapshot", func() bool { return hs.m.conn.state == connUp })
 	return hs
 }
 

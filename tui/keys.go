@@ -72,37 +72,12 @@ func newKeyMap() keyMap {
 	}
 }
 
-// paneKeys is the help for one pane: only the keys that do something there.
-type paneKeys struct {
-	k    *keyMap
-	pane pane
+// moveKeys are the help's keys for moving through a pane.
+func (k *keyMap) moveKeys() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}
 }
 
-func (p paneKeys) ShortHelp() []key.Binding {
-	k := p.k
-	switch p.pane {
-	case paneRunners:
-		return []key.Binding{k.Help, k.Quit, k.NextPane, k.Open, k.Drain, k.Cancel, k.Filter}
-	case paneDetail:
-		return []key.Binding{k.Help, k.Quit, k.Back, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
-	}
-	return []key.Binding{k.Help, k.Quit, k.NextPane, k.Open, k.Retry, k.RetryFailed, k.Cancel, k.Filter, k.StateFilter}
-}
-
-func (p paneKeys) FullHelp() [][]key.Binding {
-	k := p.k
-	move := []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}
-	general := []key.Binding{k.NextPane, k.PrevPane, k.Help, k.Quit}
-	switch p.pane {
-	case paneRunners:
-		return [][]key.Binding{move, {k.Open, k.Drain, k.Cancel, k.Retry}, {k.Filter, k.Back}, general}
-	case paneDetail:
-		return [][]key.Binding{
-			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
-			{k.HalfUp, k.HalfDown, k.Left, k.Right, k.Follow},
-			{k.Search, k.NextMatch, k.Retry, k.Cancel, k.Back},
-			general,
-		}
-	}
-	return [][]key.Binding{move, {k.Open, k.Retry, k.RetryFailed, k.Cancel}, {k.Filter, k.StateFilter, k.Back}, general}
+// generalKeys are the help's keys that work in every pane.
+func (k *keyMap) generalKeys() []key.Binding {
+	return []key.Binding{k.NextPane, k.PrevPane, k.Help, k.Quit}
 }

@@ -2,13 +2,11 @@ package tui
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/eventide-ci/eventide/net/wire"
@@ -37,6 +35,7 @@ type Options struct {
 // DefaultMaxFinished is how many finished jobs a console keeps by default.
 const DefaultMaxFinished = 10000
 
+// pane names the part of the screen that has the focus.
 type pane int
 
 const (
@@ -45,96 +44,31 @@ const (
 	paneDetail
 )
 
-type connState int
-
-const (
-	connConnecting connState = iota
-	connUp
-	connLost
-)
-
-// Reconnection backs off from minBackoff, doubling up to maxBackoff.
-const (
-	minBackoff = 250 * time.Millisecond
-	maxBackoff = 10 * time.Second
-	// requestTimeout bounds a request so that a dispatcher that stopped answering
-	// does not leave goroutines behind.
-	requestTimeout = 30 * time.Second
-)
-
-// listState is a table's cursor and filter. The selection is remembered by id
-// as well as by row, so that a burst of new jobs does not slide a different job
-// under the cursor just before the user presses x.
-type listState struct {
-	cursor int
-	offset int
-	sel    string
-	filter string
-	state  int // index into stateFilters; jobs only
-}
-
-type inputKind int
-
-const (
-	inputNone inputKind = iota
-	inputFilter
-	inputSearch
-)
-
-type confirmState struct {
-	text string
-	yes  func() tea.Cmd
-}
-
 // Model is the console, a tea.Model. Build it with New; it works through a
 // pointer, so the model Run returns is the one that was passed in.
+//
+// The root holds the connection, the focus and what is drawn around the
+// panes; each pane (jobsPane, runnersPane, detailPane) holds its own state,
+// keys, help and drawing, and reaches the root only through host.
 type Model struct {
-	b      Backend
+	c      common
 	o      Options
-	now    func() time.Time
-	ctx    context.Context
 	cancel context.CancelFunc
 	// after schedules a message; tests replace it to fire timers by hand.
 	after func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
 
 	width, height int
 	color         bool
-	st            styles
-	keys          keyMap
-	help          help.Model
-	helpCache     helpCache
+	help          helpView
+	bar           statusBar
+	conn          connection
+	head          header
 
-	conn      connState
-	connected bool // at least once, to tell "connecting" from "lost"
-	connErr   error
-	subGen    int
-	subCancel context.CancelFunc
-	backoff   time.Duration
-	snapshots int // snapshots received
+	focus   pane
+	jobs    jobsPane
+	runners runnersPane
+	detail  *detailPane // while a job is open
 
-	server  string
-	addr    string
-	started time.Time
-
-	store       *store
-	jobsView    []*jobEntry
-	runnersView []*runnerEntry
-	counts      counts
-	spark       []int
-	sparkAt     time.Time
-
-	focus      pane
-	jobs       listState
-	runners    listState
-	followNew  bool // the jobs cursor stays on the newest job
-	input      inputKind
-	inputText  string
-	confirm    *confirmState
-	status     string
-	statusErr  bool
-	detail     *detailState
-	logGen     int
-	vp         viewport.Model
 	quitting   bool
 	unfinished []wire.JobInfo
 }
@@ -153,29 +87,34 @@ func New(b Backend, o Options) *Model {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Model{
-		b:      b,
 		o:      o,
-		now:    o.Now,
-		ctx:    ctx,
 		cancel: cancel,
 		after:  tea.Tick,
-		keys:   newKeyMap(),
-		help:   help.New(),
-		store:  newStore(o.MaxFinished),
+		help:   helpView{model: help.New()},
+		head:   header{address: o.Address, hosted: o.Hosted},
 		focus:  paneJobs,
-		vp:     viewport.New(),
 	}
+	m.c = common{
+		keys:   newKeyMap(),
+		now:    o.Now,
+		mirror: newMirror(o.MaxFinished),
+		b:      b,
+		ctx:    ctx,
+		host:   m,
+	}
+	m.jobs.c, m.runners.c = &m.c, &m.c
 	m.setColor(!o.NoColor && (o.Profile == colorprofile.Unknown || o.Profile > colorprofile.ASCII))
 	return m
 }
 
 func (m *Model) setColor(on bool) {
 	m.color = on
-	m.st = newStyles(on)
-	m.help.Styles = m.st.help
-	m.helpCache = helpCache{}
-	m.vp.HighlightStyle = m.st.logMatch
-	m.vp.SelectedHighlightStyle = m.st.logMatchSel
+	m.c.st = newStyles(on)
+	m.help.model.Styles = m.c.st.help
+	m.help.lines = nil
+	if m.detail != nil {
+		m.detail.setStyles()
+	}
 }
 
 // Unfinished lists the jobs that were queued or running when the console ended,
@@ -191,96 +130,14 @@ func (m *Model) Init() tea.Cmd {
 	return tea.Batch(m.subscribe(), m.tick())
 }
 
-type (
-	subscribedMsg struct {
-		gen  int
-		snap *wire.Snapshot
-		ch   <-chan wire.Events
-		err  error
-	}
-	eventsMsg struct {
-		gen     int
-		ch      <-chan wire.Events
-		batches []wire.Events
-		closed  bool
-	}
-	reconnectMsg struct{ gen int }
-	tickMsg      time.Time
-	jobMsg       struct {
-		id   string
-		info wire.JobInfo
-		err  error
-	}
-	logMsg struct {
-		id    string
-		gen   int
-		chunk wire.LogChunk
-		err   error
-	}
-	actionMsg struct {
-		verb   string // retry, cancel, drain
-		target string // a job id or a runner name
-		info   *wire.JobInfo
-		err    error
-	}
-	bulkMsg struct {
-		ok    []wire.JobInfo
-		fails int
-		err   error
-	}
-)
-
-// maxCoalesce bounds the events gathered into one message, so that one Update
-// stays short even when the dispatcher floods.
-const maxCoalesce = 4096
-
-func (m *Model) subscribe() tea.Cmd {
-	if m.subCancel != nil {
-		m.subCancel()
-	}
-	m.subGen++
-	gen := m.subGen
-	ctx, cancel := context.WithCancel(m.ctx)
-	m.subCancel = cancel
-	b := m.b
-	return func() tea.Msg {
-		snap, ch, err := b.Subscribe(ctx)
-		return subscribedMsg{gen: gen, snap: snap, ch: ch, err: err}
-	}
-}
-
-// listen waits for the next batch, then takes whatever else is already queued,
-// so that a burst becomes one update and one frame.
-func listen(gen int, ch <-chan wire.Events) tea.Cmd {
-	return func() tea.Msg {
-		ev, ok := <-ch
-		if !ok {
-			return eventsMsg{gen: gen, ch: ch, closed: true}
-		}
-		msg := eventsMsg{gen: gen, ch: ch, batches: []wire.Events{ev}}
-		n := len(ev.Events)
-		for n < maxCoalesce {
-			select {
-			case ev, ok := <-ch:
-				if !ok {
-					msg.closed = true
-					return msg
-				}
-				msg.batches = append(msg.batches, ev)
-				n += len(ev.Events)
-			default:
-				return msg
-			}
-		}
-		return msg
-	}
-}
+type tickMsg time.Time
 
 func (m *Model) tick() tea.Cmd {
 	return m.after(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
-// Update implements tea.Model.
+// Update implements tea.Model. It routes: keys to the focused pane, replies to
+// whoever asked, and after each message fits the panes to the screen.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch msg := msg.(type) {
@@ -295,18 +152,20 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case eventsMsg:
 		cmd = m.onEvents(msg)
 	case reconnectMsg:
-		if msg.gen == m.subGen && m.conn == connLost && !m.quitting {
-			cmd = m.subscribe()
-		}
+		cmd = m.onReconnect(msg)
 	case tickMsg:
 		if !m.quitting {
-			m.onTick()
+			m.head.tick(m.c.mirror, m.c.now())
 			cmd = m.tick()
 		}
 	case jobMsg:
-		cmd = m.onJob(msg)
+		if m.detail != nil {
+			cmd = m.detail.onJob(msg)
+		}
 	case logMsg:
-		cmd = m.onLog(msg)
+		if m.detail != nil {
+			cmd = m.detail.onLog(msg)
+		}
 	case actionMsg:
 		cmd = m.onAction(msg)
 	case bulkMsg:
@@ -316,187 +175,58 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-func (m *Model) onSubscribed(msg subscribedMsg) tea.Cmd {
-	if msg.gen != m.subGen || m.quitting {
-		return nil
-	}
-	if msg.err == nil && (msg.snap == nil || msg.ch == nil) {
-		msg.err = fmt.Errorf("subscribe: no snapshot")
-	}
-	if msg.err != nil {
-		return m.lost(msg.err)
-	}
-	m.conn, m.connected, m.connErr, m.backoff = connUp, true, nil, 0
-	m.snapshots++
-	m.server, m.addr, m.started = clean(msg.snap.Server), clean(msg.snap.Address), msg.snap.StartedAt
-	m.store.reset(msg.snap)
-	m.refresh()
-	cmds := []tea.Cmd{listen(msg.gen, msg.ch)}
-	if m.detail != nil {
-		cmds = append(cmds, m.detailResync()...)
-	}
-	return tea.Batch(cmds...)
-}
-
-// lost shows the connection as lost and schedules another subscription. The
-// state on screen stays until a new snapshot replaces it, so the user still sees
-// the last known picture.
-func (m *Model) lost(err error) tea.Cmd {
-	m.conn, m.connErr = connLost, err
-	if m.subCancel != nil {
-		m.subCancel()
-		m.subCancel = nil
-	}
-	d := max(m.backoff, minBackoff)
-	m.backoff = min(2*d, maxBackoff)
-	gen := m.subGen
-	return m.after(d, func(time.Time) tea.Msg { return reconnectMsg{gen: gen} })
-}
-
-func (m *Model) onEvents(msg eventsMsg) tea.Cmd {
-	if msg.gen != m.subGen || m.quitting {
-		return nil
-	}
-	var cmds []tea.Cmd
-	dropped := false
-	for _, batch := range msg.batches {
-		for i := range batch.Events {
-			cmds = append(cmds, m.apply(&batch.Events[i]))
-		}
-		if batch.Dropped > 0 {
-			dropped = true
-		}
-	}
-	m.refresh()
-	switch {
-	case msg.closed:
-		cmds = append(cmds, m.lost(nil))
-	case dropped:
-		// The dispatcher left events out because the console fell behind: only a
-		// fresh snapshot is sure to be right.
-		cmds = append(cmds, m.subscribe())
-	default:
-		cmds = append(cmds, listen(msg.gen, msg.ch))
-	}
-	return tea.Batch(cmds...)
-}
-
-func (m *Model) apply(ev *wire.Event) tea.Cmd {
-	switch ev.Kind {
-	case wire.EventJob:
-		if ev.Job == nil {
-			return nil
-		}
-		m.store.putJob(*ev.Job)
-		if m.detail != nil && m.detail.id == ev.Job.ID {
-			return m.detailJobChanged(*ev.Job)
-		}
-	case wire.EventRunner:
-		if ev.Runner != nil {
-			m.store.putRunner(*ev.Runner)
-		}
-	case wire.EventOutput:
-		if ev.Output != nil && m.detail != nil && m.detail.id == ev.Output.JobID {
-			return m.detailOutput(ev.Output)
-		}
-	}
-	return nil
-}
-
-// refresh recomputes what the tables show after the data or a filter changed,
-// once per message, so that View only draws.
+// refresh recomputes what the header and the tables show after the mirror or
+// a filter changed, once per message, so that View only draws.
 func (m *Model) refresh() {
-	m.store.tidy()
-	m.counts = m.store.counts()
-	m.sparkAt = m.now().Truncate(sparkBucket)
-	m.spark = m.store.throughput(m.now())
-	m.jobsView = m.store.jobsView(m.jobsView, m.jobs.filter, m.jobs.state)
-	m.runnersView = m.store.runnersView(m.runnersView, m.runners.filter)
-	if m.followNew {
-		m.jobs.sel, m.jobs.cursor = "", 0
-	}
-	reselect(&m.jobs, len(m.jobsView), func(i int) string { return m.jobsView[i].info.ID })
-	reselect(&m.runners, len(m.runnersView), func(i int) string { return m.runnersView[i].info.Name })
+	m.c.mirror.tidy()
+	m.head.refresh(m.c.mirror, m.c.now())
+	m.jobs.refresh()
+	m.runners.refresh()
 }
 
-// reselect finds the selected item again after the list changed.
-func reselect(l *listState, n int, id func(int) string) {
-	if l.sel != "" {
-		if l.cursor < n && id(l.cursor) == l.sel {
-			return
-		}
-		for i := 0; i < n; i++ {
-			if id(i) == l.sel {
-				l.cursor = i
-				return
-			}
-		}
+// focused is the pane that has the focus.
+func (m *Model) focused() component {
+	switch {
+	case m.focus == paneRunners:
+		return &m.runners
+	case m.focus == paneDetail && m.detail != nil:
+		return m.detail
 	}
-	l.cursor = max(0, min(l.cursor, n-1))
-	l.sel = ""
-	if n > 0 {
-		l.sel = id(l.cursor)
-	}
+	return &m.jobs
 }
-
-func (m *Model) onTick() {
-	if b := m.now().Truncate(sparkBucket); !b.Equal(m.sparkAt) {
-		m.sparkAt = b
-		m.spark = m.store.throughput(m.now())
-	}
-}
-
-func (m *Model) selectedJob() *jobEntry {
-	if m.jobs.cursor < len(m.jobsView) {
-		return m.jobsView[m.jobs.cursor]
-	}
-	return nil
-}
-
-func (m *Model) selectedRunner() *runnerEntry {
-	if m.runners.cursor < len(m.runnersView) {
-		return m.runnersView[m.runners.cursor]
-	}
-	return nil
-}
-
-func (m *Model) setStatus(s string) { m.status, m.statusErr = s, false }
-
-func (m *Model) setError(s string) { m.status, m.statusErr = s, true }
 
 func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
-	if m.confirm != nil {
+	if m.bar.confirm != nil {
 		return m.onConfirmKey(k)
 	}
-	if m.input != inputNone {
+	if m.bar.input != inputNone {
 		return m.onInputKey(k)
 	}
-	m.status = ""
+	m.bar.status = ""
+	keys := &m.c.keys
 	switch {
-	case key.Matches(k, m.keys.Quit):
+	case key.Matches(k, keys.Quit):
 		return m.quit()
-	case key.Matches(k, m.keys.Help):
-		m.help.ShowAll = !m.help.ShowAll
+	case key.Matches(k, keys.Help):
+		m.help.model.ShowAll = !m.help.model.ShowAll
 		return nil
-	case key.Matches(k, m.keys.NextPane):
+	case key.Matches(k, keys.NextPane):
 		m.cyclePane(1)
 		return nil
-	case key.Matches(k, m.keys.PrevPane):
+	case key.Matches(k, keys.PrevPane):
 		m.cyclePane(-1)
 		return nil
+	case key.Matches(k, keys.RetryFailed) && m.focus == paneRunners:
+		// R works from either list, on the failed jobs the jobs table shows.
+		m.jobs.askRetryFailed()
+		return nil
 	}
-	switch m.focus {
-	case paneRunners:
-		return m.runnersKey(k)
-	case paneDetail:
-		return m.detailKey(k)
-	}
-	return m.jobsKey(k)
+	return m.focused().update(k)
 }
 
 func (m *Model) quit() tea.Cmd {
 	m.quitting = true
-	m.unfinished = m.store.active()
+	m.unfinished = m.c.mirror.active()
 	m.cancel()
 	return tea.Quit
 }
@@ -515,354 +245,14 @@ func (m *Model) cyclePane(d int) {
 	m.focus = panes[(i+d+len(panes))%len(panes)]
 }
 
-func (m *Model) onConfirmKey(k tea.KeyPressMsg) tea.Cmd {
-	switch {
-	case key.Matches(k, m.keys.Yes):
-		c := m.confirm
-		m.confirm = nil
-		return c.yes()
-	case key.Matches(k, m.keys.No):
-		m.confirm = nil
-		m.setStatus("nothing done")
-	case k.String() == "ctrl+c":
-		m.confirm = nil
-		return m.quit()
-	}
-	return nil
+// openJob implements host.
+func (m *Model) openJob(id string) tea.Cmd {
+	d, cmd := newDetailPane(&m.c, id)
+	m.detail, m.focus = d, paneDetail
+	return cmd
 }
 
-func (m *Model) ask(text string, yes func() tea.Cmd) {
-	m.confirm = &confirmState{text: text, yes: yes}
-}
-
-func (m *Model) onInputKey(k tea.KeyPressMsg) tea.Cmd {
-	switch k.String() {
-	case "ctrl+c":
-		m.input = inputNone
-		return m.quit()
-	case "enter":
-		kind := m.input
-		m.input = inputNone
-		if kind == inputSearch {
-			m.search(m.inputText)
-		}
-		return nil
-	case "esc":
-		kind := m.input
-		m.input = inputNone
-		m.inputText = ""
-		if kind == inputFilter {
-			m.setFilter("")
-		} else {
-			m.search("")
-		}
-		return nil
-	case "backspace", "ctrl+h":
-		if r := []rune(m.inputText); len(r) > 0 {
-			m.inputText = string(r[:len(r)-1])
-		}
-	case "ctrl+u":
-		m.inputText = ""
-	default:
-		if k.Text == "" || len(m.inputText) > 200 {
-			return nil
-		}
-		m.inputText += clean(k.Text)
-	}
-	if m.input == inputFilter {
-		m.setFilter(m.inputText)
-	}
-	return nil
-}
-
-// setFilter applies a filter to the focused table as it is typed.
-func (m *Model) setFilter(text string) {
-	if m.focus == paneRunners {
-		m.runners.filter = text
-	} else {
-		m.jobs.filter = text
-	}
-	m.refresh()
-}
-
-func (m *Model) startInput(kind inputKind, text string) {
-	m.input, m.inputText = kind, text
-}
-
-// move handles the keys that move a table's cursor; it reports whether k was one.
-func (m *Model) move(l *listState, n, rows int, k tea.KeyPressMsg) bool {
-	c := l.cursor
-	switch {
-	case key.Matches(k, m.keys.Up):
-		c--
-	case key.Matches(k, m.keys.Down):
-		c++
-	case key.Matches(k, m.keys.Top):
-		c = 0
-	case key.Matches(k, m.keys.Bottom):
-		c = n - 1
-	case key.Matches(k, m.keys.PageUp):
-		c -= max(1, rows)
-	case key.Matches(k, m.keys.PageDown):
-		c += max(1, rows)
-	case key.Matches(k, m.keys.HalfUp):
-		c -= max(1, rows/2)
-	case key.Matches(k, m.keys.HalfDown):
-		c += max(1, rows/2)
-	default:
-		return false
-	}
-	l.cursor = max(0, min(c, n-1))
-	return true
-}
-
-func (m *Model) jobsKey(k tea.KeyPressMsg) tea.Cmd {
-	_, jobRows := m.listRows(m.bodyHeight())
-	if m.move(&m.jobs, len(m.jobsView), jobRows, k) {
-		if len(m.jobsView) > 0 {
-			m.jobs.sel = m.jobsView[m.jobs.cursor].info.ID
-		}
-		if m.followNew && m.jobs.cursor != 0 {
-			m.followNew = false
-		}
-		return nil
-	}
-	sel := m.selectedJob()
-	switch {
-	case key.Matches(k, m.keys.Open):
-		if sel != nil {
-			return m.openDetail(sel.info.ID)
-		}
-	case key.Matches(k, m.keys.Back):
-		if m.jobs.filter != "" || m.jobs.state != 0 {
-			m.jobs.filter, m.jobs.state = "", 0
-			m.refresh()
-			m.setStatus("filter cleared")
-		}
-	case key.Matches(k, m.keys.Filter):
-		m.startInput(inputFilter, m.jobs.filter)
-	case key.Matches(k, m.keys.StateFilter):
-		m.jobs.state = (m.jobs.state + 1) % len(stateFilters)
-		m.refresh()
-	case key.Matches(k, m.keys.Retry):
-		if sel != nil {
-			return m.retry(sel.info.ID)
-		}
-	case key.Matches(k, m.keys.RetryFailed):
-		m.askRetryFailed()
-	case key.Matches(k, m.keys.Cancel):
-		if sel != nil {
-			m.askCancel(sel.info)
-		}
-	case key.Matches(k, m.keys.Follow):
-		m.followNew = !m.followNew
-		if m.followNew {
-			m.refresh()
-			m.setStatus("following the newest job")
-		} else {
-			m.setStatus("stopped following the newest job")
-		}
-	case key.Matches(k, m.keys.Drain):
-		m.setStatus("d drains a runner: select one in the runners pane (tab)")
-	}
-	return nil
-}
-
-func (m *Model) runnersKey(k tea.KeyPressMsg) tea.Cmd {
-	runRows, _ := m.listRows(m.bodyHeight())
-	if m.move(&m.runners, len(m.runnersView), runRows, k) {
-		if len(m.runnersView) > 0 {
-			m.runners.sel = m.runnersView[m.runners.cursor].info.Name
-		}
-		return nil
-	}
-	sel := m.selectedRunner()
-	switch {
-	case key.Matches(k, m.keys.Open):
-		if sel == nil {
-			return nil
-		}
-		if len(sel.info.Jobs) == 0 {
-			m.setStatus("runner " + sel.name + " has no job")
-			return nil
-		}
-		return m.openDetail(sel.info.Jobs[0])
-	case key.Matches(k, m.keys.Back):
-		if m.runners.filter != "" {
-			m.runners.filter = ""
-			m.refresh()
-			m.setStatus("filter cleared")
-		}
-	case key.Matches(k, m.keys.Filter):
-		m.startInput(inputFilter, m.runners.filter)
-	case key.Matches(k, m.keys.Drain):
-		if sel == nil {
-			return nil
-		}
-		switch sel.info.State {
-		case wire.RunnerDraining:
-			m.setStatus("runner " + sel.name + " is already draining")
-		case wire.RunnerLost:
-			m.setStatus("runner " + sel.name + " is lost")
-		default:
-			name := sel.info.Name
-			m.ask(fmt.Sprintf("Drain runner %s? It finishes its jobs and takes no more. [y/n]", cut(sel.name, 30)), func() tea.Cmd { return m.drain(name) })
-		}
-	case key.Matches(k, m.keys.Cancel):
-		if sel == nil {
-			return nil
-		}
-		if len(sel.info.Jobs) == 0 {
-			m.setStatus("runner " + sel.name + " has no job to cancel")
-			return nil
-		}
-		info := wire.JobInfo{ID: sel.info.Jobs[0], State: wire.StateRunning}
-		if e := m.store.jobs[info.ID]; e != nil {
-			info = e.info
-		}
-		m.askCancel(info)
-	case key.Matches(k, m.keys.RetryFailed):
-		m.askRetryFailed()
-	case key.Matches(k, m.keys.Retry):
-		m.setStatus("r retries a job: select one in the jobs pane (tab)")
-	case key.Matches(k, m.keys.Follow), key.Matches(k, m.keys.StateFilter):
-		m.setStatus("that key works in the jobs pane (tab)")
-	}
-	return nil
-}
-
-func (m *Model) askCancel(j wire.JobInfo) {
-	if j.State.Final() {
-		m.setStatus(fmt.Sprintf("job %s already %s", jobName(j), j.State))
-		return
-	}
-	id := j.ID
-	m.ask(fmt.Sprintf("Cancel job %s? [y/n]", jobName(j)), func() tea.Cmd { return m.stop(id) })
-}
-
-// jobName is how prompts and messages name a job: its short commit and subject.
-func jobName(j wire.JobInfo) string {
-	name := shortCommit(clean(j.Commit))
-	if name == "" {
-		name = shortID(j.ID)
-	}
-	if s := firstLine(j.Message); s != "" {
-		name += " “" + cut(s, 40) + "”"
-	}
-	return name
-}
-
-func (m *Model) askRetryFailed() {
-	var ids []string
-	for _, e := range m.jobsView {
-		if e.info.State == wire.StatusFailed {
-			ids = append(ids, e.info.ID)
-		}
-	}
-	if len(ids) == 0 {
-		m.setStatus("no failed jobs in view")
-		return
-	}
-	m.ask(fmt.Sprintf("Retry %s in view? [y/n]", plural(len(ids), "failed job", "failed jobs")), func() tea.Cmd { return m.retryAll(ids) })
-}
-
-func (m *Model) retry(id string) tea.Cmd {
-	b, ctx := m.b, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		defer cancel()
-		info, err := b.Retry(ctx, id)
-		return actionMsg{verb: "retry", target: id, info: &info, err: err}
-	}
-}
-
-func (m *Model) stop(id string) tea.Cmd {
-	b, ctx := m.b, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		defer cancel()
-		return actionMsg{verb: "cancel", target: id, err: b.Stop(ctx, id)}
-	}
-}
-
-func (m *Model) drain(name string) tea.Cmd {
-	b, ctx := m.b, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		defer cancel()
-		return actionMsg{verb: "drain", target: name, err: b.Drain(ctx, name)}
-	}
-}
-
-// retryAll retries jobs one after another: a dispatcher is not helped by a
-// thousand simultaneous requests, and the user sees one summary at the end.
-func (m *Model) retryAll(ids []string) tea.Cmd {
-	b, ctx := m.b, m.ctx
-	return func() tea.Msg {
-		var out bulkMsg
-		for _, id := range ids {
-			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-			info, err := b.Retry(rctx, id)
-			cancel()
-			if err != nil {
-				out.fails++
-				if out.err == nil {
-					out.err = err
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				continue
-			}
-			out.ok = append(out.ok, info)
-		}
-		return out
-	}
-}
-
-func (m *Model) onAction(msg actionMsg) tea.Cmd {
-	if msg.err != nil {
-		m.setError(fmt.Sprintf("%s failed: %v", msg.verb, msg.err))
-		return nil
-	}
-	switch msg.verb {
-	case "retry":
-		if msg.info != nil && msg.info.ID != "" {
-			e := m.store.putNewer(*msg.info)
-			m.refresh()
-			// A retried job waits in the queue; its attempt number goes up when a
-			// runner takes it.
-			next := msg.info.Attempt
-			if msg.info.State == wire.StateQueued {
-				next++
-			}
-			m.setStatus(fmt.Sprintf("retrying %s: attempt %d queued", jobName(*msg.info), next))
-			if m.detail != nil && m.detail.id == msg.info.ID && e != nil {
-				return m.detailJobChanged(e.info)
-			}
-			return nil
-		}
-		m.setStatus("retry requested")
-	case "cancel":
-		name := shortID(msg.target)
-		if e := m.store.jobs[msg.target]; e != nil {
-			name = jobName(e.info)
-		}
-		m.setStatus("cancel requested for " + name)
-	case "drain":
-		m.setStatus("draining runner " + clean(msg.target))
-	}
-	return nil
-}
-
-func (m *Model) onBulk(msg bulkMsg) {
-	for _, j := range msg.ok {
-		m.store.putNewer(j)
-	}
-	m.refresh()
-	if msg.fails > 0 {
-		m.setError(fmt.Sprintf("retried %d, %d failed: %v", len(msg.ok), msg.fails, msg.err))
-		return
-	}
-	m.setStatus("retried " + plural(len(msg.ok), "job", "jobs"))
+// closeJob implements host.
+func (m *Model) closeJob() {
+	m.detail, m.focus = nil, paneJobs
 }

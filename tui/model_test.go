@@ -49,7 +49,7 @@ func (hs *harness) selJob() string { return hs.m.jobs.sel }
 func (hs *harness) selectJob(id string) {
 	hs.t.Helper()
 	hs.press("g")
-	for range len(hs.m.jobsView) {
+	for range len(hs.m.jobs.shown) {
 		if hs.selJob() == id {
 			return
 		}
@@ -64,7 +64,7 @@ func (hs *harness) selectRunner(name string) {
 		hs.press("tab")
 	}
 	hs.press("g")
-	for range len(hs.m.runnersView) {
+	for range len(hs.m.runners.shown) {
 		if hs.m.runners.sel == name {
 			return
 		}
@@ -75,7 +75,7 @@ func (hs *harness) selectRunner(name string) {
 
 func (hs *harness) waitStatus(sub string) {
 	hs.t.Helper()
-	hs.waitFor("status "+sub, func() bool { return strings.Contains(hs.m.status, sub) })
+	hs.waitFor("status "+sub, func() bool { return strings.Contains(hs.m.bar.status, sub) })
 }
 
 func TestSnapshotOnScreen(t *testing.T) {
@@ -91,7 +91,7 @@ func TestSnapshotOnScreen(t *testing.T) {
 	}
 	// Newest first.
 	var ids []string
-	for _, e := range hs.m.jobsView {
+	for _, e := range hs.m.jobs.shown {
 		ids = append(ids, e.info.ID)
 	}
 	want := []string{idRunning, idQueued, idFailed, idPassed, idError, idCancelled, idFailed2}
@@ -111,7 +111,7 @@ func TestMoveKeys(t *testing.T) {
 		if hs.m.jobs.cursor != s.want {
 			t.Fatalf("after %s: cursor %d, want %d", s.key, hs.m.jobs.cursor, s.want)
 		}
-		if hs.selJob() != hs.m.jobsView[s.want].info.ID {
+		if hs.selJob() != hs.m.jobs.shown[s.want].info.ID {
 			t.Fatalf("after %s: selected %s", s.key, hs.selJob())
 		}
 	}
@@ -160,7 +160,7 @@ func TestRetrySelectedJob(t *testing.T) {
 	hs.press("r")
 	hs.waitStatus("retrying")
 	hs.wantActions("retry " + idFailed)
-	e := hs.m.store.jobs[idFailed]
+	e := hs.m.c.mirror.jobs[idFailed]
 	if e.info.Attempt != 2 || e.info.State != wire.StateQueued {
 		t.Fatalf("after retry: attempt %d state %s, want 2 (the last) and queued", e.info.Attempt, e.info.State)
 	}
@@ -173,10 +173,10 @@ func TestRetrySelectedJob(t *testing.T) {
 	hs.selectJob(idPassed)
 	hs.press("r")
 	hs.waitStatus("retry failed: dispatcher says no")
-	if hs.m.store.jobs[idPassed].info.Attempt != 1 {
+	if hs.m.c.mirror.jobs[idPassed].info.Attempt != 1 {
 		t.Fatalf("failed retry changed the job")
 	}
-	if !hs.m.statusErr {
+	if !hs.m.bar.statusErr {
 		t.Fatalf("an error is not shown as one")
 	}
 }
@@ -184,16 +184,16 @@ func TestRetrySelectedJob(t *testing.T) {
 func TestRetryFailedConfirm(t *testing.T) {
 	hs := newHarness(t, newFake(sample()), 100, 30)
 	hs.press("R")
-	if hs.m.confirm == nil {
+	if hs.m.bar.confirm == nil {
 		t.Fatalf("R did not ask")
 	}
 	hs.wantScreen("Retry 2 failed jobs in view? [y/n]")
 	hs.press("j") // other keys are ignored while asking
-	if hs.m.confirm == nil || hs.m.jobs.cursor != 0 {
+	if hs.m.bar.confirm == nil || hs.m.jobs.cursor != 0 {
 		t.Fatalf("a key other than y/n answered the prompt or moved")
 	}
 	hs.press("n")
-	if hs.m.confirm != nil {
+	if hs.m.bar.confirm != nil {
 		t.Fatalf("n did not close the prompt")
 	}
 	hs.wantScreen("nothing done")
@@ -227,7 +227,7 @@ func TestCancelConfirm(t *testing.T) {
 	hs.press("x")
 	hs.wantScreen("Cancel job 1111111 “Add retry button to the console”? [y/n]")
 	hs.press("esc")
-	if hs.m.confirm != nil {
+	if hs.m.bar.confirm != nil {
 		t.Fatalf("esc did not close the prompt")
 	}
 	hs.wantActions()
@@ -237,7 +237,7 @@ func TestCancelConfirm(t *testing.T) {
 
 	hs.selectJob(idPassed)
 	hs.press("x")
-	if hs.m.confirm != nil {
+	if hs.m.bar.confirm != nil {
 		t.Fatalf("asked to cancel a finished job")
 	}
 	hs.wantScreen("already passed")
@@ -262,7 +262,7 @@ func TestDrainConfirm(t *testing.T) {
 	hs.selectRunner("runner-old")
 	hs.press("d")
 	hs.wantScreen("runner-old is lost")
-	if hs.m.confirm != nil {
+	if hs.m.bar.confirm != nil {
 		t.Fatalf("asked to drain a lost runner")
 	}
 }
@@ -291,15 +291,15 @@ func TestRunnersPaneKeys(t *testing.T) {
 	hs.press("esc", "tab")
 
 	hs.press("/", "g", "p", "u", "enter")
-	if len(hs.m.runnersView) != 1 || hs.m.runnersView[0].info.Name != "runner-3" {
-		t.Fatalf("runner filter gpu: %d runners", len(hs.m.runnersView))
+	if len(hs.m.runners.shown) != 1 || hs.m.runners.shown[0].info.Name != "runner-3" {
+		t.Fatalf("runner filter gpu: %d runners", len(hs.m.runners.shown))
 	}
-	if len(hs.m.jobsView) != 7 {
+	if len(hs.m.jobs.shown) != 7 {
 		t.Fatalf("the runner filter filtered the jobs")
 	}
 	hs.wantScreen("Runners (1 of 4) /gpu")
 	hs.press("esc")
-	if len(hs.m.runnersView) != 4 {
+	if len(hs.m.runners.shown) != 4 {
 		t.Fatalf("esc did not clear the runner filter")
 	}
 }
@@ -307,20 +307,20 @@ func TestRunnersPaneKeys(t *testing.T) {
 func TestFilter(t *testing.T) {
 	hs := newHarness(t, newFake(sample()), 100, 30)
 	hs.press("/", "M", "a", "I", "n")
-	if hs.m.input != inputFilter {
+	if hs.m.bar.input != inputFilter {
 		t.Fatalf("/ did not start the filter")
 	}
 	hs.wantScreen("filter jobs: MaIn█")
-	if len(hs.m.jobsView) != 4 {
-		t.Fatalf("filter main (as typed, any case): %d jobs, want 4", len(hs.m.jobsView))
+	if len(hs.m.jobs.shown) != 4 {
+		t.Fatalf("filter main (as typed, any case): %d jobs, want 4", len(hs.m.jobs.shown))
 	}
 	hs.press("space", "p", "a", "r", "s", "e")
-	if len(hs.m.jobsView) != 1 || hs.m.jobsView[0].info.ID != idFailed {
-		t.Fatalf("filter 'main parse': %d jobs", len(hs.m.jobsView))
+	if len(hs.m.jobs.shown) != 1 || hs.m.jobs.shown[0].info.ID != idFailed {
+		t.Fatalf("filter 'main parse': %d jobs", len(hs.m.jobs.shown))
 	}
 	hs.press("backspace", "backspace", "backspace", "backspace", "backspace", "backspace", "enter")
-	if hs.m.input != inputNone || hs.m.jobs.filter != "MaIn" || len(hs.m.jobsView) != 4 {
-		t.Fatalf("enter: input %d filter %q, %d jobs", hs.m.input, hs.m.jobs.filter, len(hs.m.jobsView))
+	if hs.m.bar.input != inputNone || hs.m.jobs.filter != "MaIn" || len(hs.m.jobs.shown) != 4 {
+		t.Fatalf("enter: input %d filter %q, %d jobs", hs.m.bar.input, hs.m.jobs.filter, len(hs.m.jobs.shown))
 	}
 	hs.wantScreen("Jobs (4 of 7) /MaIn")
 	if hs.selJob() != idFailed {
@@ -331,13 +331,13 @@ func TestFilter(t *testing.T) {
 	hs.wantActions("retry " + idPassed)
 
 	hs.press("esc")
-	if hs.m.jobs.filter != "" || len(hs.m.jobsView) != 7 {
+	if hs.m.jobs.filter != "" || len(hs.m.jobs.shown) != 7 {
 		t.Fatalf("esc did not clear the filter")
 	}
 	hs.press("/", "z", "z", "z")
 	hs.wantScreen("no job matches the filter")
 	hs.press("esc")
-	if hs.m.input != inputNone || hs.m.jobs.filter != "" {
+	if hs.m.bar.input != inputNone || hs.m.jobs.filter != "" {
 		t.Fatalf("esc while typing did not clear the filter")
 	}
 }
@@ -348,10 +348,10 @@ func TestStateFilter(t *testing.T) {
 	for range stateFilters {
 		hs.press("s")
 		name := stateFilters[hs.m.jobs.state].name
-		if got := len(hs.m.jobsView); got != want[name] {
+		if got := len(hs.m.jobs.shown); got != want[name] {
 			t.Fatalf("state %s: %d jobs, want %d", name, got, want[name])
 		}
-		for _, e := range hs.m.jobsView {
+		for _, e := range hs.m.jobs.shown {
 			if f := stateFilters[hs.m.jobs.state].match; f != nil && !f(e.info.State) {
 				t.Fatalf("state %s shows a %s job", name, e.info.State)
 			}
@@ -370,8 +370,8 @@ func TestEventsKeepSelection(t *testing.T) {
 	hs.selectJob(idFailed)
 	newJob := wire.JobInfo{ID: "b000000000000001", Commit: "8888888", Branch: "main", Message: "Brand new", State: wire.StateQueued, QueuedAt: t0, Waiting: "1st in queue"}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &newJob})
-	hs.waitFor("the new job", func() bool { return hs.m.store.jobs[newJob.ID] != nil })
-	if hs.m.jobsView[0].info.ID != newJob.ID {
+	hs.waitFor("the new job", func() bool { return hs.m.c.mirror.jobs[newJob.ID] != nil })
+	if hs.m.jobs.shown[0].info.ID != newJob.ID {
 		t.Fatalf("the new job is not first")
 	}
 	if hs.selJob() != idFailed {
@@ -384,7 +384,7 @@ func TestEventsKeepSelection(t *testing.T) {
 	running.State, running.Runner, running.Attempt, running.StartedAt = wire.StateRunning, "runner-2", 1, t0
 	r2 := wire.RunnerInfo{Name: "runner-2", State: wire.RunnerBusy, Slots: 1, Jobs: []string{newJob.ID}, LastSeen: t0}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &running}, wire.Event{Kind: wire.EventRunner, Runner: &r2})
-	hs.waitFor("the runner change", func() bool { return hs.m.store.runners["runner-2"].info.State == wire.RunnerBusy })
+	hs.waitFor("the runner change", func() bool { return hs.m.c.mirror.runners["runner-2"].info.State == wire.RunnerBusy })
 	hs.wantScreen("1 queued 2 running", "8888888 main")
 
 	// f keeps the newest job selected as jobs arrive.
@@ -394,12 +394,12 @@ func TestEventsKeepSelection(t *testing.T) {
 	}
 	newer := wire.JobInfo{ID: "b000000000000002", Commit: "9999999", State: wire.StateQueued, QueuedAt: t0.Add(time.Second)}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &newer})
-	hs.waitFor("the newer job", func() bool { return hs.m.store.jobs[newer.ID] != nil })
+	hs.waitFor("the newer job", func() bool { return hs.m.c.mirror.jobs[newer.ID] != nil })
 	if hs.selJob() != newer.ID {
 		t.Fatalf("following: selected %s, want the newest", hs.selJob())
 	}
 	hs.press("j")
-	if hs.m.followNew {
+	if hs.m.jobs.follow {
 		t.Fatalf("moving down did not stop following")
 	}
 }
@@ -414,10 +414,10 @@ func TestBoundedHistory(t *testing.T) {
 		snap.Jobs = append(snap.Jobs, wire.JobInfo{ID: fmt.Sprintf("%016x", 1000-i), State: st, QueuedAt: t0.Add(-time.Duration(i) * time.Minute)})
 	}
 	m := New(newFake(snap), Options{Now: fixedNow, MaxFinished: 20})
-	m.store.reset(snap)
+	m.c.mirror.reset(snap)
 	m.refresh()
 	fin, act := 0, 0
-	for _, e := range m.store.order {
+	for _, e := range m.c.mirror.order {
 		if e.finished() {
 			fin++
 		} else {
@@ -428,13 +428,13 @@ func TestBoundedHistory(t *testing.T) {
 		t.Fatalf("kept %d finished and %d active, want 20 and 5", fin, act)
 	}
 	// The newest finished jobs are the ones kept.
-	if _, ok := m.store.jobs[fmt.Sprintf("%016x", 1000-1)]; !ok {
+	if _, ok := m.c.mirror.jobs[fmt.Sprintf("%016x", 1000-1)]; !ok {
 		t.Fatalf("the newest finished job was dropped")
 	}
-	if _, ok := m.store.jobs[fmt.Sprintf("%016x", 1000-49)]; ok {
+	if _, ok := m.c.mirror.jobs[fmt.Sprintf("%016x", 1000-49)]; ok {
 		t.Fatalf("the oldest finished job was kept")
 	}
-	if _, ok := m.store.jobs[fmt.Sprintf("%016x", 1000-40)]; !ok {
+	if _, ok := m.c.mirror.jobs[fmt.Sprintf("%016x", 1000-40)]; !ok {
 		t.Fatalf("an old active job was dropped")
 	}
 }
@@ -454,7 +454,7 @@ func TestDetailView(t *testing.T) {
 	hs.press("r")
 	hs.waitStatus("retrying")
 	hs.wantActions("retry " + idFailed)
-	hs.waitFor("the job queued again", func() bool { return hs.m.store.jobs[idFailed].info.State == wire.StateQueued })
+	hs.waitFor("the job queued again", func() bool { return hs.m.c.mirror.jobs[idFailed].info.State == wire.StateQueued })
 	// Until a runner takes it, the last attempt's log stays on show.
 	hs.wantScreen("queued · attempt 3 next", "waiting: 1st in queue", "limits_test.go:12: got 3, want 4")
 
@@ -491,7 +491,7 @@ func TestDetailFollowAndPaging(t *testing.T) {
 	if len(d.log.lines) != 100 || d.log.lines[99] != "line 099" {
 		t.Fatalf("log has %d lines, last %q", len(d.log.lines), d.log.lines[len(d.log.lines)-1])
 	}
-	if !d.follow || !hs.m.vp.AtBottom() {
+	if !d.follow || !hs.m.detail.vp.AtBottom() {
 		t.Fatalf("a running job's log does not start at the tail")
 	}
 	hs.wantScreen("line 099", "live", "following")
@@ -503,7 +503,7 @@ func TestDetailFollowAndPaging(t *testing.T) {
 	hs.output(idRunning, "01\n")
 	hs.waitFor("the rest of the line", func() bool { return d.log.end == off+18 })
 	hs.wantScreen("line 100", "line 101")
-	if !hs.m.vp.AtBottom() {
+	if !hs.m.detail.vp.AtBottom() {
 		t.Fatalf("not following the tail")
 	}
 	// A repeated chunk is not shown twice.
@@ -519,16 +519,16 @@ func TestDetailFollowAndPaging(t *testing.T) {
 	if d.follow {
 		t.Fatalf("k did not stop following")
 	}
-	y := hs.m.vp.YOffset()
+	y := hs.m.detail.vp.YOffset()
 	hs.output(idRunning, "line 103\n")
 	hs.waitFor("line 103", func() bool { return d.log.end == off+36 })
-	if hs.m.vp.YOffset() != y || hs.m.vp.AtBottom() {
+	if hs.m.detail.vp.YOffset() != y || hs.m.detail.vp.AtBottom() {
 		t.Fatalf("the view moved while not following")
 	}
 	hs.wantScreen("live ·")
 	hs.noScreen("following")
 	hs.press("f")
-	if !d.follow || !hs.m.vp.AtBottom() {
+	if !d.follow || !hs.m.detail.vp.AtBottom() {
 		t.Fatalf("f did not follow the tail")
 	}
 	hs.wantScreen("following", "line 103")
@@ -537,11 +537,11 @@ func TestDetailFollowAndPaging(t *testing.T) {
 		t.Fatalf("f did not toggle follow off")
 	}
 	hs.press("g")
-	if hs.m.vp.YOffset() != 0 {
+	if hs.m.detail.vp.YOffset() != 0 {
 		t.Fatalf("g did not go to the top")
 	}
 	hs.press("G")
-	if !d.follow || !hs.m.vp.AtBottom() {
+	if !d.follow || !hs.m.detail.vp.AtBottom() {
 		t.Fatalf("G did not go to the tail and follow")
 	}
 
@@ -557,7 +557,7 @@ func TestDetailFollowAndPaging(t *testing.T) {
 	hs.b.push(wire.Event{Kind: wire.EventOutput, Output: &wire.Output{JobID: idQueued, Attempt: 1, Offset: 0, Data: "not mine\n"}})
 	marker := wire.JobInfo{ID: "c000000000000001", State: wire.StateQueued, QueuedAt: t0}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &marker})
-	hs.waitFor("the marker job", func() bool { return hs.m.store.jobs[marker.ID] != nil })
+	hs.waitFor("the marker job", func() bool { return hs.m.c.mirror.jobs[marker.ID] != nil })
 	hs.noScreen("not mine")
 
 	// The job ends: the tail is fetched once more and the log is final.
@@ -689,7 +689,7 @@ func TestReconnect(t *testing.T) {
 	hs := newHarness(t, b, 100, 30)
 	hs.selectJob(idFailed)
 	hs.b.drop()
-	hs.waitFor("the loss", func() bool { return hs.m.conn == connLost })
+	hs.waitFor("the loss", func() bool { return hs.m.conn.state == connLost })
 	hs.wantScreen("connection lost, reconnecting…", "Parse limits") // the last state stays
 	if len(hs.timers) == 0 {
 		t.Fatalf("no reconnection scheduled")
@@ -701,7 +701,7 @@ func TestReconnect(t *testing.T) {
 	b.snap.Runners = b.snap.Runners[:2]
 	b.mu.Unlock()
 	hs.fire()
-	hs.waitFor("the new snapshot", func() bool { return hs.m.conn == connUp })
+	hs.waitFor("the new snapshot", func() bool { return hs.m.conn.state == connUp })
 	hs.noScreen("connection lost")
 	hs.wantScreen("Seen after the reconnect", "runners 2 live 0 lost")
 	if hs.selJob() != idFailed {
@@ -713,7 +713,7 @@ func TestReconnect(t *testing.T) {
 	// Events flow on the new subscription.
 	j := wire.JobInfo{ID: "e000000000000002", Message: "After", State: wire.StateQueued, QueuedAt: t0.Add(time.Second)}
 	hs.b.push(wire.Event{Kind: wire.EventJob, Job: &j})
-	hs.waitFor("an event after the reconnect", func() bool { return hs.m.store.jobs[j.ID] != nil })
+	hs.waitFor("an event after the reconnect", func() bool { return hs.m.c.mirror.jobs[j.ID] != nil })
 }
 
 func TestSubscribeFailsThenRetries(t *testing.T) {
@@ -728,18 +728,18 @@ func TestSubscribeFailsThenRetries(t *testing.T) {
 	t.Cleanup(func() { hs.m.Close(); close(hs.done) })
 	hs.update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	hs.run(hs.m.Init())
-	hs.waitFor("the failure", func() bool { return hs.m.conn == connLost })
+	hs.waitFor("the failure", func() bool { return hs.m.conn.state == connLost })
 	hs.wantScreen("cannot connect, retrying… connection refused", "no jobs yet", "no runners connected")
-	first := hs.m.backoff
+	first := hs.m.conn.backoff
 	hs.fire()
-	hs.waitFor("the second failure", func() bool { return hs.m.backoff > first })
+	hs.waitFor("the second failure", func() bool { return hs.m.conn.backoff > first })
 	b.mu.Lock()
 	b.subErr = nil
 	b.mu.Unlock()
 	hs.fire()
-	hs.waitFor("the connection", func() bool { return hs.m.conn == connUp })
+	hs.waitFor("the connection", func() bool { return hs.m.conn.state == connUp })
 	hs.wantScreen("10.0.0.5:7700", "Add retry button")
-	if hs.m.backoff != 0 {
+	if hs.m.conn.backoff != 0 {
 		t.Fatalf("the backoff was not reset")
 	}
 }
@@ -751,7 +751,7 @@ func TestDroppedEventsResubscribe(t *testing.T) {
 	ch := b.subs[0]
 	b.mu.Unlock()
 	ch <- wire.Events{Dropped: 12}
-	hs.waitFor("a second snapshot", func() bool { return hs.m.snapshots == 2 })
+	hs.waitFor("a second snapshot", func() bool { return hs.m.conn.snapshots == 2 })
 	if n := strings.Count(strings.Join(b.allCalls(), ","), "subscribe"); n != 2 {
 		t.Fatalf("%d subscriptions, want 2", n)
 	}
@@ -799,9 +799,10 @@ func TestNoColor(t *testing.T) {
 	for _, noColor := range []bool{true, false} {
 		m := New(newFake(sample()), Options{Now: fixedNow, NoColor: noColor})
 		m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-		m.store.reset(sample())
+		m.c.mirror.reset(sample())
 		m.refresh()
-		m.conn = connUp
+		m.layout()
+		m.conn.state = connUp
 		out := m.render()
 		if got := colourSGR.MatchString(out); got == noColor {
 			t.Fatalf("NoColor=%v: colour codes present: %v", noColor, got)
@@ -874,4 +875,24 @@ func TestFormat(t *testing.T) {
 	if got := sparkline([]int{0, 1, 7, 0}); got != "▁▂█▁" {
 		t.Errorf("sparkline = %q", got)
 	}
+}
+
+// A log reply for an earlier opening of the same job is dropped: the detail
+// pane is new each time a job opens, but its logs are numbered across openings.
+func TestDetailReopenDropsStaleLog(t *testing.T) {
+	b := newFake(sample())
+	b.logs[idRunning] = logLines(0, 3)
+	hs := newHarness(t, b, 100, 30)
+	hs.press("enter")
+	hs.waitFor("the log", func() bool { return hs.m.detail.log.loaded && !hs.m.detail.log.fetching })
+	stale := hs.m.detail.log.gen
+	hs.press("esc", "enter")
+	d := hs.m.detail
+	hs.waitFor("the log again", func() bool { return d.log.loaded && !d.log.fetching })
+	end := d.log.end
+	hs.update(logMsg{id: idRunning, gen: stale, chunk: wire.LogChunk{JobID: idRunning, Attempt: 1, Offset: end, End: end + 6, Data: "stale\n"}})
+	if d.log.end != end || d.log.fetching {
+		t.Fatalf("a reply for the earlier opening was taken: end %d, want %d", d.log.end, end)
+	}
+	hs.noScreen("stale")
 }

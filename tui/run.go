@@ -30,7 +30,7 @@ func (m *Model) Run(ctx context.Context) error {
 	defer stop()
 	_, err := p.Run()
 	if !m.quitting {
-		m.unfinished = m.store.active()
+		m.unfinished = m.c.mirror.active()
 	}
 	m.Close()
 	return err

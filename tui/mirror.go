@@ -35,6 +35,8 @@ func (e *jobEntry) set(j wire.JobInfo) {
 
 func (e *jobEntry) finished() bool { return e.info.State.Final() }
 
+func (e *jobEntry) key() string { return e.info.ID }
+
 // runnerEntry is a runner with its cleaned texts.
 type runnerEntry struct {
 	info   wire.RunnerInfo
@@ -54,16 +56,20 @@ func (e *runnerEntry) set(r wire.RunnerInfo) {
 	e.hay = strings.ToLower(strings.Join([]string{e.name, r.State, e.labels, clean(r.Remote), strings.Join(r.Jobs, " ")}, "\x00"))
 }
 
+func (e *runnerEntry) key() string { return e.info.Name }
+
 // counts are the header's figures.
 type counts struct {
 	live, lost                                         int
 	queued, running, passed, failed, errors, cancelled int
 }
 
-// store is the console's copy of the dispatcher's state. Finished jobs are kept
-// up to a bound, oldest dropped first, so a console left open for weeks does not
-// grow without end; active jobs are always kept.
-type store struct {
+// mirror is the console's local copy of the dispatcher's jobs and runners:
+// replaced by each snapshot, kept current by the events that follow it. It is
+// not a store: nothing is written back, and what it drops the dispatcher still
+// has. Finished jobs are kept up to a bound, oldest dropped first, so a console
+// left open for weeks does not grow without end; active jobs are always kept.
+type mirror struct {
 	jobs        map[string]*jobEntry
 	order       []*jobEntry // oldest first, so that new jobs append
 	unsorted    bool
@@ -74,8 +80,8 @@ type store struct {
 	maxRunners  int
 }
 
-func newStore(maxFinished int) *store {
-	return &store{
+func newMirror(maxFinished int) *mirror {
+	return &mirror{
 		jobs:        map[string]*jobEntry{},
 		runners:     map[string]*runnerEntry{},
 		maxFinished: maxFinished,
@@ -87,7 +93,7 @@ func newStore(maxFinished int) *store {
 const maxRunnersKept = 2000
 
 // reset replaces the state with a snapshot.
-func (s *store) reset(snap *wire.Snapshot) {
+func (s *mirror) reset(snap *wire.Snapshot) {
 	s.jobs = make(map[string]*jobEntry, len(snap.Jobs))
 	s.order = s.order[:0]
 	s.runners = make(map[string]*runnerEntry, len(snap.Runners))
@@ -102,7 +108,7 @@ func (s *store) reset(snap *wire.Snapshot) {
 	s.tidy()
 }
 
-func (s *store) putJob(j wire.JobInfo) *jobEntry {
+func (s *mirror) putJob(j wire.JobInfo) *jobEntry {
 	if j.ID == "" {
 		return nil
 	}
@@ -126,7 +132,7 @@ func (s *store) putJob(j wire.JobInfo) *jobEntry {
 // putNewer records a job from a request's reply unless the event stream has
 // already brought the same attempt or a later one: replies can be older than
 // events, and the stream is the authority.
-func (s *store) putNewer(j wire.JobInfo) *jobEntry {
+func (s *mirror) putNewer(j wire.JobInfo) *jobEntry {
 	if e, ok := s.jobs[j.ID]; ok {
 		// A retry queues a finished job again under the same attempt number (the
 		// next one is given when a runner takes it): that is newer too.
@@ -145,7 +151,7 @@ func jobLess(a, b *jobEntry) bool {
 	return a.info.ID < b.info.ID
 }
 
-func (s *store) putRunner(r wire.RunnerInfo) {
+func (s *mirror) putRunner(r wire.RunnerInfo) {
 	if r.Name == "" {
 		return
 	}
@@ -162,7 +168,7 @@ func (s *store) putRunner(r wire.RunnerInfo) {
 
 // tidy restores the orders and bounds after a batch of changes: sorting once per
 // batch is cheaper than keeping order on every insert of a burst.
-func (s *store) tidy() {
+func (s *mirror) tidy() {
 	if s.unsorted {
 		slices.SortFunc(s.order, func(a, b *jobEntry) int {
 			if jobLess(a, b) {
@@ -220,7 +226,7 @@ func (s *store) tidy() {
 	}
 }
 
-func (s *store) counts() counts {
+func (s *mirror) counts() counts {
 	var c counts
 	for _, e := range s.rorder {
 		if e.info.State == wire.RunnerLost {
@@ -255,7 +261,7 @@ const (
 )
 
 // throughput counts jobs finished in each bucket up to now, oldest first.
-func (s *store) throughput(now time.Time) []int {
+func (s *mirror) throughput(now time.Time) []int {
 	out := make([]int, sparkBuckets)
 	end := now.Truncate(sparkBucket).Add(sparkBucket)
 	start := end.Add(-sparkBuckets * sparkBucket)
@@ -267,21 +273,6 @@ func (s *store) throughput(now time.Time) []int {
 		out[int(f.Sub(start)/sparkBucket)]++
 	}
 	return out
-}
-
-// stateFilters are the state filter's steps, in the order `s` cycles them.
-var stateFilters = []struct {
-	name  string
-	match func(wire.State) bool
-}{
-	{"all", nil},
-	{"active", wire.State.Active},
-	{wire.StateQueued, func(s wire.State) bool { return s == wire.StateQueued }},
-	{wire.StateRunning, func(s wire.State) bool { return s == wire.StateRunning || s == wire.StateAssigned }},
-	{wire.StatusPassed, func(s wire.State) bool { return s == wire.StatusPassed }},
-	{wire.StatusFailed, func(s wire.State) bool { return s == wire.StatusFailed }},
-	{wire.StatusError, func(s wire.State) bool { return s == wire.StatusError }},
-	{wire.StatusCancelled, func(s wire.State) bool { return s == wire.StatusCancelled }},
 }
 
 // terms splits a filter into lower-case words that must all match.
@@ -298,11 +289,11 @@ func matchAll(hay string, ts []string) bool {
 	return true
 }
 
-// jobsView lists the jobs that pass the filters, newest first, reusing buf.
-func (s *store) jobsView(buf []*jobEntry, text string, state int) []*jobEntry {
+// jobsView lists the jobs that pass the filters, newest first, reusing buf; a
+// nil match lets every state through.
+func (s *mirror) jobsView(buf []*jobEntry, text string, match func(wire.State) bool) []*jobEntry {
 	buf = buf[:0]
 	ts := terms(text)
-	match := stateFilters[state].match
 	for i := len(s.order) - 1; i >= 0; i-- {
 		e := s.order[i]
 		if match != nil && !match(e.info.State) {
@@ -317,7 +308,7 @@ func (s *store) jobsView(buf []*jobEntry, text string, state int) []*jobEntry {
 }
 
 // runnersView lists the runners that pass the filter, by name, reusing buf.
-func (s *store) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
+func (s *mirror) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
 	buf = buf[:0]
 	ts := terms(text)
 	for _, e := range s.rorder {
@@ -330,7 +321,7 @@ func (s *store) runnersView(buf []*runnerEntry, text string) []*runnerEntry {
 }
 
 // active lists the jobs not yet finished, newest first.
-func (s *store) active() []wire.JobInfo {
+func (s *mirror) active() []wire.JobInfo {
 	var out []wire.JobInfo
 	for i := len(s.order) - 1; i >= 0; i-- {
 		if e := s.order[i]; e.info.State.Active() {
