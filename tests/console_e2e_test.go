@@ -99,7 +99,7 @@ func (c *tmuxConsole) waitExit(timeout time.Duration) (string, string) {
 func TestConsoleHostsCI(t *testing.T) {
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
-	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "2", "--port", "0", "--heartbeat", "200ms")
+	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "2", "--port", "0")
 	short := c1[:7]
 	failed := regexp.MustCompile(`(?m)^> ` + short + `.*failed .*#1`)
 	c.waitScreen(60*time.Second, failed, "the commit to show as failed, attempt 1")
@@ -122,7 +122,7 @@ func TestConsoleHostsCI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, ".eventide", "eventide.db")); err != nil {
 		t.Errorf("the hosted dispatcher's store: %v", err)
 	}
-	r := waitResult(t, filepath.Join(dir, "test_results"), c1, 10*time.Second)
+	r := waitResult(t, filepath.Join(dir, "test_results"), c1, patience)
 	if got := r.get("Job"); !strings.HasSuffix(got, "attempt 2") {
 		t.Errorf("result file says Job %q, want attempt 2", got)
 	}
@@ -136,7 +136,7 @@ func TestConsoleConnects(t *testing.T) {
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
 	startRunner(t, d.addr, t.TempDir(), "e2e-remote", nil)
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-remote")
+	d.waitLog(patience, "runner registered", "runner=e2e-remote")
 
 	c := startConsole(t, t.TempDir(), "--connect", d.addr)
 	c.waitScreen(30*time.Second, regexp.MustCompile(`e2e-remote +idle`), "the remote runner, idle")

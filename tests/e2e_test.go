@@ -41,7 +41,7 @@ func TestThreeCommits(t *testing.T) {
 
 	// Later commits are made only once HEAD was taken: a first look that found
 	// them would (by design) dispatch only the newest.
-	d.waitLog(20*time.Second, "job queued", "commit="+c1[:12])
+	d.waitLog(patience, "job queued", "commit="+c1[:12])
 	c2 := repo.commit("second: vary a file", map[string]string{
 		"tests/test_sample.py": sampleTest(0, false, "second"),
 		"README":               "second commit\n",
@@ -51,7 +51,7 @@ func TestThreeCommits(t *testing.T) {
 	})
 
 	for i, c := range []string{c1, c2} {
-		r := waitResult(t, resDir, c, 30*time.Second)
+		r := waitResult(t, resDir, c, patience)
 		checkOutcome(t, r, "failed", 1, 1)
 		checkFailing(t, r)
 		if r.get("Commit") != c || r.get("Runner") != "e2e-runner" || r.get("Branch") != "main" {
@@ -62,7 +62,7 @@ func TestThreeCommits(t *testing.T) {
 			t.Errorf("commit %d: exit code 0 for a failing run", i+1)
 		}
 	}
-	r3 := waitResult(t, resDir, c3, 30*time.Second)
+	r3 := waitResult(t, resDir, c3, patience)
 	t.Logf("result file of the passing commit:\n%s", r3.raw)
 	checkOutcome(t, r3, "passed", 2, 0)
 	if f := r3.fields["Failing"]; len(f) != 0 {
@@ -94,12 +94,12 @@ func TestRunnerKilledJobMovesOn(t *testing.T) {
 		runners[n] = startRunner(t, d.addr, t.TempDir(), n, childEnv("EVENTIDE_E2E_MARKER="+filepath.Join(marks, "started-"+n)))
 	}
 	for _, n := range names {
-		d.waitLog(20*time.Second, "runner registered", "runner="+n)
+		d.waitLog(patience, "runner registered", "runner="+n)
 	}
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
 
 	a, b := startedOn(t, marks, names)
-	d.waitLog(5*time.Second, "job started", "attempt=1", "runner="+a)
+	d.waitLog(patience, "job started", "attempt=1", "runner="+a)
 
 	// The runner and its test command both run inside its data dir.
 	if n := len(strays(runners[a].strayDir)); n < 2 {
@@ -107,20 +107,20 @@ func TestRunnerKilledJobMovesOn(t *testing.T) {
 	}
 	killedAt := time.Now()
 	runners[a].kill()
-	runners[a].wait(10 * time.Second)
-	lost := d.waitLog(10*time.Second, "runner lost", "runner="+a)
+	runners[a].wait(patience)
+	lost := d.waitLog(patience, "runner lost", "runner="+a)
 	// The test command runs in a process group of its own, but must not outlive
 	// its runner (the runner asks for SIGKILL on its death).
-	waitFor(t, 5*time.Second, func() bool { return len(strays(runners[a].strayDir)) == 0 },
+	waitFor(t, patience, func() bool { return len(strays(runners[a].strayDir)) == 0 },
 		"the test processes of the killed runner "+a+" to die")
-	requeued := d.waitLog(10*time.Second, "job re-queued")
-	started := d.waitLog(10*time.Second, "job started", "attempt=2", "runner="+b)
-	waitFor(t, 20*time.Second, func() bool { return exists(filepath.Join(marks, "started-"+b)) }, "the tests to start on "+b)
+	requeued := d.waitLog(patience, "job re-queued")
+	started := d.waitLog(patience, "job started", "attempt=2", "runner="+b)
+	waitFor(t, patience, func() bool { return exists(filepath.Join(marks, "started-"+b)) }, "the tests to start on "+b)
 	t.Logf("kill → dispatcher saw runner lost: %v, → job re-queued: %v, → job started on %s: %v",
 		lost.at.Sub(killedAt).Round(time.Millisecond), requeued.at.Sub(killedAt).Round(time.Millisecond),
 		b, started.at.Sub(killedAt).Round(time.Millisecond))
 
-	r := waitResult(t, resDir, c1, 30*time.Second)
+	r := waitResult(t, resDir, c1, patience)
 	checkOutcome(t, r, "failed", 1, 1)
 	checkFailing(t, r)
 	if got := r.get("Runner"); got != b {
@@ -153,22 +153,22 @@ func TestDispatcherRestartDeliversResult(t *testing.T) {
 	d1 := startDispatcher(t, 0, resDir, nil)
 	marker := filepath.Join(t.TempDir(), "started")
 	startRunner(t, d1.addr, t.TempDir(), "e2e-runner", childEnv("EVENTIDE_E2E_MARKER="+marker))
-	d1.waitLog(20*time.Second, "runner registered", "runner=e2e-runner")
+	d1.waitLog(patience, "runner registered", "runner=e2e-runner")
 	submitCommit(t, d1.addr, "", repo.dir, c1, "main")
-	waitFor(t, 30*time.Second, func() bool { return exists(marker) }, "the tests to start")
+	waitFor(t, patience, func() bool { return exists(marker) }, "the tests to start")
 
 	d1.kill()
-	d1.wait(10 * time.Second)
+	d1.wait(patience)
 	d2 := startDispatcher(t, d1.port, resDir, nil)
 	if d2.addr != d1.addr {
 		t.Fatalf("new dispatcher on %s, want %s", d2.addr, d1.addr)
 	}
-	d2.waitLog(20*time.Second, "runner registered", "runner=e2e-runner", "held=1")
+	d2.waitLog(patience, "runner registered", "runner=e2e-runner", "held=1")
 	// The store kept the running job, so the runner reclaims it (not an adoption
 	// of an unknown job).
-	d2.waitLog(5*time.Second, "job reclaimed by its runner after a restart", "runner=e2e-runner")
+	d2.waitLog(patience, "job reclaimed by its runner after a restart", "runner=e2e-runner")
 
-	r := waitResult(t, resDir, c1, 30*time.Second)
+	r := waitResult(t, resDir, c1, patience)
 	t.Logf("result file after the restart:\n%s", r.raw)
 	checkOutcome(t, r, "failed", 1, 1)
 	checkFailing(t, r)
@@ -203,7 +203,10 @@ func TestDispatcherRestartDeliversResult(t *testing.T) {
 func TestRunnerFrozenJobMovesOn(t *testing.T) {
 	repo, c1 := newRepo(t, 3)
 	resDir := filepath.Join(t.TempDir(), "results")
-	d := startDispatcher(t, 0, resDir, nil)
+	// Short heartbeats, so that the freeze is noticed quickly; not so short that a
+	// busy machine makes the runner that is not frozen look lost too.
+	const hb = 300 * time.Millisecond
+	d := startDispatcher(t, 0, resDir, nil, "--heartbeat", hb.String())
 	marks := t.TempDir()
 	names := []string{"e2e-a", "e2e-b"}
 	runners := map[string]*proc{}
@@ -211,7 +214,7 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 		runners[n] = startRunner(t, d.addr, t.TempDir(), n, childEnv("EVENTIDE_E2E_MARKER="+filepath.Join(marks, "started-"+n)))
 	}
 	for _, n := range names {
-		d.waitLog(20*time.Second, "runner registered", "runner="+n)
+		d.waitLog(patience, "runner registered", "runner="+n)
 	}
 	s1 := submitCommit(t, d.addr, "", repo.dir, c1, "main")
 	a, b := startedOn(t, marks, names)
@@ -222,21 +225,21 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 
 	frozenAt := time.Now()
 	runners[a].signal(syscall.SIGSTOP)
-	lost := d.waitLog(10*time.Second, "runner lost", "runner="+a)
-	started := d.waitLog(10*time.Second, "job started", "attempt=2", "runner="+b)
-	t.Logf("SIGSTOP → runner lost: %v, → job started on %s: %v (heartbeat 100ms, 3 missed)",
-		lost.at.Sub(frozenAt).Round(time.Millisecond), b, started.at.Sub(frozenAt).Round(time.Millisecond))
+	lost := d.waitLog(patience, "runner lost", "runner="+a)
+	started := d.waitLog(patience, "job started", "attempt=2", "runner="+b)
+	t.Logf("SIGSTOP → runner lost: %v, → job started on %s: %v (heartbeat %v, 3 missed)",
+		lost.at.Sub(frozenAt).Round(time.Millisecond), b, started.at.Sub(frozenAt).Round(time.Millisecond), hb)
 	// Silence is counted from the last frame A sent, up to one heartbeat
 	// interval before it froze.
-	if el := lost.at.Sub(frozenAt); el < 100*time.Millisecond {
+	if el := lost.at.Sub(frozenAt); el < 2*hb-50*time.Millisecond {
 		t.Errorf("runner declared lost %v after it froze, well before 3 heartbeat intervals of silence", el)
 	}
 	runners[a].signal(syscall.SIGCONT)
 	// It comes back still holding attempt 1, which the dispatcher tells it to drop.
-	d.waitLog(20*time.Second, "runner registered", "runner="+a, "held=1")
-	runners[a].waitLog(20*time.Second, "dispatcher says the job moved on")
+	d.waitLog(patience, "runner registered", "runner="+a, "held=1")
+	runners[a].waitLog(patience, "dispatcher says the job moved on")
 
-	r := waitResult(t, resDir, c1, 30*time.Second)
+	r := waitResult(t, resDir, c1, patience)
 	checkOutcome(t, r, "failed", 1, 1)
 	if got := r.get("Runner"); got != b {
 		t.Errorf("Runner = %q, want %q", got, b)
@@ -257,8 +260,8 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 
 	// A, resumed, is healthy: with B gone, the next commit runs on A.
 	runners[b].kill()
-	runners[b].wait(10 * time.Second)
-	d.waitLog(10*time.Second, "runner lost", "runner="+b)
+	runners[b].wait(patience)
+	d.waitLog(patience, "runner lost", "runner="+b)
 	markA := filepath.Join(marks, "started-"+a)
 	if err := os.Remove(markA); err != nil {
 		t.Fatal(err)
@@ -267,12 +270,12 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 		"tests/test_sample.py": sampleTest(0, true, "second"),
 	})
 	s2 := submitCommit(t, d.addr, "", repo.dir, c2, "main")
-	d.waitLog(20*time.Second, "job started", "job="+s2.JobID, "attempt=1", "runner="+a)
-	waitFor(t, 20*time.Second, func() bool {
+	d.waitLog(patience, "job started", "job="+s2.JobID, "attempt=1", "runner="+a)
+	waitFor(t, patience, func() bool {
 		got, err := os.ReadFile(markA)
 		return err == nil && string(got) == c2
 	}, "the tests of the second commit to start on "+a)
-	r2 := waitResult(t, resDir, c2, 30*time.Second)
+	r2 := waitResult(t, resDir, c2, patience)
 	checkOutcome(t, r2, "passed", 2, 0)
 	if got := r2.get("Runner"); got != a {
 		t.Errorf("second commit: Runner = %q, want %q", got, a)
@@ -283,8 +286,8 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 	if retried := r2.fields["Retried"]; len(retried) != 0 {
 		t.Errorf("second commit: Retried = %q, want none", retried)
 	}
-	runners[a].waitLog(10*time.Second, "result delivered", "job="+s2.JobID, "attempt=1", "status=passed")
-	d.waitLog(10*time.Second, "job finished", "job="+s2.JobID, "attempt=1", "runner="+a, "status=passed")
+	runners[a].waitLog(patience, "result delivered", "job="+s2.JobID, "attempt=1", "status=passed")
+	d.waitLog(patience, "job finished", "job="+s2.JobID, "attempt=1", "runner="+a, "status=passed")
 
 	// Checked last, once A has delivered a later result: the stale attempt was
 	// never delivered nor recorded.
@@ -352,9 +355,12 @@ func TestBadInputRefused(t *testing.T) {
 	repo, head := newRepo(t, 0)
 	base := t.TempDir()
 	resDir := filepath.Join(base, "results")
-	d := startDispatcher(t, 0, resDir, nil, "--token", token, "--handshake-timeout", "300ms")
+	// Long enough for a 1 MiB line to arrive on a busy machine before the
+	// handshake times out (that subtest wants -32700, not a timeout).
+	const handshake = 2 * time.Second
+	d := startDispatcher(t, 0, resDir, nil, "--token", token, "--handshake-timeout", handshake.String())
 	startRunner(t, d.addr, t.TempDir(), "e2e-runner", childEnv("EVENTIDE_TOKEN="+token))
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-runner")
+	d.waitLog(patience, "runner registered", "runner=e2e-runner")
 
 	// The dispatcher's own database changes for reasons of its own (the runner's
 	// record, say); that no bad input became a job is checked from its log below.
@@ -369,8 +375,8 @@ func TestBadInputRefused(t *testing.T) {
 	t.Run("not JSON", func(t *testing.T) {
 		rc := dialRaw(t, d.addr)
 		rc.send("not json\n")
-		rc.expectError(-32700, 5*time.Second)
-		rc.expectClosed(5 * time.Second)
+		rc.expectError(-32700, patience)
+		rc.expectClosed(patience)
 	})
 
 	t.Run("line over 1 MiB", func(t *testing.T) {
@@ -380,8 +386,8 @@ func TestBadInputRefused(t *testing.T) {
 			rc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			rc.c.Write(append(bytes.Repeat([]byte("a"), 1<<20+100), '\n'))
 		}()
-		rc.expectError(-32700, 10*time.Second)
-		rc.expectClosed(5 * time.Second)
+		rc.expectError(-32700, patience)
+		rc.expectClosed(patience)
 	})
 
 	t.Run("protocol version 99", func(t *testing.T) {
@@ -390,7 +396,7 @@ func TestBadInputRefused(t *testing.T) {
 		if f.Error == nil || f.Error.Code != -32001 || f.ID != 1 {
 			t.Fatalf("want error -32001, got %+v", f)
 		}
-		rc.expectClosed(5 * time.Second)
+		rc.expectClosed(patience)
 	})
 
 	for _, tc := range []struct {
@@ -407,17 +413,17 @@ func TestBadInputRefused(t *testing.T) {
 			if f.Error == nil || f.Error.Code != -32000 || f.ID != 1 {
 				t.Fatalf("want error -32000, got %+v", f)
 			}
-			rc.expectClosed(5 * time.Second)
+			rc.expectClosed(patience)
 		})
 	}
 
 	t.Run("silent client", func(t *testing.T) {
 		start := time.Now()
 		rc := dialRaw(t, d.addr)
-		rc.expectError(-32002, 5*time.Second)
-		rc.expectClosed(5 * time.Second)
-		if el := time.Since(start); el < 250*time.Millisecond {
-			t.Errorf("dropped after %v, before the 300ms handshake timeout", el)
+		rc.expectError(-32002, patience)
+		rc.expectClosed(patience)
+		if el := time.Since(start); el < handshake-50*time.Millisecond {
+			t.Errorf("dropped after %v, before the %v handshake timeout", el, handshake)
 		}
 	})
 
@@ -440,7 +446,7 @@ func TestBadInputRefused(t *testing.T) {
 				t.Errorf("commit.submit %v: want error -32602, got %s", p, b)
 				continue
 			}
-			rc.expectClosed(5 * time.Second)
+			rc.expectClosed(patience)
 		}
 	})
 
@@ -453,7 +459,7 @@ func TestBadInputRefused(t *testing.T) {
 				t.Errorf("method %q: want error -32601, got %+v", m, f)
 				continue
 			}
-			rc.expectClosed(5 * time.Second)
+			rc.expectClosed(patience)
 		}
 	})
 
@@ -461,10 +467,10 @@ func TestBadInputRefused(t *testing.T) {
 		rc := dialRaw(t, d.addr)
 		rc.observerHello(token)
 		rc.send(`{"jsonrpc":"2.0","method":"frobnicate","params":{}}` + "\n")
-		if f := rc.expectError(-32601, 5*time.Second); f.ID != 0 {
+		if f := rc.expectError(-32601, patience); f.ID != 0 {
 			t.Errorf("error about a notification has id %d, want none", f.ID)
 		}
-		rc.expectClosed(5 * time.Second)
+		rc.expectClosed(patience)
 	})
 
 	t.Run("second hello", func(t *testing.T) {
@@ -474,7 +480,7 @@ func TestBadInputRefused(t *testing.T) {
 		if f.Error == nil || f.Error.Code != -32002 {
 			t.Fatalf("second hello: want error -32002, got %+v", f)
 		}
-		rc.expectClosed(5 * time.Second)
+		rc.expectClosed(patience)
 	})
 
 	t.Run("runner with 0 slots", func(t *testing.T) {
@@ -483,7 +489,7 @@ func TestBadInputRefused(t *testing.T) {
 		if f.Error == nil || f.Error.Code != -32602 || f.ID != 1 {
 			t.Fatalf("want error -32602 in reply to the hello, got %+v", f)
 		}
-		rc.expectClosed(5 * time.Second)
+		rc.expectClosed(patience)
 	})
 
 	// Nothing was written outside the results directory, nor in it.
@@ -521,7 +527,7 @@ func TestBadInputRefused(t *testing.T) {
 		t.Errorf("the runner was lost during the bad input")
 	}
 	startObserver(t, d.addr, t.TempDir(), repo.dir, childEnv("EVENTIDE_TOKEN="+token))
-	r := waitResult(t, resDir, head, 30*time.Second)
+	r := waitResult(t, resDir, head, patience)
 	checkOutcome(t, r, "failed", 1, 1)
 	checkFailing(t, r)
 	if got := results(t, resDir); len(got) != 1 {
@@ -542,7 +548,7 @@ func TestStartupErrors(t *testing.T) {
 	}
 
 	t.Run("observer of a missing repository", func(t *testing.T) {
-		out, code := runBinary(t, 30*time.Second, "--mode=observer", "--data-dir", t.TempDir(), "/no/such/repo")
+		out, code := runBinary(t, patience, "--mode=observer", "--data-dir", t.TempDir(), "/no/such/repo")
 		if code != 2 {
 			t.Errorf("exit %d, want 2; output:\n%s", code, out)
 		}
@@ -552,7 +558,7 @@ func TestStartupErrors(t *testing.T) {
 	})
 
 	t.Run("runner with a bad dispatcher address", func(t *testing.T) {
-		out, code := runBinary(t, 30*time.Second, "--mode=runner", "--data-dir", t.TempDir(), "--dispatcher-server", "nonsense")
+		out, code := runBinary(t, patience, "--mode=runner", "--data-dir", t.TempDir(), "--dispatcher-server", "nonsense")
 		if code != 2 {
 			t.Errorf("exit %d, want 2; output:\n%s", code, out)
 		}
@@ -569,7 +575,7 @@ func TestStartupErrors(t *testing.T) {
 		defer l.Close()
 		addr := l.Addr().String()
 		_, port, _ := strings.Cut(addr, ":")
-		out, code := runBinary(t, 30*time.Second, "--mode=dispatcher", "--host", "127.0.0.1", "--port", port,
+		out, code := runBinary(t, patience, "--mode=dispatcher", "--host", "127.0.0.1", "--port", port,
 			"--results-dir", filepath.Join(t.TempDir(), "results"))
 		if code != 2 {
 			t.Errorf("exit %d, want 2; output:\n%s", code, out)
@@ -613,7 +619,7 @@ func TestStartupErrors(t *testing.T) {
 		t.Run("dispatcher with "+tc.name, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			names := tc.prep(t, dataDir)
-			out, code := runBinary(t, 30*time.Second, "--mode=dispatcher", "--host", "127.0.0.1", "--port", "0",
+			out, code := runBinary(t, patience, "--mode=dispatcher", "--host", "127.0.0.1", "--port", "0",
 				"--data-dir", dataDir, "--results-dir", filepath.Join(t.TempDir(), "results"))
 			if code != 2 {
 				t.Errorf("exit %d, want 2; output:\n%s", code, out)
@@ -628,7 +634,7 @@ func TestStartupErrors(t *testing.T) {
 	}
 
 	t.Run("help", func(t *testing.T) {
-		out, code := runBinary(t, 30*time.Second, "--help")
+		out, code := runBinary(t, patience, "--help")
 		if code != 0 {
 			t.Errorf("exit %d, want 0; output:\n%s", code, out)
 		}
@@ -647,13 +653,13 @@ func TestRunnerStartedBeforeDispatcher(t *testing.T) {
 	port := reservePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	r := startRunner(t, addr, t.TempDir(), "e2e-early", nil)
-	r.waitLog(20*time.Second, "waiting for the dispatcher", "addr="+addr)
+	r.waitLog(patience, "waiting for the dispatcher", "addr="+addr)
 
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, port, resDir, nil)
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-early")
+	d.waitLog(patience, "runner registered", "runner=e2e-early")
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
-	res := waitResult(t, resDir, c1, 30*time.Second)
+	res := waitResult(t, resDir, c1, patience)
 	checkOutcome(t, res, "failed", 1, 1)
 	if got := res.get("Runner"); got != "e2e-early" {
 		t.Errorf("Runner = %q, want e2e-early", got)
@@ -670,12 +676,12 @@ func TestObserverRestartNoRepeat(t *testing.T) {
 	obsData := t.TempDir()
 
 	o1 := startObserver(t, d.addr, obsData, repo.dir, nil)
-	d.waitLog(20*time.Second, "job queued", "commit="+c1[:12])
+	d.waitLog(patience, "job queued", "commit="+c1[:12])
 	c2 := repo.commit("second", map[string]string{"tests/test_sample.py": sampleTest(0, false, "second")})
-	waitResult(t, resDir, c1, 30*time.Second)
-	waitResult(t, resDir, c2, 30*time.Second)
+	waitResult(t, resDir, c1, patience)
+	waitResult(t, resDir, c2, patience)
 	o1.signal(syscall.SIGTERM)
-	if code := o1.wait(15 * time.Second); code != 0 {
+	if code := o1.wait(patience); code != 0 {
 		t.Errorf("observer exited %d on SIGTERM, want 0", code)
 	}
 
@@ -683,7 +689,7 @@ func TestObserverRestartNoRepeat(t *testing.T) {
 	c4 := repo.commit("fourth", map[string]string{"tests/test_sample.py": sampleTest(0, false, "fourth")})
 	o2 := startObserver(t, d.addr, obsData, repo.dir, nil)
 	for _, c := range []string{c3, c4} {
-		r := waitResult(t, resDir, c, 30*time.Second)
+		r := waitResult(t, resDir, c, patience)
 		checkOutcome(t, r, "failed", 1, 1)
 	}
 	// The restarted observer submits oldest first, so a repeat of c1 or c2 would
@@ -716,20 +722,20 @@ func TestRunnerSIGTERMDrains(t *testing.T) {
 	d := startDispatcher(t, 0, resDir, nil)
 	marker := filepath.Join(t.TempDir(), "started")
 	r := startRunner(t, d.addr, t.TempDir(), "e2e-drain", childEnv("EVENTIDE_E2E_MARKER="+marker))
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-drain")
+	d.waitLog(patience, "runner registered", "runner=e2e-drain")
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
-	waitFor(t, 30*time.Second, func() bool { return exists(marker) }, "the tests to start")
+	waitFor(t, patience, func() bool { return exists(marker) }, "the tests to start")
 
 	r.signal(syscall.SIGTERM)
-	d.waitLog(10*time.Second, "runner draining", "runner=e2e-drain")
+	d.waitLog(patience, "runner draining", "runner=e2e-drain")
 	submitCommit(t, d.addr, "", repo.dir, c2, "main")
 
-	res := waitResult(t, resDir, c1, 30*time.Second)
+	res := waitResult(t, resDir, c1, patience)
 	checkOutcome(t, res, "failed", 1, 1)
 	if got := res.get("Runner"); got != "e2e-drain" {
 		t.Errorf("Runner = %q, want e2e-drain", got)
 	}
-	if code := r.wait(15 * time.Second); code != 0 {
+	if code := r.wait(patience); code != 0 {
 		t.Errorf("runner exited %d after draining, want 0", code)
 	}
 	if n := r.count("job accepted"); n != 1 {
@@ -740,7 +746,7 @@ func TestRunnerSIGTERMDrains(t *testing.T) {
 	}
 
 	startRunner(t, d.addr, t.TempDir(), "e2e-next", nil)
-	res2 := waitResult(t, resDir, c2, 30*time.Second)
+	res2 := waitResult(t, resDir, c2, patience)
 	checkOutcome(t, res2, "failed", 1, 1)
 	if got := res2.get("Runner"); got != "e2e-next" {
 		t.Errorf("Runner = %q, want e2e-next", got)

@@ -56,6 +56,13 @@ func runMain(m *testing.M) int {
 // ---------------------------------------------------------------------------
 // Waiting
 
+// patience bounds a wait for something that should happen in a second or two: a
+// process starting or exiting, a log line, a result. It only has to tell a stuck
+// test from a slow one, so it is generous: on a 2-core machine with other work
+// beside the suite, a step can take many times longer than on a quiet one, and a
+// test that meets its condition early never waits for the bound.
+const patience = 60 * time.Second
+
 // waitFor polls cond every 10 ms until it holds, failing the test after timeout.
 func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what string) {
 	t.Helper()
@@ -330,16 +337,26 @@ type dispatcher struct {
 // startDispatcher starts a dispatcher on 127.0.0.1 (port 0 picks one) writing to
 // resultsDir, with a 100ms heartbeat; extra flags are appended. It runs in the
 // parent of resultsDir, so a stray relative write would land where tests look.
+// testHeartbeat is the dispatcher's heartbeat in the end-to-end tests: the
+// production default, because a peer silent for 3 intervals is declared lost, and
+// a busy machine can stall a process (above all one built with -race) for longer
+// than a few hundred milliseconds. A test about heartbeats passes its own
+// --heartbeat.
+const testHeartbeat = "1s"
+
 func startDispatcher(t testing.TB, port int, resultsDir string, env []string, extra ...string) *dispatcher {
 	t.Helper()
 	if env == nil {
 		env = childEnv()
 	}
-	args := append([]string{"--mode=dispatcher", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--results-dir", resultsDir, "--heartbeat", "100ms"}, extra...)
+	args := []string{"--mode=dispatcher", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--results-dir", resultsDir}
+	if !slices.Contains(extra, "--heartbeat") {
+		args = append(args, "--heartbeat", testHeartbeat)
+	}
+	args = append(args, extra...)
 	p := startProc(t, "dispatcher", filepath.Dir(resultsDir), env, args...)
 	var addr string
-	waitFor(t, 20*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		if l, ok := p.find(`msg="dispatcher listening"`); ok {
 			if m := listenRE.FindStringSubmatch(l.text); m != nil {
 				addr = m[1]
@@ -576,7 +593,7 @@ func (g *gitRepo) commitTimed(msg string, files map[string]string) (string, time
 // other's.
 func startedOn(t testing.TB, marks string, names []string) (a, b string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		for i, n := range names {
 			if exists(filepath.Join(marks, "started-"+n)) {
 				a, b = n, names[1-i]
@@ -721,7 +738,7 @@ func (rc *rawConn) expectClosed(timeout time.Duration) {
 func (rc *rawConn) hello(params map[string]any) *frame {
 	rc.t.Helper()
 	rc.request(1, "hello", params)
-	f, err := rc.read(5 * time.Second)
+	f, err := rc.read(patience)
 	if err != nil {
 		rc.t.Fatalf("reading the reply to hello: %v", err)
 	}

@@ -16,7 +16,7 @@ func TestNotifyFromPostCommitHook(t *testing.T) {
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
 	startRunner(t, d.addr, t.TempDir(), "e2e-hooked", nil)
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-hooked")
+	d.waitLog(patience, "runner registered", "runner=e2e-hooked")
 
 	hook := fmt.Sprintf("#!/bin/sh\nexec %q notify --dispatcher-server %s --data-dir %q \"$(git rev-parse --show-toplevel)\" >>%q 2>&1\n",
 		binary, d.addr, t.TempDir(), filepath.Join(t.TempDir(), "hook.log"))
@@ -26,7 +26,7 @@ func TestNotifyFromPostCommitHook(t *testing.T) {
 	for i := range 2 {
 		start := time.Now()
 		c := repo.commit(fmt.Sprintf("hooked %d", i), map[string]string{"tests/test_sample.py": sampleTest(0, false, fmt.Sprint(i))})
-		res := waitResult(t, resDir, c, 30*time.Second)
+		res := waitResult(t, resDir, c, patience)
 		t.Logf("commit (with its hook) → result: %v", time.Since(start).Round(time.Millisecond))
 		checkOutcome(t, res, "failed", 1, 1)
 		if got := res.get("Branch"); got != "main" {
@@ -36,14 +36,14 @@ func TestNotifyFromPostCommitHook(t *testing.T) {
 
 	// Named branches, and clear errors for what does not exist.
 	repo.git("branch", "topic")
-	out, code := runBinary(t, 30*time.Second, "notify", "--dispatcher-server", d.addr, "--data-dir", t.TempDir(), repo.dir, "refs/heads/topic")
+	out, code := runBinary(t, patience, "notify", "--dispatcher-server", d.addr, "--data-dir", t.TempDir(), repo.dir, "refs/heads/topic")
 	if code != 0 || !strings.Contains(out, "topic") {
 		t.Errorf("notify topic: exit %d\n%s", code, out)
 	}
-	if out, code := runBinary(t, 30*time.Second, "notify", "--dispatcher-server", d.addr, repo.dir, "nope"); code != 2 || !strings.Contains(out, `no branch "nope"`) {
+	if out, code := runBinary(t, patience, "notify", "--dispatcher-server", d.addr, repo.dir, "nope"); code != 2 || !strings.Contains(out, `no branch "nope"`) {
 		t.Errorf("notify of a missing branch: exit %d\n%s", code, out)
 	}
-	if out, code := runBinary(t, 30*time.Second, "notify", "--dispatcher-server", "127.0.0.1:1", repo.dir); code != 1 || !strings.Contains(out, "dispatcher 127.0.0.1:1") {
+	if out, code := runBinary(t, patience, "notify", "--dispatcher-server", "127.0.0.1:1", repo.dir); code != 1 || !strings.Contains(out, "dispatcher 127.0.0.1:1") {
 		t.Errorf("notify with no dispatcher: exit %d\n%s", code, out)
 	}
 }

@@ -14,8 +14,8 @@ import (
 func TestRunnerGivesUpWithoutDispatcher(t *testing.T) {
 	port := reservePort(t)
 	r := startRunner(t, "127.0.0.1:"+strconv.Itoa(port), t.TempDir(), "e2e-lonely", nil, "--dispatcher-timeout", "700ms")
-	r.waitLog(10*time.Second, "waiting for the dispatcher")
-	if code := r.wait(15 * time.Second); code != 1 {
+	r.waitLog(patience, "waiting for the dispatcher")
+	if code := r.wait(patience); code != 1 {
 		t.Errorf("runner exited %d, want 1", code)
 	}
 	if _, ok := r.find("runner exiting", "no dispatcher"); !ok {
@@ -36,23 +36,23 @@ func TestRunnerSecondSIGTERMCancels(t *testing.T) {
 	d := startDispatcher(t, 0, resDir, nil)
 	marker := filepath.Join(t.TempDir(), "started")
 	r := startRunner(t, d.addr, t.TempDir(), "e2e-stop", childEnv("EVENTIDE_E2E_MARKER="+marker, "E2E_SLOW=1"), "--grace", "500ms")
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-stop")
+	d.waitLog(patience, "runner registered", "runner=e2e-stop")
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
-	waitFor(t, 30*time.Second, func() bool { return exists(marker) }, "the tests to start")
+	waitFor(t, patience, func() bool { return exists(marker) }, "the tests to start")
 
 	r.signal(syscall.SIGTERM)
-	r.waitLog(10*time.Second, "draining")
+	r.waitLog(patience, "draining")
 	stopped := time.Now()
 	r.signal(syscall.SIGTERM)
-	r.wait(15 * time.Second)
+	r.wait(patience)
 	if took := time.Since(stopped); took > 10*time.Second {
 		t.Errorf("runner took %v to stop after the second SIGTERM", took)
 	}
-	waitFor(t, 5*time.Second, func() bool { return len(strays(r.strayDir)) == 0 }, "the cancelled test processes to die")
-	d.waitLog(10*time.Second, "job re-queued", "runner stopping")
+	waitFor(t, patience, func() bool { return len(strays(r.strayDir)) == 0 }, "the cancelled test processes to die")
+	d.waitLog(patience, "job re-queued", "runner stopping")
 
 	startRunner(t, d.addr, t.TempDir(), "e2e-next", nil)
-	res := waitResult(t, resDir, c1, 30*time.Second)
+	res := waitResult(t, resDir, c1, patience)
 	checkOutcome(t, res, "failed", 1, 1)
 	if job := res.get("Job"); !strings.HasSuffix(job, " attempt 2") {
 		t.Errorf("Job = %q, want attempt 2", job)
@@ -66,25 +66,25 @@ func TestRepositoryConfig(t *testing.T) {
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
 	startRunner(t, d.addr, t.TempDir(), "e2e-config", nil)
-	d.waitLog(20*time.Second, "runner registered", "runner=e2e-config")
+	d.waitLog(patience, "runner registered", "runner=e2e-config")
 
 	broken := repo.commit("broken config", map[string]string{".eventide.yml": "command: echo hi\ntimeout: [1,\n"})
 	submitCommit(t, d.addr, "", repo.dir, broken, "main")
-	res := waitResult(t, resDir, broken, 30*time.Second)
+	res := waitResult(t, resDir, broken, patience)
 	if res.get("Status") != "error" || !strings.Contains(res.get("Reason"), "line") {
 		t.Errorf("broken .eventide.yml: Status %q Reason %q, want error naming the line\n%s", res.get("Status"), res.get("Reason"), res.raw)
 	}
 
 	custom := repo.commit("custom command", map[string]string{".eventide.yml": "command: echo '3 passed, 1 failed'; exit 1\n"})
 	submitCommit(t, d.addr, "", repo.dir, custom, "main")
-	res = waitResult(t, resDir, custom, 30*time.Second)
+	res = waitResult(t, resDir, custom, patience)
 	if res.get("Status") != "failed" || res.get("Tests") != "3 passed, 1 failed, 0 errors, 0 skipped" {
 		t.Errorf("custom command: Status %q Tests %q\n%s", res.get("Status"), res.get("Tests"), res.raw)
 	}
 
 	slow := repo.commit("slow command", map[string]string{".eventide.yml": "command: sleep 30\ntimeout: 1s\n"})
 	submitCommit(t, d.addr, "", repo.dir, slow, "main")
-	res = waitResult(t, resDir, slow, 30*time.Second)
+	res = waitResult(t, resDir, slow, patience)
 	if res.get("Status") != "error" || !strings.Contains(res.get("Reason"), "timed out after 1s") {
 		t.Errorf("timeout: Status %q Reason %q\n%s", res.get("Status"), res.get("Reason"), res.raw)
 	}
@@ -93,7 +93,7 @@ func TestRepositoryConfig(t *testing.T) {
 	repo.git("commit", "-q", "-m", "no tests at all")
 	none := repo.git("rev-parse", "HEAD")
 	submitCommit(t, d.addr, "", repo.dir, none, "main")
-	res = waitResult(t, resDir, none, 30*time.Second)
+	res = waitResult(t, resDir, none, patience)
 	if res.get("Status") != "error" || !strings.Contains(res.get("Reason"), "no tests found") {
 		t.Errorf("no tests: Status %q Reason %q\n%s", res.get("Status"), res.get("Reason"), res.raw)
 	}
@@ -114,10 +114,10 @@ func TestOldGitRefused(t *testing.T) {
 		{"notify", "--dispatcher-server", "127.0.0.1:1", t.TempDir()},
 	} {
 		p := startProc(t, args[0], t.TempDir(), env, args...)
-		if code := p.wait(10 * time.Second); code != 2 {
+		if code := p.wait(patience); code != 2 {
 			t.Errorf("%v exited %d, want 2:\n%s", args, code, p.output())
 		}
-		p.waitLog(5*time.Second, "git 2.20 is too old: Eventide needs git 2.29 or newer")
+		p.waitLog(patience, "git 2.20 is too old: Eventide needs git 2.29 or newer")
 	}
 	d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), env)
 	if d.exited() {
