@@ -150,11 +150,9 @@ func (r *Repo) Git(args ...string) string {
 	return GitCmd{Dir: r.Dir, Base: r.Base}.Must(r.t, args...)
 }
 
-// Commit writes files (a slash-separated path in the work tree → content),
-// stages everything in the work tree when files are given, commits (an empty
-// commit when nothing changed) on the checked-out branch and returns the new
-// commit's id.
-func (r *Repo) Commit(msg string, files map[string]string) string {
+// WriteFiles writes files (a slash-separated path in the work tree → content),
+// making directories as needed.
+func (r *Repo) WriteFiles(files map[string]string) {
 	r.t.Helper()
 	for name, content := range files {
 		path := filepath.Join(r.Dir, filepath.FromSlash(name))
@@ -165,7 +163,15 @@ func (r *Repo) Commit(msg string, files map[string]string) string {
 			r.t.Fatal(err)
 		}
 	}
+}
+
+// Commit writes files as [Repo.WriteFiles] does, stages everything in the work
+// tree when files are given, commits (an empty commit when nothing changed) on
+// the checked-out branch and returns the new commit's id.
+func (r *Repo) Commit(msg string, files map[string]string) string {
+	r.t.Helper()
 	if len(files) > 0 {
+		r.WriteFiles(files)
 		r.Git("add", "--all")
 	}
 	cmd := GitCmd{Dir: r.Dir, Base: r.Base}
