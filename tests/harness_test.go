@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 // binary is the eventide binary built (with -race) by TestMain.
@@ -526,37 +528,26 @@ if __name__ == "__main__":
 `, sleep, map[bool]string{true: "True", false: "False"}[badPasses], note)
 }
 
-// gitRepo is a throwaway repository.
+// gitRepo is a throwaway repository. Its git commands, and the hooks they run,
+// see the children's environment (see childEnv).
 type gitRepo struct {
 	t   testing.TB
 	dir string
+	kit *testkit.Repo
 }
 
 func (g *gitRepo) git(args ...string) string {
 	g.t.Helper()
-	full := append([]string{"-c", "user.name=Eventide E2E", "-c", "user.email=e2e@eventide.invalid",
-		"-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"}, args...)
-	cmd := exec.Command("git", full...)
-	cmd.Dir = g.dir
-	cmd.Env = childEnv("GIT_AUTHOR_NAME=Eventide E2E", "GIT_AUTHOR_EMAIL=e2e@eventide.invalid",
-		"GIT_COMMITTER_NAME=Eventide E2E", "GIT_COMMITTER_EMAIL=e2e@eventide.invalid",
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		g.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return g.kit.Git(args...)
 }
 
 // newRepo makes a repository on branch main whose first commit holds the
 // sample test (one pass, one failure; test_good sleeps sleep seconds).
 func newRepo(t testing.TB, sleep float64) (*gitRepo, string) {
 	t.Helper()
-	g := &gitRepo{t: t, dir: filepath.Join(t.TempDir(), "repo")}
-	if err := os.MkdirAll(filepath.Join(g.dir, "tests"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g.git("init", "-q", "-b", "main")
+	kit := testkit.NewRepo(t, "main")
+	kit.Base = childEnv()
+	g := &gitRepo{t: t, dir: kit.Dir, kit: kit}
 	sha := g.commit("first commit", map[string]string{"tests/test_sample.py": sampleTest(sleep, false, "first")})
 	return g, sha
 }
@@ -565,27 +556,17 @@ func newRepo(t testing.TB, sleep float64) (*gitRepo, string) {
 // them all and returns the new commit's id.
 func (g *gitRepo) commit(msg string, files map[string]string) string {
 	g.t.Helper()
-	id, _ := g.commitTimed(msg, files)
-	return id
+	return g.kit.Commit(msg, files)
 }
 
 // commitTimed is commit that also returns the moment just before `git commit`
 // ran: where a commit → result measurement starts.
 func (g *gitRepo) commitTimed(msg string, files map[string]string) (string, time.Time) {
 	g.t.Helper()
-	for name, content := range files {
-		path := filepath.Join(g.dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			g.t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-	}
-	g.git("add", "-A")
+	g.kit.WriteFiles(files)
+	g.git("add", "--all")
 	start := time.Now()
-	g.git("commit", "-q", "-m", msg)
-	return g.git("rev-parse", "HEAD"), start
+	return g.kit.Commit(msg, nil), start
 }
 
 // startedOn waits until one of two runners (started with EVENTIDE_E2E_MARKER set to

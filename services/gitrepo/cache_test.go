@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 // cacheFixture is an upstream repository with two commits changing
@@ -27,8 +29,8 @@ func newCacheFixture(t *testing.T) *cacheFixture {
 	t.Helper()
 	up := newTestRepo(t)
 	f := &cacheFixture{up: up, cache: &Cache{Root: t.TempDir()}, work: t.TempDir()}
-	f.c1 = up.commit("one", map[string]string{"file.txt": "one"})
-	f.c2 = up.commit("two", map[string]string{"file.txt": "two"})
+	f.c1 = up.Commit("one", map[string]string{"file.txt": "one"})
+	f.c2 = up.Commit("two", map[string]string{"file.txt": "two"})
 	return f
 }
 
@@ -63,10 +65,10 @@ func TestCheckoutTwoCommitsAtOnce(t *testing.T) {
 	if got := readFile(t, filepath.Join(d2, "file.txt")); got != "two" {
 		t.Errorf("worktree of c2 has %q, want two", got)
 	}
-	if got := runGit(t, d1, nil, "rev-parse", "HEAD"); got != f.c1 {
+	if got := testkit.Git(t, d1, "rev-parse", "HEAD"); got != f.c1 {
 		t.Errorf("worktree HEAD = %s, want %s", got, f.c1)
 	}
-	if got := runGit(t, d2, nil, "status", "--porcelain", "--branch"); !strings.Contains(got, "no branch") {
+	if got := testkit.Git(t, d2, "status", "--porcelain", "--branch"); !strings.Contains(got, "no branch") {
 		t.Errorf("worktree is not detached: %q", got)
 	}
 
@@ -83,7 +85,7 @@ func TestCheckoutTwoCommitsAtOnce(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(key) || fmt.Sprint(names) != fmt.Sprint([]string{key, key + ".lock"}) {
 		t.Errorf("cache root holds %v, want [%s %s.lock]", names, key, key)
 	}
-	if runGit(t, f.cloneDir(), nil, "rev-parse", "--is-bare-repository") != "true" {
+	if testkit.Git(t, f.cloneDir(), "rev-parse", "--is-bare-repository") != "true" {
 		t.Error("cached clone is not bare")
 	}
 }
@@ -95,8 +97,8 @@ func TestCheckoutSkipsFetchWhenCommitPresent(t *testing.T) {
 
 	// With upstream gone, any fetch or re-clone would fail: success proves
 	// the fast path.
-	moved := f.up.dir + ".moved"
-	if err := os.Rename(f.up.dir, moved); err != nil {
+	moved := f.up.Dir + ".moved"
+	if err := os.Rename(f.up.Dir, moved); err != nil {
 		t.Fatal(err)
 	}
 	d2 := f.checkout(t, f.c2, "b")
@@ -116,7 +118,7 @@ func TestCheckoutFetchesNewCommit(t *testing.T) {
 	f.checkout(t, f.c1, "a")
 	ino := inode(t, f.cloneDir())
 
-	c3 := f.up.commit("three", map[string]string{"file.txt": "three"})
+	c3 := f.up.Commit("three", map[string]string{"file.txt": "three"})
 	d := f.checkout(t, c3, "b")
 	if got := readFile(t, filepath.Join(d, "file.txt")); got != "three" {
 		t.Errorf("worktree of new commit has %q, want three", got)
@@ -132,11 +134,11 @@ func TestCheckoutFetchesCommitOutsideBranches(t *testing.T) {
 
 	// A pull request's commit, reachable only from refs/pull/1/head, which
 	// the branch and tag refspecs do not bring in.
-	f.up.git("checkout", "--quiet", "-b", "pr")
-	pr := f.up.commit("pr", map[string]string{"file.txt": "pr"})
-	f.up.git("update-ref", "refs/pull/1/head", pr)
-	f.up.git("checkout", "--quiet", "main")
-	f.up.git("branch", "--quiet", "-D", "pr")
+	f.up.Git("checkout", "--quiet", "-b", "pr")
+	pr := f.up.Commit("pr", map[string]string{"file.txt": "pr"})
+	f.up.Git("update-ref", "refs/pull/1/head", pr)
+	f.up.Git("checkout", "--quiet", "main")
+	f.up.Git("branch", "--quiet", "-D", "pr")
 
 	d := f.checkout(t, pr, "pr")
 	if got := readFile(t, filepath.Join(d, "file.txt")); got != "pr" {
@@ -181,7 +183,7 @@ func TestCheckoutConcurrent(t *testing.T) {
 			t.Errorf("worktree %d has %q, want %q", i, got, want)
 		}
 	}
-	if got := strings.Count(runGit(t, f.cloneDir(), nil, "worktree", "list", "--porcelain"), "detached"); got != n {
+	if got := strings.Count(testkit.Git(t, f.cloneDir(), "worktree", "list", "--porcelain"), "detached"); got != n {
 		t.Errorf("clone has %d detached worktrees, want %d", got, n)
 	}
 }

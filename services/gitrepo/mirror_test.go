@@ -6,12 +6,14 @@ import (
 	"maps"
 	"path/filepath"
 	"testing"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 func TestMirrorRefresh(t *testing.T) {
 	ctx := context.Background()
 	up := newTestRepo(t)
-	c1 := up.commit("one", nil)
+	c1 := up.Commit("one", nil)
 	root := t.TempDir()
 
 	r, err := Open(ctx, up.url(), root)
@@ -22,15 +24,15 @@ func TestMirrorRefresh(t *testing.T) {
 		t.Errorf("URL() = %q, want %q", r.URL(), up.url())
 	}
 	mirror := filepath.Join(root, repoKey(up.url()))
-	if runGit(t, mirror, nil, "rev-parse", "--is-bare-repository") != "true" {
+	if testkit.Git(t, mirror, "rev-parse", "--is-bare-repository") != "true" {
 		t.Error("mirror is not a bare repository named by the URL hash")
 	}
 	if branch, commit, err := r.Head(ctx); err != nil || branch != "main" || commit != c1 {
 		t.Errorf("Head = %q, %s, %v; want main, %s", branch, commit, err, c1)
 	}
 
-	c2 := up.commit("two", nil)
-	up.git("branch", "dev", c1)
+	c2 := up.Commit("two", nil)
+	up.Git("branch", "dev", c1)
 	if b, _ := r.Branches(ctx); b["main"] != c1 {
 		t.Errorf("mirror saw upstream changes before Refresh: %v", b)
 	}
@@ -49,8 +51,8 @@ func TestMirrorRefresh(t *testing.T) {
 	}
 
 	// The remote's default branch moves, and a branch is deleted.
-	up.git("symbolic-ref", "HEAD", "refs/heads/dev")
-	up.git("branch", "--quiet", "--delete", "--force", "main")
+	up.Git("symbolic-ref", "HEAD", "refs/heads/dev")
+	up.Git("branch", "--quiet", "--delete", "--force", "main")
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestMirrorOfEmptyRepository(t *testing.T) {
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatalf("Refresh of empty repository: %v", err)
 	}
-	c1 := up.commit("first", nil)
+	c1 := up.Commit("first", nil)
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +98,13 @@ func TestMirrorOfEmptyRepository(t *testing.T) {
 func TestSHA256Repository(t *testing.T) {
 	ctx := context.Background()
 	up := newTestRepo(t, "--object-format=sha256")
-	c1 := up.commit("one", map[string]string{"file.txt": "one"})
-	c2 := up.commit("two", map[string]string{"file.txt": "two"})
+	c1 := up.Commit("one", map[string]string{"file.txt": "one"})
+	c2 := up.Commit("two", map[string]string{"file.txt": "two"})
 	if len(c2) != 64 || !ValidCommit(c2) {
 		t.Fatalf("commit id %q is not a valid SHA-256 id", c2)
 	}
 
-	r := openRepo(t, up.dir)
+	r := openRepo(t, up.Dir)
 	if got, err := r.NewCommits(ctx, c2, []string{c1}, 0); err != nil || len(got) != 1 || got[0].ID != c2 {
 		t.Errorf("NewCommits = %+v, %v", got, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 func TestRemove(t *testing.T) {
@@ -20,7 +22,7 @@ func TestRemove(t *testing.T) {
 	if exists(t, dst) {
 		t.Error("worktree directory still exists")
 	}
-	list := runGit(t, f.cloneDir(), nil, "worktree", "list", "--porcelain")
+	list := testkit.Git(t, f.cloneDir(), "worktree", "list", "--porcelain")
 	if strings.Contains(list, dst) {
 		t.Errorf("git worktree list still lists %s:\n%s", dst, list)
 	}
@@ -48,7 +50,7 @@ func TestRemoveAfterManualDelete(t *testing.T) {
 	if err := f.cache.Remove(context.Background(), f.up.url(), dst); err != nil {
 		t.Fatal(err)
 	}
-	if list := runGit(t, f.cloneDir(), nil, "worktree", "list"); strings.Contains(list, dst) {
+	if list := testkit.Git(t, f.cloneDir(), "worktree", "list"); strings.Contains(list, dst) {
 		t.Errorf("git worktree list still lists %s:\n%s", dst, list)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 // history is a local repository shaped like this, with main checked out:
@@ -25,17 +27,16 @@ func newHistory(t *testing.T) *history {
 	t.Helper()
 	r := newTestRepo(t)
 	h := &history{repo: r}
-	h.a = r.commit("A", map[string]string{"a": "a"})
-	h.b = r.commit("B", map[string]string{"b": "b"})
-	r.git("branch", "feature")
-	h.c = r.commit("C", map[string]string{"c": "c"})
-	r.git("checkout", "--quiet", "feature")
-	h.d = r.commit("D", map[string]string{"d": "d"})
-	h.e = r.commit("E", map[string]string{"e": "e"})
-	r.git("checkout", "--quiet", "main")
-	r.tick++
-	r.git("merge", "--quiet", "--no-ff", "--message", "M", "feature")
-	h.m = r.git("rev-parse", "HEAD")
+	h.a = r.Commit("A", map[string]string{"a": "a"})
+	h.b = r.Commit("B", map[string]string{"b": "b"})
+	r.Git("branch", "feature")
+	h.c = r.Commit("C", map[string]string{"c": "c"})
+	r.Git("checkout", "--quiet", "feature")
+	h.d = r.Commit("D", map[string]string{"d": "d"})
+	h.e = r.Commit("E", map[string]string{"e": "e"})
+	r.Git("checkout", "--quiet", "main")
+	r.Git("merge", "--quiet", "--no-ff", "--message", "M", "feature")
+	h.m = r.Git("rev-parse", "HEAD")
 	return h
 }
 
@@ -65,9 +66,9 @@ func openRepo(t *testing.T, urlOrPath string) *Repo {
 func TestBranches(t *testing.T) {
 	h := newHistory(t)
 	// A tag named like a branch makes %(refname:short) say "heads/main".
-	h.repo.git("tag", "main", h.a)
-	h.repo.git("branch", "release/v1", h.b)
-	r := openRepo(t, h.repo.dir)
+	h.repo.Git("tag", "main", h.a)
+	h.repo.Git("branch", "release/v1", h.b)
+	r := openRepo(t, h.repo.Dir)
 	got, err := r.Branches(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -81,14 +82,14 @@ func TestBranches(t *testing.T) {
 func TestRefsNamesHeadBranch(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t)
-	h.repo.git("branch", "release/v1", h.b)
-	r := openRepo(t, h.repo.dir)
+	h.repo.Git("branch", "release/v1", h.b)
+	r := openRepo(t, h.repo.Dir)
 	for _, tc := range []struct{ checkout, want string }{
 		{"release/v1", "release/v1"},
 		{"main", "main"},
 		{"--detach", ""},
 	} {
-		h.repo.git("checkout", "--quiet", tc.checkout)
+		h.repo.Git("checkout", "--quiet", tc.checkout)
 		branches, head, err := r.Refs(ctx)
 		if err != nil || head != tc.want || len(branches) != 3 {
 			t.Errorf("after checkout %s: Refs = %v, %q, %v; want 3 branches and HEAD on %q", tc.checkout, branches, head, err, tc.want)
@@ -99,16 +100,16 @@ func TestRefsNamesHeadBranch(t *testing.T) {
 func TestHead(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t)
-	r := openRepo(t, h.repo.dir)
+	r := openRepo(t, h.repo.Dir)
 	if branch, commit, err := r.Head(ctx); err != nil || branch != "main" || commit != h.m {
 		t.Errorf("Head = %q, %s, %v; want main, %s", branch, commit, err, h.m)
 	}
-	h.repo.git("checkout", "--quiet", "--detach", h.b)
+	h.repo.Git("checkout", "--quiet", "--detach", h.b)
 	if branch, commit, err := r.Head(ctx); err != nil || branch != "" || commit != h.b {
 		t.Errorf("detached Head = %q, %s, %v; want \"\", %s", branch, commit, err, h.b)
 	}
 
-	empty := openRepo(t, newTestRepo(t).dir)
+	empty := openRepo(t, newTestRepo(t).Dir)
 	if _, _, err := empty.Head(ctx); !errors.Is(err, ErrEmptyRepo) {
 		t.Errorf("Head of empty repository = %v, want ErrEmptyRepo", err)
 	}
@@ -119,7 +120,7 @@ func TestHead(t *testing.T) {
 
 func TestNewCommits(t *testing.T) {
 	h := newHistory(t)
-	r := openRepo(t, h.repo.dir)
+	r := openRepo(t, h.repo.Dir)
 	tests := []struct {
 		name    string
 		tip     string
@@ -158,7 +159,7 @@ func TestNewCommits(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, c := range all {
-		for _, p := range strings.Fields(h.repo.git("rev-list", "--parents", "-n1", c.ID))[1:] {
+		for _, p := range strings.Fields(h.repo.Git("rev-list", "--parents", "-n1", c.ID))[1:] {
 			if !seen[p] {
 				t.Errorf("%s listed before its parent %s in %s", c.ID, p, h.names(all))
 			}
@@ -173,19 +174,19 @@ func TestNewCommits(t *testing.T) {
 func TestNewCommitsAfterForcePush(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t)
-	h.repo.git("checkout", "--quiet", "-b", "topic", h.c)
-	lost := h.repo.commit("lost", nil)
+	h.repo.Git("checkout", "--quiet", "-b", "topic", h.c)
+	lost := h.repo.Commit("lost", nil)
 	// Force-push: topic is rewritten, and garbage collection deletes the
 	// old tip the observer remembered.
-	h.repo.git("reset", "--quiet", "--hard", h.c)
-	fresh := h.repo.commit("fresh", nil)
-	h.repo.git("reflog", "expire", "--expire=now", "--all")
-	h.repo.git("gc", "--quiet", "--prune=now")
-	if !gitFails(t, h.repo.dir, "cat-file", "-e", lost) {
+	h.repo.Git("reset", "--quiet", "--hard", h.c)
+	fresh := h.repo.Commit("fresh", nil)
+	h.repo.Git("reflog", "expire", "--expire=now", "--all")
+	h.repo.Git("gc", "--quiet", "--prune=now")
+	if !gitFails(h.repo.Dir, "cat-file", "-e", lost) {
 		t.Fatal("old tip survived gc; the test would prove nothing")
 	}
 
-	r := openRepo(t, h.repo.dir)
+	r := openRepo(t, h.repo.Dir)
 	got, err := r.NewCommits(ctx, fresh, []string{lost, h.c}, 0)
 	if err != nil {
 		t.Fatalf("NewCommits with a vanished exclusion: %v", err)
@@ -206,7 +207,7 @@ func TestNewCommitsAfterForcePush(t *testing.T) {
 func TestNewCommitsRejectsBadIDs(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t)
-	r := openRepo(t, h.repo.dir)
+	r := openRepo(t, h.repo.Dir)
 	if _, err := r.NewCommits(ctx, "main", nil, 0); !errors.Is(err, ErrBadCommit) {
 		t.Errorf("NewCommits(main) = %v, want ErrBadCommit", err)
 	}
@@ -223,14 +224,14 @@ func TestCommit(t *testing.T) {
 	ctx := context.Background()
 	repo := newTestRepo(t)
 	msg := "  Fix the frobnicator\n\nIt was \x1e broken; see\tdetails.\n\n"
-	repo.git("commit", "--quiet", "--allow-empty", "--author=Zoë Example <zoe@example.com>",
+	repo.Git("commit", "--quiet", "--allow-empty", "--author=Zoë Example <zoe@example.com>",
 		"--date=2024-03-01T12:34:56+02:00", "--message", msg)
-	id := repo.git("rev-parse", "HEAD")
+	id := repo.Git("rev-parse", "HEAD")
 	long := strings.Repeat("é", MaxMessageBytes)
-	repo.git("commit", "--quiet", "--allow-empty", "--message", long)
-	longID := repo.git("rev-parse", "HEAD")
+	repo.Git("commit", "--quiet", "--allow-empty", "--message", long)
+	longID := repo.Git("rev-parse", "HEAD")
 
-	r := openRepo(t, repo.dir)
+	r := openRepo(t, repo.Dir)
 	got, err := r.Commit(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestCommit(t *testing.T) {
 	if _, err := r.Commit(ctx, strings.Repeat("0", 40)); !errors.Is(err, ErrCommitNotFound) {
 		t.Errorf("Commit of unknown id = %v, want ErrCommitNotFound", err)
 	}
-	tree := repo.git("rev-parse", "HEAD^{tree}")
+	tree := repo.Git("rev-parse", "HEAD^{tree}")
 	if _, err := r.Commit(ctx, tree); !errors.Is(err, ErrCommitNotFound) {
 		t.Errorf("Commit of a tree = %v, want ErrCommitNotFound", err)
 	}
@@ -267,18 +268,18 @@ func TestCommit(t *testing.T) {
 func TestOpenLocal(t *testing.T) {
 	ctx := context.Background()
 	repo := newTestRepo(t)
-	c1 := repo.commit("one", nil)
+	c1 := repo.Commit("one", nil)
 
-	t.Chdir(filepath.Dir(repo.dir))
+	t.Chdir(filepath.Dir(repo.Dir))
 	r, err := Open(ctx, "repo", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.URL() != repo.dir {
-		t.Errorf("URL() = %q, want the absolute path %q", r.URL(), repo.dir)
+	if r.URL() != repo.Dir {
+		t.Errorf("URL() = %q, want the absolute path %q", r.URL(), repo.Dir)
 	}
 	// A local repository needs no Refresh to see new commits.
-	c2 := repo.commit("two", nil)
+	c2 := repo.Commit("two", nil)
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestOpenLocal(t *testing.T) {
 	}
 
 	bare := filepath.Join(t.TempDir(), "bare.git")
-	runGit(t, "", nil, "clone", "--quiet", "--bare", repo.dir, bare)
+	testkit.Git(t, "", "clone", "--quiet", "--bare", repo.Dir, bare)
 	rb := openRepo(t, bare)
 	if branch, commit, err := rb.Head(ctx); err != nil || branch != "main" || commit != c2 {
 		t.Errorf("Head of bare repository = %q, %s, %v", branch, commit, err)
@@ -297,15 +298,15 @@ func TestOpenLocal(t *testing.T) {
 func TestOpenNotRepo(t *testing.T) {
 	ctx := context.Background()
 	repo := newTestRepo(t)
-	repo.commit("one", map[string]string{"file": "x"})
-	subdir := filepath.Join(repo.dir, "sub")
+	repo.Commit("one", map[string]string{"file": "x"})
+	subdir := filepath.Join(repo.Dir, "sub")
 	if err := os.Mkdir(subdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for name, path := range map[string]string{
 		"missing":           filepath.Join(t.TempDir(), "missing"),
 		"plain directory":   t.TempDir(),
-		"file":              filepath.Join(repo.dir, "file"),
+		"file":              filepath.Join(repo.Dir, "file"),
 		"inside a git repo": subdir,
 	} {
 		_, err := Open(ctx, path, t.TempDir())

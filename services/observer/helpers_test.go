@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 	"github.com/eventide-ci/eventide/services/observer"
@@ -26,7 +26,9 @@ import (
 // few looks (tens of milliseconds).
 const waitTimeout = 5 * time.Second
 
-// waitFor polls cond every 10 ms until it holds or waitTimeout passes.
+// waitFor polls cond every 10 ms until it holds or waitTimeout passes. It is for
+// what gives no notice of change (the dispatcher's jobs, the state file); the
+// observer's log is waited on through the recorder instead.
 func waitFor(t *testing.T, what string, cond func() bool, dump ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
@@ -44,14 +46,11 @@ func waitFor(t *testing.T, what string, cond func() bool, dump ...func() string)
 
 // ---- git ----
 
-const (
-	defaultAuthorName  = "Ada Lovelace"
-	defaultAuthorEmail = "ada@example.com"
-	defaultAuthor      = defaultAuthorName + " <" + defaultAuthorEmail + ">"
-)
+// defaultAuthor is the author of the fixtures' commits, as a job shows it.
+const defaultAuthor = testkit.AuthorName + " <" + testkit.AuthorEmail + ">"
 
 // gitRepo is a real repository in a temporary directory, driven by the git binary
-// with a fixed identity and no user or system configuration.
+// in testkit's clean environment.
 type gitRepo struct {
 	t   *testing.T
 	dir string
@@ -59,48 +58,20 @@ type gitRepo struct {
 
 func newRepo(t *testing.T) *gitRepo {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
-	g := &gitRepo{t: t, dir: filepath.Join(t.TempDir(), "repo")}
-	if err := os.MkdirAll(g.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g.git("init", "-q", "-b", "main")
-	return g
+	return &gitRepo{t: t, dir: testkit.NewRepo(t, "main").Dir}
 }
 
-func (g *gitRepo) env(extra ...string) []string {
-	env := append(os.Environ(),
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_AUTHOR_NAME="+defaultAuthorName,
-		"GIT_AUTHOR_EMAIL="+defaultAuthorEmail,
-		"GIT_COMMITTER_NAME=Eventide Test",
-		"GIT_COMMITTER_EMAIL=ci@example.com",
-		"LC_ALL=C",
-	)
-	return append(env, extra...)
-}
+// env returns variables for run to set over the fixture's environment.
+func (g *gitRepo) env(extra ...string) []string { return extra }
 
 func (g *gitRepo) run(stdin string, env []string, args ...string) string {
 	g.t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "commit.gpgsign=false", "-c", "core.hooksPath=" + os.DevNull}, args...)...)
-	cmd.Dir = g.dir
-	cmd.Env = env
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		g.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testkit.GitCmd{Dir: g.dir, Env: env, Stdin: stdin}.Must(g.t, args...)
 }
 
 func (g *gitRepo) git(args ...string) string {
 	g.t.Helper()
-	return g.run("", g.env(), args...)
+	return testkit.Git(g.t, g.dir, args...)
 }
 
 func (g *gitRepo) rev(name string) string {
@@ -282,62 +253,23 @@ func short(id string) string { return id[:min(len(id), 12)] }
 
 // ---- observer ----
 
-// logRecorder is a slog.Handler keeping every record, so tests can see exactly
-// what the observer submitted (including duplicates the dispatcher absorbed) and
-// what it complained about.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []logRec
-}
+// logRecorder keeps every record of the observer's log, so tests can see exactly
+// what it submitted (including duplicates the dispatcher absorbed) and what it
+// complained about.
+type logRecorder struct{ *testkit.LogRecorder }
 
-type logRec struct {
-	level slog.Level
-	msg   string
-	attrs map[string]string
-}
-
-func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
-func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
-
-func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
-	attrs := make(map[string]string)
-	rec.Attrs(func(a slog.Attr) bool {
-		attrs[a.Key] = a.Value.String()
-		return true
-	})
-	r.mu.Lock()
-	r.recs = append(r.recs, logRec{level: rec.Level, msg: rec.Message, attrs: attrs})
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *logRecorder) records() []logRec {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.recs)
-}
-
-func (r *logRecorder) count(msg string) int {
-	n := 0
-	for _, rec := range r.records() {
-		if rec.msg == msg {
-			n++
-		}
-	}
-	return n
-}
+func (r *logRecorder) count(msg string) int { return r.Count(msg) }
 
 // submitted lists the observer's acknowledged submissions as "commit12@branch",
 // with " (duplicate)" appended when the dispatcher already had the commit.
-func (r *logRecorder) submitted() []string {
+func submitted(es []testkit.LogEntry) []string {
 	var out []string
-	for _, rec := range r.records() {
-		if rec.msg != "commit submitted" {
+	for _, e := range es {
+		if e.Message != "commit submitted" {
 			continue
 		}
-		s := rec.attrs["commit"] + "@" + rec.attrs["branch"]
-		if rec.attrs["duplicate"] == "true" {
+		s := e.Attrs["commit"] + "@" + e.Attrs["branch"]
+		if e.Attrs["duplicate"] == "true" {
 			s += " (duplicate)"
 		}
 		out = append(out, s)
@@ -345,14 +277,7 @@ func (r *logRecorder) submitted() []string {
 	return out
 }
 
-func (r *logRecorder) dump() string {
-	var b strings.Builder
-	b.WriteString("observer log:")
-	for _, rec := range r.records() {
-		fmt.Fprintf(&b, "\n  %s %s %v", rec.level, rec.msg, rec.attrs)
-	}
-	return b.String()
-}
+func (r *logRecorder) dump() string { return "observer log:\n" + r.String() }
 
 // checkSubmitted asserts the observer's submissions, in order, none of them a
 // duplicate.
@@ -364,10 +289,10 @@ func (r *logRecorder) checkSubmitted(t *testing.T, wants ...want) {
 	}
 	// The dispatcher queues a job before the observer has its reply: wait for the
 	// observer's record of the last one first.
-	waitFor(t, fmt.Sprintf("%d acknowledged submissions", len(exp)), func() bool {
-		return len(r.submitted()) >= len(exp)
-	}, r.dump)
-	if got := r.submitted(); !slices.Equal(got, exp) {
+	r.WaitFor(t, waitTimeout, fmt.Sprintf("%d acknowledged submissions", len(exp)), func(es []testkit.LogEntry) bool {
+		return len(submitted(es)) >= len(exp)
+	})
+	if got := submitted(r.Entries()); !slices.Equal(got, exp) {
 		t.Fatalf("observer submissions:\n got  %v\n want %v", got, exp)
 	}
 }
@@ -391,9 +316,9 @@ func observerConfig(t *testing.T, g *gitRepo, addr string) observer.Config {
 // startObserver runs observer.New and Run with cfg; a nil Logger becomes a recorder.
 func startObserver(t *testing.T, cfg observer.Config) *runningObserver {
 	t.Helper()
-	rec := &logRecorder{}
+	rec := &logRecorder{testkit.NewLogRecorder()}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(rec)
+		cfg.Logger = rec.Logger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o, err := observer.New(ctx, cfg)

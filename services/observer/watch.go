@@ -23,12 +23,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/eventide-ci/eventide/services/gitrepo"
 	"github.com/fsnotify/fsnotify"
 )
 
@@ -43,14 +43,6 @@ const gitDirTimeout = 10 * time.Second
 
 // errRemoteRepo is why a URL is not watched.
 var errRemoteRepo = errors.New("not a local repository")
-
-// repoLocationEnv are the variables that would make git look at some other
-// repository than the one named (they are set inside git hooks, for example).
-var repoLocationEnv = []string{
-	"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
-	"GIT_PREFIX", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-}
 
 // refWatcher reports changes to a local repository's branches and HEAD.
 //
@@ -75,47 +67,15 @@ func isLocalRepo(url string) bool {
 	return filepath.IsAbs(url) && !strings.Contains(url, "://")
 }
 
-// gitDirs returns the repository's git directory (where its HEAD is) and common
-// directory (where its refs and packed-refs are); the two differ only for a
-// linked worktree.
-func gitDirs(ctx context.Context, repo string) (gitDir, commonDir string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, gitDirTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--absolute-git-dir", "--git-common-dir")
-	for _, kv := range os.Environ() {
-		if key, _, _ := strings.Cut(kv, "="); !slices.Contains(repoLocationEnv, key) {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "LC_ALL=C")
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return "", "", fmt.Errorf("find the git directory of %s: %w", repo, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != 2 || lines[0] == "" || lines[1] == "" {
-		return "", "", fmt.Errorf("find the git directory of %s: unexpected output %q", repo, out)
-	}
-	gitDir, commonDir = lines[0], lines[1]
-	// --git-common-dir is relative to the directory git ran in, unless absolute.
-	if !filepath.IsAbs(commonDir) {
-		commonDir = filepath.Join(repo, commonDir)
-	}
-	return filepath.Clean(gitDir), filepath.Clean(commonDir), nil
-}
-
 // watchRefs starts watching the local repository at repo. The caller must run
 // the result, which closes it when done.
 func watchRefs(ctx context.Context, repo string, log *slog.Logger) (*refWatcher, error) {
 	if !isLocalRepo(repo) {
 		return nil, errRemoteRepo
 	}
-	gitDir, commonDir, err := gitDirs(ctx, repo)
+	gitCtx, cancel := context.WithTimeout(ctx, gitDirTimeout)
+	gitDir, commonDir, err := gitrepo.GitDirs(gitCtx, repo)
+	cancel()
 	if err != nil {
 		return nil, err
 	}

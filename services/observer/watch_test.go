@@ -43,29 +43,31 @@ func startWatching(t *testing.T, d *testDispatcher, cfg observer.Config, head st
 
 // observingAttr is the attribute key of the observer's "observing" record.
 func observingAttr(r *logRecorder, key string) string {
-	for _, rec := range r.records() {
-		if rec.msg == "observing" {
-			return rec.attrs[key]
+	for _, e := range r.Entries() {
+		if e.Message == "observing" {
+			return e.Attrs[key]
 		}
 	}
 	return ""
 }
 
-// waitJobWithin waits at most bound for a job for commit, polling every
-// millisecond so that the time it returns is close to when the job appeared.
-func waitJobWithin(t *testing.T, d *testDispatcher, commit string, bound time.Duration, dump func() string) dispatcher.Job {
+// waitJobWithin waits for o to log that it submitted commit, and checks that the
+// dispatcher queued the job within bound of start. The dispatcher queues a job
+// before it replies, and the observer logs the reply, so the wait wakes on that
+// record rather than polling the dispatcher; the queueing time is the
+// dispatcher's own.
+func waitJobWithin(t *testing.T, d *testDispatcher, o *runningObserver, commit string, start time.Time, bound time.Duration) dispatcher.Job {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		if j, ok := d.job(commit); ok {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no job for %s within %v, though the observer watches and polls only every %v\n%s\n%s",
-				short(commit), bound, longInterval, d.dump(), dump())
-		}
-		time.Sleep(time.Millisecond)
+	o.log.Wait(t, max(bound, waitTimeout), "commit submitted", "commit", short(commit))
+	j, ok := d.job(commit)
+	if !ok {
+		t.Fatalf("the observer logged submitting %s, but the dispatcher has no job for it\n%s", short(commit), d.dump())
 	}
+	if took := j.QueuedAt.Sub(start); took > bound {
+		t.Fatalf("the job for %s was queued %v after the change, not within %v, though the observer watches and polls only every %v\n%s\n%s",
+			short(commit), took, bound, longInterval, d.dump(), o.log.dump())
+	}
+	return j
 }
 
 // timed runs change (something that moves a ref to commit, which it returns) and
@@ -75,7 +77,7 @@ func timed(t *testing.T, d *testDispatcher, o *runningObserver, change func() st
 	t.Helper()
 	start := time.Now()
 	commit := change()
-	j := waitJobWithin(t, d, commit, watchBound, o.log.dump)
+	j := waitJobWithin(t, d, o, commit, start, watchBound)
 	return commit, j.QueuedAt.Sub(start)
 }
 
@@ -92,7 +94,7 @@ func TestWatchSubmitsCommitsAtOnce(t *testing.T) {
 		start := time.Now()
 		g.git("commit", "-q", "--allow-empty", "-m", fmt.Sprintf("commit %d", i))
 		c := g.rev("HEAD")
-		j := waitJobWithin(t, d, c, watchBound, o.log.dump)
+		j := waitJobWithin(t, d, o, c, start, watchBound)
 		fi, err := os.Stat(ref)
 		if err != nil {
 			t.Fatal(err)

@@ -147,7 +147,7 @@ func TestDeliveryPipelinesOutputAndResult(t *testing.T) {
 	fd.waitAssigned(t).Close()
 
 	isResult := func(f frame) bool { return f.conn > 1 && f.method == wire.MethodJobResult }
-	frames := fd.frames.waitFor(t, "the result to arrive while the reply to the output is held", func(l []frame) bool {
+	frames := fd.frames.WaitFor(t, waitLimit, "the result to arrive while the reply to the output is held", func(l []frame) bool {
 		return slices.ContainsFunc(l, isResult)
 	})
 	i := slices.IndexFunc(frames, isResult)
@@ -166,17 +166,15 @@ func TestDeliveryPipelinesOutputAndResult(t *testing.T) {
 	if res.OutputBytes != off || res.Status != wire.StatusPassed {
 		t.Fatalf("result %s with output_bytes %d; want passed after the %d bytes sent with it", res.Status, res.OutputBytes, off)
 	}
-	if list, _ := h.logs.snapshot(); logged(list, "result delivered", job.JobID) {
+	if list := h.logs.Entries(); logged(list, "result delivered", job.JobID) {
 		t.Fatal("the runner took the result as delivered before the output's reply")
 	}
 
 	openGate()
-	h.logs.waitFor(t, "the runner to log the result delivered", func(l []logEntry) bool {
-		return logged(l, "result delivered", job.JobID)
-	})
+	h.logs.Wait(t, waitLimit, "result delivered", "job", job.JobID)
 	h.drain(t) // returns only once the runner has forgotten the job
 	fd.waitEnded(t)
-	frames, _ = fd.frames.snapshot()
+	frames = fd.frames.Items()
 	if n := countResults(frames, conn); n != 1 {
 		t.Fatalf("the result came %d times on connection %d: %v", n, conn, frames)
 	}
@@ -187,7 +185,7 @@ func TestDeliveryPipelinesOutputAndResult(t *testing.T) {
 		}
 		seqs[c.out.Seq] = true
 	}
-	acks, _ := fd.acks.snapshot()
+	acks := fd.acks.Items()
 	checkOutput(t, stored(t, frames, acks), job)
 }
 
@@ -207,14 +205,12 @@ func TestDeliveryResendsWhatTheDispatcherCouldNotStore(t *testing.T) {
 	})
 	h := startRunner(t, fd.addr, repo)
 	fd.waitAssigned(t)
-	h.logs.waitFor(t, "the runner to log the result delivered", func(l []logEntry) bool {
-		return logged(l, "result delivered", job.JobID)
-	})
+	h.logs.Wait(t, waitLimit, "result delivered", "job", job.JobID)
 	h.drain(t)
 	fd.waitEnded(t)
 
-	frames, _ := fd.frames.snapshot()
-	acks, _ := fd.acks.snapshot()
+	frames := fd.frames.Items()
+	acks := fd.acks.Items()
 	bad := int(failed.Load())
 	if bad < 0 {
 		t.Fatal("no output arrived")
@@ -268,16 +264,14 @@ func TestDeliveryDropsARefusedAttempt(t *testing.T) {
 			})
 			h := startRunner(t, fd.addr, repo)
 			fd.waitAssigned(t)
-			h.logs.waitFor(t, "the runner to drop the refused attempt", func(l []logEntry) bool {
-				return logged(l, "dispatcher refused the attempt; dropping it", job.JobID)
-			})
+			h.logs.Wait(t, waitLimit, "dispatcher refused the attempt; dropping it", "job", job.JobID)
 
 			// A bounded look for something that must not happen: a runner that kept
 			// the attempt would send it again after its one-second pause, well within
 			// this. (Drain below then shows the job is gone.)
 			look := time.After(1500 * time.Millisecond)
 			for done := false; !done; {
-				frames, changed := fd.frames.snapshot()
+				frames, changed := fd.frames.Snapshot()
 				if err := repeated(frames); err != nil {
 					t.Fatalf("after the refusal: %v: %v", err, frames)
 				}
@@ -290,7 +284,7 @@ func TestDeliveryDropsARefusedAttempt(t *testing.T) {
 			h.drain(t)
 			fd.waitEnded(t)
 
-			frames, _ := fd.frames.snapshot()
+			frames := fd.frames.Items()
 			if err := repeated(frames); err != nil {
 				t.Fatalf("%v: %v", err, frames)
 			}
@@ -299,7 +293,7 @@ func TestDeliveryDropsARefusedAttempt(t *testing.T) {
 			} else if refuse == wire.MethodJobResult && n != len(frames)-1 {
 				t.Fatalf("frames came after the refused result: %v", frames[n:])
 			}
-			if list, _ := h.logs.snapshot(); logged(list, "result delivered", job.JobID) {
+			if list := h.logs.Entries(); logged(list, "result delivered", job.JobID) {
 				t.Fatal("the runner took the refused attempt's result as delivered")
 			}
 		})

@@ -7,15 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 )
@@ -29,140 +26,17 @@ func timeAfter(t *testing.T) <-chan time.Time {
 // dispatcher. It is generous: a reconnect alone may take a few seconds of backoff.
 const waitLimit = 15 * time.Second
 
-// record is an append-only list that tests wait on.
-type record[T any] struct {
-	mu      sync.Mutex
-	list    []T
-	changed chan struct{} // closed and replaced on every add
-}
-
-// add appends v and returns its index.
-func (r *record[T]) add(v T) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.list = append(r.list, v)
-	if r.changed != nil {
-		close(r.changed)
-	}
-	r.changed = make(chan struct{})
-	return len(r.list) - 1
-}
-
-func (r *record[T]) snapshot() ([]T, <-chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.changed == nil {
-		r.changed = make(chan struct{})
-	}
-	return slices.Clone(r.list), r.changed
-}
-
-// waitFor waits until cond holds for the list and returns the list it held for; it
-// fails the test after waitLimit.
-func (r *record[T]) waitFor(t *testing.T, what string, cond func([]T) bool) []T {
-	t.Helper()
-	deadline := time.After(waitLimit)
-	for {
-		list, changed := r.snapshot()
-		if cond(list) {
-			return list
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %s", waitLimit, what)
-		}
-	}
-}
-
-// logEntry is one record of the runner's log.
-type logEntry struct {
-	level slog.Level
-	msg   string
-	attrs map[string]string
-}
-
-func (e logEntry) String() string {
-	keys := make([]string, 0, len(e.attrs))
-	for k := range e.attrs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%v %s", e.level, e.msg)
-	for _, k := range keys {
-		fmt.Fprintf(&b, " %s=%s", k, e.attrs[k])
-	}
-	return b.String()
-}
-
-// logRecorder is a slog.Handler that keeps every record, for tests to wait on.
-type logRecorder struct {
-	sink  *record[logEntry]
-	attrs []slog.Attr
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	e := logEntry{level: r.Level, msg: r.Message, attrs: make(map[string]string)}
-	for _, a := range h.attrs {
-		e.attrs[a.Key] = a.Value.String()
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		e.attrs[a.Key] = a.Value.String()
-		return true
-	})
-	h.sink.add(e)
-	return nil
-}
-
-func (h *logRecorder) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &logRecorder{sink: h.sink, attrs: append(slices.Clone(h.attrs), attrs...)}
-}
-
-func (h *logRecorder) WithGroup(string) slog.Handler { return h }
-
 // logged reports whether the list has an entry with msg about job.
-func logged(list []logEntry, msg, job string) bool {
-	return slices.ContainsFunc(list, func(e logEntry) bool { return e.msg == msg && e.attrs["job"] == job })
+func logged(list []testkit.LogEntry, msg, job string) bool {
+	return slices.ContainsFunc(list, func(e testkit.LogEntry) bool { return e.Message == msg && e.Attrs["job"] == job })
 }
 
 // newGitRepo makes a real repository with one commit of files and returns its
 // directory and the commit's id.
 func newGitRepo(t *testing.T, files map[string]string) (dir, commit string) {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
-	dir = filepath.Join(t.TempDir(), "repo")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "commit.gpgsign=false", "-c", "core.hooksPath=" + os.DevNull}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(),
-			"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull,
-			"GIT_AUTHOR_NAME=Eventide Test", "GIT_AUTHOR_EMAIL=ci@example.com",
-			"GIT_COMMITTER_NAME=Eventide Test", "GIT_COMMITTER_EMAIL=ci@example.com",
-			"LC_ALL=C")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git("add", "--all")
-	git("commit", "-q", "-m", "tests")
-	return dir, git("rev-parse", "HEAD")
+	r := testkit.NewRepo(t, "main")
+	return r.Dir, r.Commit("tests", files)
 }
 
 // frame is a job.output or job.result request as the fake dispatcher read it.
@@ -209,9 +83,9 @@ type fakeDispatcher struct {
 	// reply answers frames[n]; nil acknowledges it. ctx ends with the connection.
 	reply func(ctx context.Context, n int, f frame) error
 
-	frames   record[frame]
-	acks     record[ack]
-	ended    record[int] // connections whose session has ended
+	frames   testkit.List[frame]
+	acks     testkit.List[ack]
+	ended    testkit.List[int] // connections whose session has ended
 	assigned chan assigned
 
 	mu      sync.Mutex
@@ -302,7 +176,7 @@ func (fd *fakeDispatcher) waitAssigned(t *testing.T) *peer.Conn {
 // runner has stopped.
 func (fd *fakeDispatcher) waitEnded(t *testing.T) {
 	t.Helper()
-	fd.ended.waitFor(t, "the runner's connections to end", func(l []int) bool {
+	fd.ended.WaitFor(t, waitLimit, "the runner's connections to end", func(l []int) bool {
 		fd.mu.Lock()
 		defer fd.mu.Unlock()
 		return len(l) == fd.conns
@@ -330,23 +204,23 @@ func (s *fakeSession) Handle(_ context.Context, method string, params json.RawMe
 	default:
 		return nil, wire.Errorf(wire.CodeMethodNotFound, "the fake dispatcher does not serve %q", method)
 	}
-	n := s.fd.frames.add(f)
+	n := s.fd.frames.Add(f)
 	return peer.Later(func(ctx context.Context) (any, error) {
 		var err error
 		if s.fd.reply != nil {
 			err = s.fd.reply(ctx, n, f)
 		}
-		s.fd.acks.add(ack{n, err})
+		s.fd.acks.Add(ack{n, err})
 		return nil, err
 	}), nil
 }
 
-func (s *fakeSession) Closed(error) { s.fd.ended.add(s.n) }
+func (s *fakeSession) Closed(error) { s.fd.ended.Add(s.n) }
 
 // runHandle is a runner running against a fake dispatcher.
 type runHandle struct {
 	r    *Runner
-	logs *record[logEntry]
+	logs *testkit.LogRecorder
 	done chan struct{}
 	err  error // Run's, once done is closed
 }
@@ -356,11 +230,11 @@ type runHandle struct {
 // failed.
 func startRunner(t *testing.T, addr, repo string) *runHandle {
 	t.Helper()
-	h := &runHandle{logs: &record[logEntry]{}, done: make(chan struct{})}
+	h := &runHandle{logs: testkit.NewLogRecorder(), done: make(chan struct{})}
 	h.r = New(Config{
 		Dispatcher: addr, Name: "runner-1", Repo: repo, WorkDir: t.TempDir(),
 		Grace:  time.Second, // the longest Run waits for deliverers is Grace+2s
-		Logger: slog.New(&logRecorder{sink: h.logs}),
+		Logger: h.logs.Logger(),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -375,7 +249,7 @@ func startRunner(t *testing.T, addr, repo string) *runHandle {
 			t.Errorf("the runner's Run did not return within %v of being cancelled", waitLimit)
 		}
 		if t.Failed() {
-			list, _ := h.logs.snapshot()
+			list := h.logs.Entries()
 			for _, e := range list {
 				t.Logf("runner log: %v", e)
 			}
