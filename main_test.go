@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -10,11 +9,11 @@ import (
 
 func TestParseFlagsAfterRepository(t *testing.T) {
 	repo := t.TempDir()
-	o, err := parse([]string{"--mode=observer", repo, "--interval", "2s", "--dispatcher-server", "127.0.0.1:9000", "--latest-only"}, io.Discard)
+	o, err := parseOpts([]string{"--mode=observer", repo, "--interval", "2s", "--dispatcher-server", "127.0.0.1:9000", "--latest-only"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.repo != repo || o.interval.String() != "2s" || o.dispatcherServer != "127.0.0.1:9000" || !o.latestOnly {
+	if o.Repo != repo || o.Interval.String() != "2s" || o.DispatcherServer != "127.0.0.1:9000" || !o.LatestOnly {
 		t.Fatalf("parsed %+v", o)
 	}
 }
@@ -34,7 +33,7 @@ func TestParseRejects(t *testing.T) {
 		"--name":               {"--mode=runner", "--name", "../x"},
 	}
 	for want, args := range cases {
-		_, err := parse(args, io.Discard)
+		_, err := parseOpts(args)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parse(%q) = %v, want an error mentioning %q", args, err, want)
 		}
@@ -43,12 +42,21 @@ func TestParseRejects(t *testing.T) {
 
 func TestDefaultNameAndToken(t *testing.T) {
 	t.Setenv("EVENTIDE_TOKEN", "from-env")
-	o, err := parse([]string{"--mode=runner"}, io.Discard)
+	o, err := parseOpts([]string{"--mode=runner"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.token != "from-env" || !strings.HasSuffix(o.name, "-"+strconv.Itoa(os.Getpid())) || o.port != 8888 ||
-		o.dispatcherServer != "localhost:8888" || o.host != "localhost" {
+	if o.Token != "from-env" || !strings.HasSuffix(o.Name, "-"+strconv.Itoa(os.Getpid())) || o.Port != 8888 ||
+		o.DispatcherServer != "localhost:8888" || o.Host != "localhost" {
 		t.Fatalf("defaults: %+v", o)
 	}
+}
+
+// parseOpts parses args with the process's environment.
+func parseOpts(args []string) (*options, error) {
+	req, err := parse(args, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return req.opts, nil
 }
