@@ -47,12 +47,12 @@ func checkNames(app *kong.Application) error {
 }
 
 // settingNames is every setting of every mode.
-func settingNames(app *kong.Application) map[string]bool {
-	names := map[string]bool{}
+func settingNames(app *kong.Application) map[string]*kong.Flag {
+	names := map[string]*kong.Flag{}
 	for _, m := range app.Children {
 		for _, f := range m.Flags {
 			if isSetting(f) {
-				names[f.Name] = true
+				names[f.Name] = f
 			}
 		}
 	}
@@ -82,7 +82,7 @@ func (s *settings) Resolve(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, er
 		return v, checkValue(f, v, "from "+envName(f.Name))
 	}
 	if v, ok := s.file[f.Name]; ok {
-		return v, checkValue(f, v, "in "+s.path)
+		return v, nil // checked by load
 	}
 	return nil, nil
 }
@@ -92,7 +92,9 @@ func (s *settings) Resolve(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, er
 func checkValue(f *kong.Flag, v, source string) error {
 	scratch := reflect.New(f.Target.Type()).Elem()
 	if err := f.Parse(kong.ScanFromTokens(kong.Token{Type: kong.FlagValueToken, Value: v}), scratch); err != nil {
-		return fmt.Errorf("%q %s: %v", v, source, err)
+		// kong names the flag before this error, and its mapper did too.
+		msg := strings.TrimPrefix(err.Error(), f.ShortSummary()+": ")
+		return fmt.Errorf("%s (%s)", msg, source)
 	}
 	return nil
 }
@@ -126,9 +128,9 @@ func (s *settings) load(path string) error {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		switch {
-		case !known[k.Value] && flags[k.Value]:
+		case known[k.Value] == nil && flags[k.Value]:
 			return fmt.Errorf("config %s, line %d: %q is not a setting; give it on the command line", path, k.Line, k.Value)
-		case !known[k.Value]:
+		case known[k.Value] == nil:
 			return fmt.Errorf("config %s, line %d: unknown key %q%s", path, k.Line, k.Value, nearest(k.Value, known))
 		case v.Kind != yaml.ScalarNode || v.Tag == "!!null":
 			return fmt.Errorf("config %s, line %d: %s wants a single value", path, v.Line, k.Value)
@@ -136,13 +138,17 @@ func (s *settings) load(path string) error {
 		if _, dup := s.file[k.Value]; dup {
 			return fmt.Errorf("config %s, line %d: %s is set twice", path, k.Line, k.Value)
 		}
+		// Checked for every mode, so that a mistake shows whichever mode reads the file first.
+		if err := checkValue(known[k.Value], v.Value, fmt.Sprintf("in %s, line %d", path, v.Line)); err != nil {
+			return fmt.Errorf("%s: %w", known[k.Value].ShortSummary(), err)
+		}
 		s.file[k.Value] = v.Value
 	}
 	return nil
 }
 
 // nearest suggests the closest of names to a mistyped key.
-func nearest(key string, names map[string]bool) string {
+func nearest(key string, names map[string]*kong.Flag) string {
 	best, dist := "", 3
 	for n := range names {
 		if d := levenshtein(key, n); d < dist || d == dist && n < best {
