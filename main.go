@@ -1,10 +1,11 @@
 // Command eventide is a distributed continuous-integration system in one binary:
 // a dispatcher, test runners and a repository observer that speak JSON over TCP.
 //
-// main.go picks the mode; options.go declares the flags and settings.go reads
-// them from the environment and the --config file; wiring.go builds each
-// service's configuration, hosted.go runs the console's services, headless.go
-// the other modes.
+// main.go picks the mode. options.go declares every flag once; parse.go reads
+// the command line (help.go prints the help), settings.go the environment and
+// the --config file, check.go refuses what cannot work. wiring.go builds each
+// service's configuration from the options; hosted.go starts and stops the
+// console's services, headless.go runs the other modes.
 package main
 
 import (
