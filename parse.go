@@ -37,23 +37,24 @@ func seeHelp(mode string) string {
 
 // newParser builds the grammar for o; it fails only on a mistake in the
 // declarations above.
-func newParser(o *options, env func(string) (string, bool)) (*kong.Kong, error) {
+func newParser(o *options, env func(string) (string, bool)) (*kong.Kong, *cli, error) {
 	st := &settings{env: env}
-	k, err := kong.New(newCLI(o, st), kong.Name("eventide"), kong.NoDefaultHelp(), kong.Resolvers(st))
+	c := newCLI(o, st)
+	k, err := kong.New(c, kong.Name("eventide"), kong.NoDefaultHelp(), kong.Resolvers(st))
 	if err == nil {
 		err = checkNames(k.Model)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("flag declarations: %w", err)
+		return nil, nil, fmt.Errorf("flag declarations: %w", err)
 	}
 	st.app = k.Model
-	return k, nil
+	return k, c, nil
 }
 
 // parse reads the command line, the environment and the --config file.
 func parse(args []string, env func(string) (string, bool)) (*request, error) {
 	o := &options{}
-	k, err := newParser(o, env)
+	k, c, err := newParser(o, env)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +70,6 @@ func parse(args []string, env func(string) (string, bool)) (*request, error) {
 	if err != nil {
 		return nil, &usageError{explainFlag(err, k.Model, mode), seeHelp(mode)}
 	}
-	c := ctx.Model.Target.Addr().Interface().(*cli)
 	if o.mode = mode; mode == "console" {
 		o.mode = ""
 	}
