@@ -141,17 +141,22 @@ func checkMode(mode string, valid []string) (string, error) {
 			return mode, nil
 		}
 	}
-	best, dist := "", 3 // further than this is no typo
-	for _, v := range valid {
-		if d := levenshtein(mode, v); v != "" && d < dist {
-			best, dist = v, d
+	if best := nearest(mode, valid); best != "" {
+		return "", fmt.Errorf("unknown mode %q, did you mean %s?", mode, best)
+	}
+	return "", fmt.Errorf("unknown mode %q: want dispatcher, runner or observer, or none for the console", mode)
+}
+
+// nearest is the one of names closest to a mistyped word, or "" when none is
+// close enough to be what was meant.
+func nearest(word string, names []string) string {
+	best, dist := "", 3
+	for _, n := range names {
+		if d := levenshtein(word, n); n != "" && (d < dist || d == dist && n < best) {
+			best, dist = n, d
 		}
 	}
-	msg := fmt.Sprintf("unknown mode %q: want dispatcher, runner or observer, or none for the console", mode)
-	if best != "" {
-		msg = fmt.Sprintf("unknown mode %q, did you mean %s?", mode, best)
-	}
-	return "", errors.New(msg)
+	return best
 }
 
 func levenshtein(a, b string) int {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -131,7 +132,11 @@ func (s *settings) load(path string) error {
 		case known[k.Value] == nil && flags[k.Value]:
 			return fmt.Errorf("config %s, line %d: %q is not a setting; give it on the command line", path, k.Line, k.Value)
 		case known[k.Value] == nil:
-			return fmt.Errorf("config %s, line %d: unknown key %q%s", path, k.Line, k.Value, nearest(k.Value, known))
+			msg := fmt.Sprintf("config %s, line %d: unknown key %q", path, k.Line, k.Value)
+			if n := nearest(k.Value, slices.Collect(maps.Keys(known))); n != "" {
+				msg += ", did you mean " + n + "?"
+			}
+			return errors.New(msg)
 		case v.Kind != yaml.ScalarNode || v.Tag == "!!null":
 			return fmt.Errorf("config %s, line %d: %s wants a single value", path, v.Line, k.Value)
 		}
@@ -145,18 +150,4 @@ func (s *settings) load(path string) error {
 		s.file[k.Value] = v.Value
 	}
 	return nil
-}
-
-// nearest suggests the closest of names to a mistyped key.
-func nearest(key string, names map[string]*kong.Flag) string {
-	best, dist := "", 3
-	for n := range names {
-		if d := levenshtein(key, n); d < dist || d == dist && n < best {
-			best, dist = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(", did you mean %s?", best)
 }
