@@ -39,6 +39,29 @@ class CalcTest(unittest.TestCase):
 `,
 }
 
+// prepareDemo points o at a throwaway sample repository and data directory,
+// removed by cleanup, with two runners and (unless --port was given) a free
+// port, so that a demo does not clash with a real dispatcher.
+func prepareDemo(ctx context.Context, o *options) (cleanup func(), err error) {
+	tmp, err := os.MkdirTemp("", "eventide-demo-")
+	if err != nil {
+		return nil, err
+	}
+	repo, err := makeDemoRepo(ctx, filepath.Join(tmp, "repo"))
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	o.Repo, o.DataDir, o.ResultsDir = repo, filepath.Join(tmp, "data"), filepath.Join(tmp, "test_results")
+	if o.Runners == 0 {
+		o.Runners = 2
+	}
+	if !o.portSet {
+		o.Port = 0
+	}
+	return func() { os.RemoveAll(tmp) }, nil
+}
+
 // makeDemoRepo creates the sample repository in dir with its first commit.
 func makeDemoRepo(ctx context.Context, dir string) (string, error) {
 	for name, body := range demoFiles {

@@ -84,7 +84,7 @@ func (o *Observer) Run(ctx context.Context) error {
 	defer cancel()
 	rd := &peer.Redialer{
 		Addr:   o.cfg.Dispatcher,
-		Hello:  func() *wire.Hello { return &wire.Hello{Role: wire.RoleObserver, Name: o.cfg.Name, Token: o.cfg.Token} },
+		Hello:  o.cfg.hello,
 		Logger: o.log,
 	}
 	var wg sync.WaitGroup
@@ -162,9 +162,7 @@ func (o *Observer) connected(ctx context.Context, c *peer.Conn, w *wire.Welcome)
 		default:
 		}
 	})
-	err := c.Serve(ctx, peer.HandlerFunc(func(context.Context, string, json.RawMessage) (any, error) {
-		return nil, wire.Errorf(wire.CodeMethodNotFound, "an observer serves no requests")
-	}))
+	err := c.Serve(ctx, servesNothing)
 	asking.Wait()
 	o.mu.Lock()
 	o.conn = nil
@@ -335,14 +333,32 @@ func (o *Observer) firstLook(ctx context.Context, conn *peer.Conn) error {
 }
 
 func (o *Observer) submit(ctx context.Context, conn *peer.Conn, branch string, c gitrepo.Commit) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	sub := &wire.Submit{Repo: o.repo.URL(), Commit: c.ID, Branch: branch,
-		Author: wire.Clip(c.Author, wire.MaxAuthorLen), Message: wire.Clip(c.Message, wire.MaxMessageLen), Time: c.Time}
-	var got wire.Submitted
-	if err := conn.Call(ctx, wire.MethodCommitSubmit, sub, &got); err != nil {
+	got, err := submit(ctx, conn, o.repo.URL(), branch, c)
+	if err != nil {
 		return fmt.Errorf("submit %s on %s: %w", c.ID[:12], branch, err)
 	}
 	o.log.Info("commit submitted", "commit", c.ID[:12], "branch", branch, "job", got.JobID, "duplicate", got.Duplicate)
 	return nil
 }
+
+// submit offers one commit of repo to the dispatcher: the observer's and
+// notify's one way of doing it.
+func submit(ctx context.Context, conn *peer.Conn, repo, branch string, c gitrepo.Commit) (wire.Submitted, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sub := &wire.Submit{Repo: repo, Commit: c.ID, Branch: branch,
+		Author: wire.Clip(c.Author, wire.MaxAuthorLen), Message: wire.Clip(c.Message, wire.MaxMessageLen), Time: c.Time}
+	var got wire.Submitted
+	err := conn.Call(ctx, wire.MethodCommitSubmit, sub, &got)
+	return got, err
+}
+
+// hello is how an observer (or notify) introduces itself.
+func (c Config) hello() *wire.Hello {
+	return &wire.Hello{Role: wire.RoleObserver, Name: c.Name, Token: c.Token}
+}
+
+// servesNothing answers the dispatcher's requests: an observer serves none.
+var servesNothing = peer.HandlerFunc(func(context.Context, string, json.RawMessage) (any, error) {
+	return nil, wire.Errorf(wire.CodeMethodNotFound, "an observer serves no requests")
+})

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// check catches what the user can fix before anything starts, and fills in what
+// follows from the rest: the repository from the argument, the default name.
+func (o *options) check() error {
+	positional := o.Args
+	if len(positional) > 1 && o.mode != "notify" {
+		return fmt.Errorf("one repository at most, got %q", positional)
+	}
+	if len(positional) >= 1 {
+		if o.Repo != "" {
+			return fmt.Errorf("give the repository once: --repo %s or %s", o.Repo, positional[0])
+		}
+		o.Repo, o.refs = positional[0], positional[1:]
+	}
+	switch o.mode {
+	case "runner", "observer", "notify":
+		if _, err := splitAddr(o.DispatcherServer); err != nil {
+			return fmt.Errorf("--dispatcher-server: %w", err)
+		}
+	case "dispatcher", "": // the console hosts one
+		if err := o.hostFlags.check(); err != nil {
+			return err
+		}
+	}
+	if o.mode == "" {
+		if err := o.consoleFlags.check(o.Repo); err != nil {
+			return err
+		}
+		if o.Repo != "" && o.Runners == 0 {
+			o.Runners = 2
+		}
+	}
+	if o.mode == "observer" && o.Repo == "" {
+		return errors.New("--mode=observer needs the repository to watch: eventide --mode=observer REPO")
+	}
+	if o.mode == "notify" && o.Repo == "" {
+		return errors.New("notify needs the repository: eventide notify REPO [BRANCH...]")
+	}
+	if o.Repo != "" && !strings.Contains(o.Repo, "://") && !strings.Contains(o.Repo, "@") {
+		abs, err := filepath.Abs(o.Repo)
+		if err != nil {
+			return fmt.Errorf("repository %s: %w", o.Repo, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("repository %s does not exist", o.Repo)
+		}
+		o.Repo = abs
+	}
+	if o.Name == "" {
+		o.Name = defaultName()
+	}
+	if err := wire.CheckName(o.Name); err != nil {
+		return fmt.Errorf("--name: %w", err)
+	}
+	if o.Labels != "" {
+		if err := wire.CheckLabels(strings.Split(o.Labels, ",")); err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+	}
+	if o.Slots < 1 || o.Slots > wire.MaxSlots {
+		return fmt.Errorf("--slots %d: want 1-%d", o.Slots, wire.MaxSlots)
+	}
+	return nil
+}
+
+func (h *hostFlags) check() error {
+	if h.Port < 0 || h.Port > 65535 {
+		return fmt.Errorf("--port %d: want 0-65535", h.Port)
+	}
+	if h.Heartbeat < 10*time.Millisecond || h.Heartbeat > 10*time.Minute {
+		return fmt.Errorf("--heartbeat %v: want 10ms to 10m", h.Heartbeat)
+	}
+	if h.MaxAttempts < 1 {
+		return fmt.Errorf("--max-attempts %d: want at least 1", h.MaxAttempts)
+	}
+	if h.LogRetention < 0 {
+		return fmt.Errorf("--log-retention %v: want 0 (keep) or more", h.LogRetention)
+	}
+	if h.MaxLogBytes < 64<<10 {
+		return fmt.Errorf("--max-log-bytes %d: want at least 65536", h.MaxLogBytes)
+	}
+	return nil
+}
+
+func (c *consoleFlags) check(repo string) error {
+	if c.Connect != "" {
+		if _, err := splitAddr(c.Connect); err != nil {
+			return fmt.Errorf("--connect: %w", err)
+		}
+		if repo != "" || c.Demo || c.Runners != 0 {
+			return errors.New("--connect attaches to a remote dispatcher: --repo, --demo and --runners are for a hosted one")
+		}
+	}
+	if c.Demo && repo != "" {
+		return errors.New("--demo makes its own repository: drop --repo")
+	}
+	if c.Runners < 0 || c.Runners > 64 {
+		return fmt.Errorf("--runners %d: want 0-64", c.Runners)
+	}
+	return nil
+}
+
+// defaultName is HOST-PID, with the host name reduced to what a name may hold.
+func defaultName() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '-'
+	}, host)
+	if host = strings.Trim(host, ".-"); host == "" {
+		host = "host"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// splitAddr checks a HOST:PORT address.
+func splitAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not HOST:PORT: %v", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	return host, nil
+}

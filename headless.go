@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/services/observer"
+	"github.com/eventide-ci/eventide/services/runner"
+	"github.com/eventide-ci/eventide/services/testrun"
+)
+
+// The headless modes: one service each, logging to stderr, stopped by a signal.
+
+// signals delivers SIGINT and SIGTERM until ctx ends.
+func signals(ctx context.Context) <-chan os.Signal {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	context.AfterFunc(ctx, func() { signal.Stop(ch) })
+	return ch
+}
+
+func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
+	d, l, err := openDispatcher(o, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide: %v\n", err)
+		return exitUsage
+	}
+	sig := signals(ctx)
+	served := make(chan error, 1)
+	go func() { served <- d.Serve(l) }()
+	var serveErr error
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case serveErr = <-served:
+		log.Error("serving stopped", "err", serveErr)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Shutdown(shutCtx); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	if serveErr != nil {
+		return 1
+	}
+	<-served
+	return 0
+}
+
+func runRunner(ctx context.Context, o *options, log *slog.Logger) int {
+	log = log.With("runner", o.Name)
+	if err := testrun.BecomeSubreaper(); err != nil {
+		log.Warn("cannot become the subreaper of test processes; orphans that leave their process group may survive", "err", err)
+	}
+	r := runner.New(runnerConfig(o, log))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sig := signals(ctx)
+	go func() {
+		n := 0
+		for s := range sig {
+			n++
+			if n == 1 {
+				log.Info("draining on signal; send it again to cancel the jobs in hand", "signal", s.String())
+				r.Drain()
+				continue
+			}
+			log.Warn("stopping now: cancelling the jobs in hand", "signal", s.String())
+			cancel()
+		}
+	}()
+	log.Info("runner starting", "dispatcher", o.DispatcherServer, "slots", o.Slots, "repo", o.Repo)
+	if err := r.Run(ctx); err != nil {
+		log.Error("runner exiting", "reason", err)
+		if errors.Is(err, peer.ErrDispatcherGone) {
+			return 1
+		}
+		return exitUsage
+	}
+	log.Info("runner stopped")
+	return 0
+}
+
+func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
+	obs, err := observer.New(ctx, observerConfig(o, log))
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide: %v\n", err)
+		return exitUsage
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sig := signals(ctx)
+	go func() {
+		if s, ok := <-sig; ok {
+			log.Info("stopping on signal", "signal", s.String())
+			cancel()
+		}
+	}()
+	if err := obs.Run(ctx); err != nil {
+		log.Error("observer exiting", "reason", err)
+		return exitUsage
+	}
+	return 0
+}
+
+// runNotify submits the named branches' tips once (see observer.Notify): exit 1
+// when the dispatcher cannot take them, 2 for a repository or branch that is not there.
+func runNotify(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	done, err := observer.Notify(ctx, observerConfig(o, nil), o.refs)
+	for _, n := range done {
+		state := "queued"
+		if n.Duplicate {
+			state = "already queued"
+		}
+		fmt.Fprintf(stdout, "%s %s: %s as job %s\n", n.Commit, n.Branch, state, n.JobID)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide notify: %v\n", err)
+		if _, ok := errors.AsType[*observer.RepoError](err); ok {
+			return exitUsage
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/eventide-ci/eventide/services/dispatcher"
+	"github.com/eventide-ci/eventide/services/observer"
+	"github.com/eventide-ci/eventide/services/runner"
+)
+
+// hosted is a dispatcher with --runners local runners and an observer of --repo,
+// all in this process: what the console (and its demo) runs.
+type hosted struct {
+	d      *dispatcher.Dispatcher
+	addr   string // where the dispatcher listens
+	served chan error
+
+	ctx      context.Context // the runners', the observer's and whatever Go starts
+	stopSvcs context.CancelFunc
+	services sync.WaitGroup
+}
+
+// startHosted starts everything; on an error nothing is left running.
+func startHosted(ctx context.Context, o *options, log *slog.Logger) (*hosted, error) {
+	d, l, err := openDispatcher(o, log.With("mode", "dispatcher"))
+	if err != nil {
+		return nil, err
+	}
+	h := &hosted{d: d, addr: l.Addr().String(), served: make(chan error, 1)}
+	h.ctx, h.stopSvcs = context.WithCancel(ctx)
+	go func() { h.served <- d.Serve(l) }()
+	for i := range o.Runners {
+		r := runner.New(localRunner(o, h.addr, i+1, log))
+		h.Go(func(ctx context.Context) { r.Run(ctx) })
+	}
+	if o.Repo != "" {
+		cfg := observerConfig(o, log.With("mode", "observer"))
+		cfg.Dispatcher, cfg.Name = h.addr, "console-observer"
+		obs, err := observer.New(h.ctx, cfg)
+		if err != nil {
+			h.stop()
+			return nil, err
+		}
+		h.Go(func(ctx context.Context) { obs.Run(ctx) })
+	}
+	return h, nil
+}
+
+// Go runs f beside the hosted services until stop.
+func (h *hosted) Go(f func(ctx context.Context)) {
+	h.services.Go(func() { f(h.ctx) })
+}
+
+// stop stops the local services while the dispatcher still listens, so that it
+// hears of their interrupted jobs and queues them again for the next start (it
+// assigns nothing meanwhile); then the dispatcher.
+func (h *hosted) stop() error {
+	h.d.StopAssigning()
+	h.stopSvcs()
+	h.services.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := h.d.Shutdown(ctx)
+	<-h.served
+	return err
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+// Every flag is declared once, in one of the groups below; each mode is the set of
+// groups it uses, so a flag's modes, its help and its environment variable all
+// come from here. A flag tagged `invocation:""` belongs to one run (what to run
+// it on) rather than being a setting, and so is never read from the environment
+// or the --config file.
+
+// commonFlags are used by every mode.
+type commonFlags struct {
+	Token   string `placeholder:"SECRET" help:"shared secret: a dispatcher that has one refuses clients without it"`
+	DataDir string `placeholder:"DIR" default:".eventide" help:"where state lives: the dispatcher's database (eventide.db), a runner's repository cache and worktrees, an observer's mirrors"`
+}
+
+// hostFlags configure a dispatcher: --mode=dispatcher's, and the console's own.
+type hostFlags struct {
+	Host             string        `default:"localhost" help:"address to listen on"`
+	Port             int           `default:"8888" help:"port to listen on (0 picks a free one; the first log line says which)"`
+	Heartbeat        time.Duration `default:"1s" help:"heartbeat interval; a peer silent for 3 intervals is lost"`
+	MaxAttempts      int           `placeholder:"N" default:"3" help:"attempts per job before it ends as error (infrastructure failures only)"`
+	ResultsDir       string        `placeholder:"DIR" default:"test_results" help:"where result files are written"`
+	NoResultFiles    bool          `help:"keep results in the database only, without a file per job in --results-dir"`
+	LogRetention     time.Duration `default:"720h" help:"remove the logs of jobs finished longer ago than this (results stay); 0 keeps them"`
+	MaxLogBytes      int64         `placeholder:"BYTES" default:"33554432" help:"output kept per attempt; beyond it the oldest output is dropped and the cut marked"`
+	HandshakeTimeout time.Duration `default:"5s" help:"drop a client that has not said hello by then"`
+	LeaseTimeout     time.Duration `default:"5s" help:"a runner must accept an assignment within this"`
+}
+
+// clientFlags say where the dispatcher is, for the modes that connect to one.
+type clientFlags struct {
+	DispatcherServer string `placeholder:"HOST:PORT" default:"localhost:8888" help:"the dispatcher's HOST:PORT"`
+}
+
+// nameFlags name a client to the dispatcher.
+type nameFlags struct {
+	Name string `help:"name shown by the dispatcher (default HOST-PID)"`
+}
+
+// slotFlags describe a headless runner.
+type slotFlags struct {
+	Slots  int    `placeholder:"N" default:"1" help:"jobs run at once"`
+	Labels string `placeholder:"LIST" help:"comma-separated labels, e.g. os=linux,gpu"`
+}
+
+// jobFlags limit the jobs a runner runs: a headless one's, or the console's local ones.
+type jobFlags struct {
+	DispatcherTimeout time.Duration `default:"60s" help:"a runner exits after this long without a dispatcher"`
+	JobTimeout        time.Duration `default:"30m" help:"a job's time limit unless .eventide.yml sets one"`
+	Grace             time.Duration `default:"5s" help:"time between SIGTERM and SIGKILL for a job's processes"`
+}
+
+// watchFlags configure an observer: a headless one, or the console's.
+type watchFlags struct {
+	Interval   time.Duration `default:"5s" help:"how often to look for new commits"`
+	NoWatch    bool          `help:"only poll, even for a local repository (normally its refs are watched)"`
+	LatestOnly bool          `help:"submit only each branch's newest commit (the prototype's behaviour)"`
+}
+
+// consoleFlags are the console's alone.
+type consoleFlags struct {
+	Runners int    `placeholder:"N" help:"local runners to start (default 2 with a repository or --demo)"`
+	Demo    bool   `invocation:"" help:"run everything on a throwaway sample repository that gets new commits"`
+	Connect string `invocation:"" placeholder:"HOST:PORT" help:"attach to the dispatcher at HOST:PORT instead of hosting one"`
+}
+
+// repoFlags name the repository (and, for notify, the branches).
+type repoFlags struct {
+	Repo string   `invocation:"" placeholder:"REPO" help:"the repository (path or URL); the same as the REPO argument"`
+	Args []string `arg:"" optional:"" name:"REPO"`
+}
+
+// options is what a run was asked to do. Each mode's command node shares these
+// groups by pointer, so whichever mode is chosen fills the same fields.
+type options struct {
+	mode    string // "" is the console
+	portSet bool   // --port was on the command line (the demo otherwise picks a free one)
+	refs    []string
+	commonFlags
+	hostFlags
+	clientFlags
+	nameFlags
+	slotFlags
+	jobFlags
+	watchFlags
+	consoleFlags
+	repoFlags
+}
+
+// cli is the grammar kong parses: a word for the mode (taken from --mode, see
+// modeArgs) and that mode's flags.
+type cli struct {
+	Help    bool   `short:"h" invocation:"" help:"show this help and exit"`
+	Version bool   `invocation:"" help:"print the version and exit"`
+	Config  string `invocation:"" placeholder:"FILE" help:"read settings from this YAML file (see Settings below)"`
+
+	settings *settings // kong ignores unexported fields
+
+	Console    modeCmd `cmd:""`
+	Dispatcher modeCmd `cmd:""`
+	Runner     modeCmd `cmd:""`
+	Observer   modeCmd `cmd:""`
+	Notify     modeCmd `cmd:""`
+}
+
+// modeCmd is one mode: the flag groups it uses.
+type modeCmd struct{ kong.Plugins }
+
+// modes lists the modes in the order help names them; "console" is no --mode.
+var modes = []string{"console", "dispatcher", "runner", "observer", "notify"}
+
+func newCLI(o *options, st *settings) *cli {
+	return &cli{settings: st,
+		Console:    modeCmd{kong.Plugins{&o.repoFlags, &o.consoleFlags, &o.hostFlags, &o.nameFlags, &o.jobFlags, &o.watchFlags, &o.commonFlags}},
+		Dispatcher: modeCmd{kong.Plugins{&o.hostFlags, &o.commonFlags}},
+		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.slotFlags, &o.jobFlags, &o.commonFlags}},
+		Observer:   modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.watchFlags, &o.commonFlags}},
+		Notify:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.commonFlags}},
+	}
+}
