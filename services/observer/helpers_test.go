@@ -24,7 +24,7 @@ import (
 
 // waitTimeout bounds every wait for a condition; conditions normally hold within a
 // few looks (tens of milliseconds).
-const waitTimeout = 5 * time.Second
+const waitTimeout = testkit.Patience
 
 // waitFor polls cond every 10 ms until it holds or waitTimeout passes. It is for
 // what gives no notice of change (the dispatcher's jobs, the state file); the
@@ -134,15 +134,17 @@ func startDispatcherIn(t *testing.T, addr, dataDir string) *testDispatcher {
 	d, err := dispatcher.New(dispatcher.Config{
 		ResultsDir: filepath.Join(t.TempDir(), "results"),
 		DataDir:    dataDir,
-		Heartbeat:  50 * time.Millisecond,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The product's default: a shorter one makes a busy machine's stalls look
+		// like a lost peer, and no test here is about heartbeats.
+		Heartbeat: time.Second,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		d.Shutdown(ctx)
 		t.Fatal(err)
@@ -153,14 +155,14 @@ func startDispatcherIn(t *testing.T, addr, dataDir string) *testDispatcher {
 	td := &testDispatcher{Dispatcher: d, addr: l.Addr().String()}
 	td.stop = func() {
 		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
 			if err := d.Shutdown(ctx); err != nil {
 				t.Errorf("dispatcher shutdown: %v", err)
 			}
 			select {
 			case <-served:
-			case <-time.After(5 * time.Second):
+			case <-time.After(waitTimeout):
 				t.Errorf("dispatcher Serve did not return after Shutdown")
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/fsnotify/fsnotify"
 )
 
@@ -57,8 +58,8 @@ func TestWatchWakesAtOnce(t *testing.T) {
 	writeRef(t, heads, "main")
 	select {
 	case <-wake:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no wake 5s after a ref changed")
+	case <-time.After(testkit.Patience):
+		t.Fatalf("no wake %v after a ref changed", testkit.Patience)
 	}
 }
 
@@ -69,7 +70,7 @@ func TestWatchCoalescesFollowingChanges(t *testing.T) {
 	writeRef(t, heads, "main")
 	select {
 	case <-wake:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testkit.Patience):
 		t.Fatal("no wake for the first change")
 	}
 	for _, name := range []string{"a", "b", "c"} {
@@ -77,7 +78,7 @@ func TestWatchCoalescesFollowingChanges(t *testing.T) {
 	}
 	select {
 	case <-wake:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testkit.Patience):
 		t.Fatal("changes made within the window were never reported")
 	}
 	select {

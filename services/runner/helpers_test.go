@@ -19,12 +19,13 @@ import (
 
 func timeAfter(t *testing.T) <-chan time.Time {
 	t.Helper()
-	return time.After(5 * time.Second)
+	return time.After(testkit.Patience)
 }
 
 // waitLimit bounds every wait of the tests that run a runner against a fake
-// dispatcher. It is generous: a reconnect alone may take a few seconds of backoff.
-const waitLimit = 15 * time.Second
+// dispatcher: a reconnect alone may take a few seconds of backoff, and a busy
+// machine many times that.
+const waitLimit = testkit.Patience
 
 // logged reports whether the list has an entry with msg about job.
 func logged(list []testkit.LogEntry, msg, job string) bool {
