@@ -538,15 +538,6 @@ func TestBadInputRefused(t *testing.T) {
 // TestStartupErrors: mistakes the user can fix exit 2 with a message naming
 // what is wrong.
 func TestStartupErrors(t *testing.T) {
-	oneLine := func(t *testing.T, out string) string {
-		t.Helper()
-		out = strings.TrimSpace(out)
-		if strings.Contains(out, "\n") {
-			t.Errorf("want a one-line message, got:\n%s", out)
-		}
-		return out
-	}
-
 	t.Run("observer of a missing repository", func(t *testing.T) {
 		out, code := runBinary(t, patience, "--mode=observer", "--data-dir", t.TempDir(), "/no/such/repo")
 		if code != 2 {

@@ -778,6 +778,17 @@ func submitCommit(t testing.TB, addr, token, repo, commit, branch string) submit
 }
 
 // runBinary runs the binary with args and a time limit, returning its combined
+// oneLine returns out, trimmed, failing the test unless it is one line: what a
+// user's mistake should get.
+func oneLine(t testing.TB, out string) string {
+	t.Helper()
+	out = strings.TrimSpace(out)
+	if strings.Contains(out, "\n") {
+		t.Errorf("want a one-line message, got:\n%s", out)
+	}
+	return out
+}
+
 // output and exit code.
 func runBinary(t testing.TB, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()

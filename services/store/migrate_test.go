@@ -310,21 +310,94 @@ func TestOpenDataDirIsAFile(t *testing.T) {
 	}
 }
 
-func TestOpenEmptyFileIsNewDatabase(t *testing.T) {
-	// An empty eventide.db (say, touched by hand) is a valid empty database.
+// A database cut to 0 bytes, or a SQLite file without Eventide's schema, is not
+// a fresh start: only a missing file is. The file is left as it was.
+func TestOpenRefusesTruncatedOrForeignDatabase(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		make       func(t *testing.T, path string)
+	}{
+		{"0 bytes", "empty (0 bytes)", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"another program's database", "no Eventide schema", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("CREATE TABLE notes (body TEXT)"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, FileName)
+			tc.make(t, path)
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := OpenSQLite(dir, Options{Logger: quietLogger()})
+			if err == nil {
+				s.Close()
+				t.Fatal("OpenSQLite took it for a database to use")
+			}
+			if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, tc.want) || !strings.Contains(msg, "backup") {
+				t.Errorf("error %q should name %s, say %q and what to do", msg, path, tc.want)
+			}
+			if after, err := os.ReadFile(path); err != nil || string(after) != string(before) {
+				t.Errorf("the file was changed (%v)", err)
+			}
+		})
+	}
+}
+
+// A new database is made under a temporary name and renamed once its schema is
+// committed; what a creation killed half way left behind is cleared.
+func TestOpenCreatesUnderTemporaryName(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, FileName), nil, 0o644); err != nil {
+	left := filepath.Join(dir, tempPrefix+"123")
+	if err := os.WriteFile(left, []byte("half made"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := openStore(t, dir, Options{})
-	applyOK(t, s, PutJob{Job: testJob("a", wire.StateQueued, 1)})
-	if _, err := s.Job(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if v := userVersion(t, rawDB(t, dir)); v != SchemaVersion {
-		t.Errorf("user_version = %d", v)
+		t.Errorf("user_version = %d, want %d", v, SchemaVersion)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tempPrefix) {
+			t.Errorf("%s left in the data directory", e.Name())
+		}
+	}
+}
+
+// A creation that fails half way (here a migration that does not apply, standing
+// in for a crash) leaves no eventide.db behind, so the next start is a fresh one.
+func TestCreateFailureLeavesNoDatabase(t *testing.T) {
+	dir := t.TempDir()
+	saved := migrations[len(migrations)-1]
+	migrations[len(migrations)-1] = "CREATE TABLE broken ("
+	defer func() { migrations[len(migrations)-1] = saved }()
+	s, err := OpenSQLite(dir, Options{Logger: quietLogger()})
+	if err == nil {
+		s.Close()
+		t.Fatal("OpenSQLite succeeded with a broken migration")
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() == FileName || strings.HasPrefix(e.Name(), tempPrefix) {
+			t.Errorf("%s left in the data directory after a failed creation (%v)", e.Name(), err)
+		}
 	}
 }

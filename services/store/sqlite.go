@@ -72,6 +72,9 @@ func OpenSQLite(dir string, o Options) (*SQLite, error) {
 	if err := probeWritable(dir); err != nil {
 		return nil, fmt.Errorf("data directory %s is not writable: %w (fix its permissions or choose another with --data-dir)", dir, err)
 	}
+	if err := ensureExists(dir, path); err != nil {
+		return nil, err
+	}
 	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"}
 	if o.MaxPages > 0 {
 		pragmas = append(pragmas, fmt.Sprintf("max_page_count(%d)", o.MaxPages))
@@ -124,60 +127,77 @@ func probeWritable(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// migrate checks the file is a database this build can use and brings it up to
-// date, one version per transaction.
+// migrate checks the file is an Eventide database this build can use and
+// brings it up to date. A database without any schema was not made by
+// Eventide, or was cut short: only a missing file is a fresh start (see create).
 func (s *SQLite) migrate() error {
 	ctx := context.Background()
-	var check string
-	if err := s.wdb.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
-		return s.describe(err)
-	}
-	if check != "ok" {
-		return fmt.Errorf("database %s is corrupt (%s): restore it from a backup, or move it away to start with an empty history", s.path, check)
-	}
 	var v int
 	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return s.describe(err)
 	}
+	if v == 0 {
+		return fmt.Errorf("database %s has no Eventide schema (truncated, or made by another program): "+
+			"restore it from a backup, or move it away to start with an empty history", s.path)
+	}
+	return migrateDB(ctx, s.wdb, s.path)
+}
+
+// migrateDB checks the database at path (open as db) and brings its schema up
+// to date, one version per transaction.
+func migrateDB(ctx context.Context, db *sql.DB, path string) error {
+	var check string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
+		return describe(path, err)
+	}
+	if check != "ok" {
+		return fmt.Errorf("database %s is corrupt (%s): restore it from a backup, or move it away to start with an empty history", path, check)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return describe(path, err)
+	}
 	if v > SchemaVersion {
-		return fmt.Errorf("database %s has schema version %d, newer than this eventide knows (%d): run a newer eventide, or move the file away to start afresh", s.path, v, SchemaVersion)
+		return fmt.Errorf("database %s has schema version %d, newer than this eventide knows (%d): run a newer eventide, or move the file away to start afresh", path, v, SchemaVersion)
 	}
 	for ; v < SchemaVersion; v++ {
-		tx, err := s.wdb.BeginTx(ctx, nil)
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return s.describe(err)
+			return describe(path, err)
 		}
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("database %s: migrating to schema version %d: %w", s.path, v+1, err)
+			return fmt.Errorf("database %s: migrating to schema version %d: %w", path, v+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			tx.Rollback()
-			return s.describe(err)
+			return describe(path, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return s.describe(err)
+			return describe(path, err)
 		}
 	}
 	return nil
 }
 
 // describe turns a SQLite error into one that names the file and what to do.
-func (s *SQLite) describe(err error) error {
+func (s *SQLite) describe(err error) error { return describe(s.path, err) }
+
+func describe(path string, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
-			return fmt.Errorf("database %s is not an Eventide database or is corrupt (%v): restore it from a backup, or move it away to start with an empty history", s.path, err)
+			return fmt.Errorf("database %s is not an Eventide database or is corrupt (%v): restore it from a backup, or move it away to start with an empty history", path, err)
 		case sqlite3.SQLITE_FULL:
-			return fmt.Errorf("database %s: the disk is full (%v): free some space; eventide retries", s.path, err)
+			return fmt.Errorf("database %s: the disk is full (%v): free some space; eventide retries", path, err)
 		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
-			return fmt.Errorf("database %s cannot be written (%v): check the file's and its directory's permissions", s.path, err)
+			return fmt.Errorf("database %s cannot be written (%v): check the file's and its directory's permissions", path, err)
 		case sqlite3.SQLITE_IOERR:
-			return fmt.Errorf("database %s: I/O error (%v): check the disk", s.path, err)
+			return fmt.Errorf("database %s: I/O error (%v): check the disk", path, err)
 		}
 	}
-	return fmt.Errorf("database %s: %w", s.path, err)
+	return fmt.Errorf("database %s: %w", path, err)
 }
 
 // Path is the database file.
