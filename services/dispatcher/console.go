@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
@@ -167,13 +166,11 @@ func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error)
 		d.mu.Unlock()
 		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "commit %s is %s as job %s already", short(j.Commit), other.State, other.ID)
 	}
-	j.State, j.Reason, j.Result, j.Runner = wire.StateQueued, "", nil, ""
-	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
-	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
-	d.active[j.key()] = j
-	d.done.remove(j.ID) // it is finished again later, and listed once
-	d.pushBackLocked(j)
-	t := d.saveLocked(j)
+	t, err := d.retryLocked(j)
+	if err != nil { // it is final
+		d.mu.Unlock()
+		return wire.JobInfo{}, wire.Errorf(wire.CodeInternal, "%v", err)
+	}
 	info := d.info(&j.Job, false)
 	d.log.Info("job retried", "job", j.ID, "after attempt", j.Attempt)
 	d.kick()
@@ -190,17 +187,12 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 		d.mu.Unlock()
 		return errNoJob(id)
 	}
-	switch j.State {
-	case wire.StateQueued:
-		d.queue.remove(j.ID)
-		j.State, j.Reason, j.FinishedAt = wire.StatusCancelled, "cancelled before it ran", time.Now()
-		d.deactivateLocked(j)
-		d.finishedLocked(j)
-		t := d.saveLocked(j)
+	switch t, err := d.cancelLocked(j); {
+	case err != nil:
+	case t != nil: // it was queued, and has ended
 		d.mu.Unlock()
 		return d.waitSaved(ctx, t, "cancel of job "+id)
-	case wire.StateAssigned, wire.StateRunning:
-		j.stopping = true
+	default: // its runner is asked to stop it
 		r := d.runners[j.Runner]
 		ref := wire.JobRef{JobID: j.ID, Attempt: j.Attempt, Reason: "cancelled from the console"}
 		d.mu.Unlock()

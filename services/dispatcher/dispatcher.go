@@ -251,12 +251,13 @@ func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, erro
 	}
 	j := &job{Job: Job{
 		ID: d.newJobIDLocked(), Repo: s.Repo, Commit: s.Commit, Branch: s.Branch,
-		Author: s.Author, Message: s.Message, State: wire.StateQueued, QueuedAt: time.Now(),
+		Author: s.Author, Message: s.Message, QueuedAt: time.Now(),
 	}}
-	d.jobs[j.ID] = j
-	d.active[key] = j
-	d.pushBackLocked(j)
-	t := d.saveLocked(j, pos...)
+	t, err := d.submitLocked(j, pos...)
+	if err != nil { // a new job is always queued
+		d.mu.Unlock()
+		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInternal, "%v", err)
+	}
 	d.log.Info("job queued", "job", j.ID, "commit", short(j.Commit), "branch", j.Branch, "queue", d.queue.len())
 	d.kick()
 	d.mu.Unlock()
@@ -393,25 +394,4 @@ func checkDir(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
-}
-
-// finishedLocked remembers that j has ended, has its result file written once the
-// store has it, and forgets the oldest finished jobs beyond KeepFinished, so that
-// memory stays bounded however long the dispatcher runs (the store keeps them).
-func (d *Dispatcher) finishedLocked(j *job) {
-	f := pendingFile{job: j.copy(), saved: j.saved}
-	// The store would add a note of output lost at the end; such a file is read
-	// from it.
-	if j.outOK && (j.Result == nil || j.Result.Attempt != j.Attempt || j.Result.OutputBytes <= int64(len(j.out))) {
-		f.out, f.haveOut = string(j.out), true
-	}
-	d.dropOutputLocked(j)
-	d.results.queue(f)
-	d.done.pushBack(j.ID)
-	for d.done.len() > d.cfg.KeepFinished {
-		id := d.done.popFront()
-		if old, ok := d.jobs[id]; ok && !old.State.Active() {
-			delete(d.jobs, id)
-		}
-	}
 }

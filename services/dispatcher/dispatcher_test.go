@@ -312,11 +312,11 @@ func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
 	r, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a1 := r.next(t)
-	// The dispatcher moves the job to attempt 2 on the same runner (as after a lease
-	// timeout), and the runner reconnects still holding attempt 1.
+	// The dispatcher moves the job to attempt 2 on the same runner (as after an
+	// infrastructure error), and the runner reconnects still holding attempt 1.
 	d.mu.Lock()
 	j := d.jobs[s.JobID]
-	d.retryLocked(j, "refused", "test")
+	d.retryInfraLocked(j, "test")
 	d.mu.Unlock()
 	a2 := r.next(t)
 	if a2.Attempt != 2 {

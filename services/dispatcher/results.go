@@ -30,7 +30,7 @@ func (d *Dispatcher) output(r *runner, o *wire.Output) (*store.Ticket, error) {
 		d.mu.Unlock()
 		return nil, err
 	}
-	d.startedLocked(j) // output can overtake the lease goroutine
+	d.startLocked(j) // output can overtake the lease goroutine; refused once running
 	data, off := o.Data, o.Offset
 	if end := off + int64(len(data)); end > j.logBytes {
 		if off < j.logBytes {
@@ -134,26 +134,19 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) (*store.Ticket, error) 
 		return nil, err
 	}
 	if res.Infra && res.Status == wire.StatusError && !j.stopping {
-		d.retryLocked(j, outcomeInfra, fmt.Sprintf("runner %s: %s", r.name, res.Reason))
+		d.retryInfraLocked(j, fmt.Sprintf("runner %s: %s", r.name, res.Reason))
 		t := j.saved
 		d.mu.Unlock()
 		return t, nil
-	}
-	now := time.Now()
-	if j.StartedAt.IsZero() {
-		j.StartedAt = res.StartedAt
 	}
 	status := res.Status
 	if j.stopping && res.Infra {
 		status = wire.StatusCancelled // it stopped because it was asked to
 	}
-	rec := *res
-	j.State, j.Reason, j.FinishedAt, j.Result = State(status), res.Reason, now, &rec
-	j.endAttempt(now, status, res.Reason)
-	d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Result: rec})
-	delete(r.jobs, j.ID)
-	d.deactivateLocked(j)
-	d.finishedLocked(j)
+	if err := d.finishLocked(j, r, res, status); err != nil { // a validated status is final
+		d.mu.Unlock()
+		return nil, wire.Errorf(wire.CodeInvalidParams, "%v", err)
+	}
 	r.done++
 	d.emitRunnerLocked(r)
 	d.log.Info("job finished", "job", j.ID, "attempt", j.Attempt, "status", status, "runner", r.name,

@@ -117,7 +117,7 @@ func (d *Dispatcher) reclaimOrphans() {
 		// gone, or came back without it (it died too, or never got the
 		// assignment before the old dispatcher died).
 		if j.State.Active() && j.State != wire.StateQueued {
-			d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s did not report attempt %d within %v of the dispatcher's restart",
+			d.orphanLostLocked(j, fmt.Sprintf("runner %s did not report attempt %d within %v of the dispatcher's restart",
 				j.Runner, j.Attempt, d.cfg.ReclaimWindow))
 		}
 	}

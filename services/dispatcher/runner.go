@@ -64,25 +64,13 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 		case j == nil:
 			// Neither memory nor the store knows it (a store that was moved
 			// away): adopt it, so that its result counts.
-			j = &job{Job: Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch,
-				State: wire.StateRunning, Attempt: hj.Attempt, Runner: h.Name, QueuedAt: now, StartedAt: now,
-				Attempts: []Attempt{{N: hj.Attempt, Runner: h.Name, Assigned: now}}}}
-			d.jobs[j.ID] = j
-			if _, dup := d.active[j.key()]; !dup {
-				d.active[j.key()] = j
-			}
-			r.jobs[j.ID] = j
-			d.saveAttemptLocked(j)
+			j = &job{Job: Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch, Attempt: hj.Attempt}}
+			d.adoptLocked(j, r, now) // a new job is always adopted
 			d.log.Info("job adopted from reconnecting runner", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
 		case j.Attempt == hj.Attempt && j.State.Active() && j.State != wire.StateQueued && j.Runner == h.Name:
 			// Same runner back within the heartbeat window, or after a restart
 			// within the reclaim window: the job goes on.
-			r.jobs[j.ID] = j
-			if d.orphans[j.ID] == j {
-				delete(d.orphans, j.ID)
-				d.log.Info("job reclaimed by its runner after a restart", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
-			}
-			d.startedLocked(j)
+			d.reclaimLocked(j, r) // allowed from assigned and running
 		case j.Attempt == hj.Attempt && !j.State.Active() && j.Result != nil:
 			// Already recorded; the runner missed the acknowledgement and will resend.
 		default:
@@ -93,7 +81,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 	// are lost now, not at the end of the reclaim window.
 	for id, j := range d.orphans {
 		if j.Runner == h.Name && r.jobs[id] != j {
-			d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s came back after the dispatcher's restart without attempt %d", h.Name, j.Attempt))
+			d.runnerLostLocked(j, fmt.Sprintf("runner %s came back after the dispatcher's restart without attempt %d", h.Name, j.Attempt))
 		}
 	}
 	if old != nil && !old.lost {
@@ -102,7 +90,7 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 			// Whatever the new registration did not take back (not held, or held
 			// at another attempt) goes back to the queue.
 			if r.jobs[id] != j {
-				d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s reconnected without this attempt", h.Name))
+				d.runnerLostLocked(j, fmt.Sprintf("runner %s reconnected without this attempt", h.Name))
 			}
 		}
 		// The held jobs now belong to the new registration; a lease still waiting
@@ -180,41 +168,10 @@ func (s *runnerSession) Closed(err error) {
 	d.saveRunnerLocked(s.r, err.Error())
 	d.log.Warn("runner lost", "runner", s.r.name, "reason", err, "jobs", len(s.r.jobs))
 	for _, j := range s.r.jobs {
-		d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s lost: %v", s.r.name, err))
+		d.runnerLostLocked(j, fmt.Sprintf("runner %s lost: %v", s.r.name, err))
 	}
 	clear(s.r.jobs)
 	d.emitRunnerLocked(s.r)
-	d.kick()
-}
-
-// retryLocked ends j's current attempt because of an infrastructure failure and
-// queues it again at the front, or ends it as error once MaxAttempts attempts in a
-// row have failed so.
-func (d *Dispatcher) retryLocked(j *job, outcome, reason string) {
-	now := time.Now()
-	j.endAttempt(now, outcome, reason)
-	if r := d.runners[j.Runner]; r != nil {
-		delete(r.jobs, j.ID)
-		d.emitRunnerLocked(r)
-	}
-	delete(d.orphans, j.ID)
-	if n := j.infraStreak(); n >= d.cfg.MaxAttempts || j.stopping {
-		j.State, j.FinishedAt = wire.StatusError, now
-		j.Reason = fmt.Sprintf("gave up after %d attempts: %s", n, reason)
-		if j.stopping {
-			j.State, j.Reason = wire.StatusCancelled, "cancelled: "+reason
-		}
-		d.saveAttemptLocked(j)
-		d.deactivateLocked(j)
-		d.finishedLocked(j)
-		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
-		return
-	}
-	j.State, j.Runner = wire.StateQueued, ""
-	d.dropOutputLocked(j) // read back from the store if it ends without another attempt
-	d.pushFrontLocked(j)
-	d.saveAttemptLocked(j)
-	d.log.Warn("job re-queued", "job", j.ID, "attempt", j.Attempt, "reason", reason)
 	d.kick()
 }
 
@@ -236,15 +193,12 @@ func (d *Dispatcher) scheduleLoop() {
 			if j == nil || j.State != wire.StateQueued {
 				continue
 			}
-			j.Attempt++
-			j.State, j.Runner = wire.StateAssigned, r.name
-			j.logBytes, j.logStored, j.extents = 0, 0, nil
-			d.dropOutputLocked(j)
-			j.outOK = d.results != nil // kept for the result file
-			j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
-			r.jobs[j.ID] = j
+			saved, err := d.leaseLocked(j, r)
+			if err != nil { // it is queued
+				continue
+			}
 			r.lastJob = time.Now()
-			a, conn, saved := j.assign(), r.conn, d.saveAttemptLocked(j)
+			a, conn := j.assign(), r.conn
 			d.emitRunnerLocked(r)
 			d.wg.Go(func() { d.lease(conn, r, a, saved) })
 		}
@@ -292,20 +246,10 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign, saved *sto
 			// the runner has the job whatever happened to this reply.
 			return
 		}
-		d.retryLocked(j, outcomeRefused, fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
+		d.leaseRefusedLocked(j, fmt.Sprintf("runner %s did not take the job: %v", r.name, err))
 		return
 	}
-	d.startedLocked(j)
-}
-
-// startedLocked marks an assigned job running, on whichever comes first: the
-// runner's acceptance or its first output.
-func (d *Dispatcher) startedLocked(j *job) {
-	if j.State == wire.StateAssigned {
-		j.State, j.StartedAt = wire.StateRunning, time.Now()
-		d.saveLocked(j)
-		d.log.Info("job started", "job", j.ID, "attempt", j.Attempt, "runner", j.Runner, "commit", short(j.Commit))
-	}
+	d.startLocked(j) // refused when output came first and started it
 }
 
 // observerSession handles one observer connection.
@@ -353,14 +297,6 @@ func (d *Dispatcher) Runners() map[string]bool {
 		out[n] = !r.lost
 	}
 	return out
-}
-
-// deactivateLocked ends j's claim on its repository and commit, unless another job
-// holds it (an adopted job and a resubmission of the same commit can coexist).
-func (d *Dispatcher) deactivateLocked(j *job) {
-	if d.active[j.key()] == j {
-		delete(d.active, j.key())
-	}
 }
 
 // saveRunnerLocked records what the store keeps of a runner (not waited for: a
