@@ -261,3 +261,18 @@ func (d *Dispatcher) emitOutputLocked(j *job, off int64, data string) {
 		s.add(ev, "", nil)
 	}
 }
+
+// emitBeats refreshes the consoles' view of live runners, whose heartbeats are
+// not events of their own.
+func (d *Dispatcher) emitBeats() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.subs) == 0 {
+		return
+	}
+	for _, r := range d.runners {
+		if !r.lost {
+			d.emitRunnerLocked(r)
+		}
+	}
+}

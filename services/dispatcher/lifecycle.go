@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -93,9 +92,6 @@ var allowed = func() map[transition]bool {
 	}
 	return m
 }()
-
-// errTransition is the error of an event the job's state does not allow.
-var errTransition = errors.New("not allowed in this state")
 
 // moveLocked is the one assignment of a job's state, once the table allows it.
 func moveLocked(j *job, ev event, to State) error {

@@ -90,21 +90,6 @@ func (d *Dispatcher) housekeeping() {
 	}
 }
 
-// emitBeats refreshes the consoles' view of live runners, whose heartbeats are
-// not events of their own.
-func (d *Dispatcher) emitBeats() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.subs) == 0 {
-		return
-	}
-	for _, r := range d.runners {
-		if !r.lost {
-			d.emitRunnerLocked(r)
-		}
-	}
-}
-
 func (d *Dispatcher) reclaimOrphans() {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -217,20 +217,6 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 	return wire.Errorf(wire.CodeRefused, "job %s has ended already (%s)", id, st)
 }
 
-// Drain stops giving a runner jobs; it finishes those it has.
-func (d *Dispatcher) Drain(name string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r := d.runners[name]
-	if r == nil || r.lost {
-		return wire.Errorf(wire.CodeRefused, "runner %s is not connected", name)
-	}
-	r.draining = true
-	d.emitRunnerLocked(r)
-	d.log.Info("runner draining (asked from the console)", "runner", name)
-	return nil
-}
-
 // info is a job as a console sees it.
 func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
 	in := wire.JobInfo{ID: j.ID, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch, Author: j.Author,
