@@ -253,5 +253,3 @@ func (d *Dispatcher) newJobIDLocked() string {
 	d.lastID = id
 	return fmt.Sprintf("%016x", id)
 }
-
-func short(commit string) string { return commit[:min(len(commit), 12)] }

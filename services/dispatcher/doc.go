@@ -6,8 +6,8 @@
 //
 //   - lifecycle.go: a job's state machine, the only writer of its state, with
 //     the transition table; job.go: the job record and its attempts
-//   - schedule.go: the queue order and the scheduler, which leases queued jobs to
-//     free slots; queue.go: the FIFO
+//   - schedule.go: the scheduler, which leases queued jobs to free slots;
+//     queue.go: the queue and its order
 //   - registry.go: the runners, their registration, loss and drain
 //   - admit.go: the handshake's admission, one session per role in
 //     session_runner.go, session_observer.go and session_console.go

@@ -93,8 +93,8 @@ var allowed = func() map[transition]bool {
 	return m
 }()
 
-// moveLocked is the one assignment of a job's state, once the table allows it.
-func moveLocked(j *job, ev event, to State) error {
+// move is the one assignment of a job's state, once the table allows it.
+func move(j *job, ev event, to State) error {
 	if !allowed[transition{j.State, ev, to}] {
 		return fmt.Errorf("job %s: %s to %s: %w (it is %q)", j.ID, ev, to, errTransition, j.State)
 	}
@@ -104,7 +104,7 @@ func moveLocked(j *job, ev event, to State) error {
 
 // submitLocked queues a new job behind everything and returns its ticket.
 func (d *Dispatcher) submitLocked(j *job, ops ...store.Op) (*store.Ticket, error) {
-	if err := moveLocked(j, evSubmit, wire.StateQueued); err != nil {
+	if err := move(j, evSubmit, wire.StateQueued); err != nil {
 		return nil, err
 	}
 	d.jobs[j.ID] = j
@@ -116,7 +116,7 @@ func (d *Dispatcher) submitLocked(j *job, ops ...store.Op) (*store.Ticket, error
 // adoptLocked takes a job that runner r holds and nobody knows as running on it,
 // so that its result counts.
 func (d *Dispatcher) adoptLocked(j *job, r *runner, now time.Time) error {
-	if err := moveLocked(j, evAdopt, wire.StateRunning); err != nil {
+	if err := move(j, evAdopt, wire.StateRunning); err != nil {
 		return err
 	}
 	j.Runner, j.QueuedAt, j.StartedAt = r.name, now, now
@@ -133,7 +133,7 @@ func (d *Dispatcher) adoptLocked(j *job, r *runner, now time.Time) error {
 // leaseLocked makes the next attempt of a queued job, on runner r; the lease
 // (lease.go) then offers it once the returned ticket is stored.
 func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
-	if err := moveLocked(j, evLease, wire.StateAssigned); err != nil {
+	if err := move(j, evLease, wire.StateAssigned); err != nil {
 		return nil, err
 	}
 	j.Attempt++
@@ -150,7 +150,7 @@ func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
 // runner's acceptance or its first output. A job already running is refused, and
 // stays as it is.
 func (d *Dispatcher) startLocked(j *job) error {
-	if err := moveLocked(j, evStart, wire.StateRunning); err != nil {
+	if err := move(j, evStart, wire.StateRunning); err != nil {
 		return err
 	}
 	d.startedLocked(j)
@@ -168,7 +168,7 @@ func (d *Dispatcher) startedLocked(j *job) {
 // after a reconnect, or after the dispatcher's restart.
 func (d *Dispatcher) reclaimLocked(j *job, r *runner) error {
 	wasAssigned := j.State == wire.StateAssigned
-	if err := moveLocked(j, evReclaim, wire.StateRunning); err != nil {
+	if err := move(j, evReclaim, wire.StateRunning); err != nil {
 		return err
 	}
 	r.jobs[j.ID] = j
@@ -205,7 +205,7 @@ func (d *Dispatcher) orphanLostLocked(j *job, reason string) error {
 // attempts in a row have failed so, or as cancelled if a cancel was asked.
 func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) error {
 	if !allowed[transition{j.State, ev, wire.StateQueued}] {
-		return moveLocked(j, ev, wire.StateQueued) // the refusal
+		return move(j, ev, wire.StateQueued) // the refusal
 	}
 	now := time.Now()
 	j.endAttempt(now, outcome, reason)
@@ -216,10 +216,10 @@ func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) er
 	delete(d.orphans, j.ID)
 	if n := j.infraStreak(); n >= d.cfg.MaxAttempts || j.stopping {
 		if j.stopping {
-			_ = moveLocked(j, evStopped, wire.StatusCancelled) // allowed from every state giveBack allows
+			_ = move(j, evStopped, wire.StatusCancelled) // allowed from every state giveBack allows
 			j.Reason = "cancelled: " + reason
 		} else {
-			_ = moveLocked(j, evExhausted, wire.StatusError)
+			_ = move(j, evExhausted, wire.StatusError)
 			j.Reason = fmt.Sprintf("gave up after %d attempts: %s", n, reason)
 		}
 		j.FinishedAt = now
@@ -229,7 +229,7 @@ func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) er
 		d.log.Error("job failed to run", "job", j.ID, "commit", short(j.Commit), "reason", j.Reason)
 		return nil
 	}
-	_ = moveLocked(j, ev, wire.StateQueued)
+	_ = move(j, ev, wire.StateQueued)
 	j.Runner = ""
 	d.dropOutputLocked(j) // read back from the store if it ends without another attempt
 	d.pushFrontLocked(j)
@@ -242,7 +242,7 @@ func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) er
 // finishLocked records the result of j's current attempt on runner r; status is
 // the result's, or cancelled for an infrastructure error after a cancel.
 func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status string) error {
-	if err := moveLocked(j, evFinish, State(status)); err != nil {
+	if err := move(j, evFinish, State(status)); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -264,13 +264,13 @@ func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status st
 // to stop, and the runner's result ends it.
 func (d *Dispatcher) cancelLocked(j *job) (*store.Ticket, error) {
 	if j.State != wire.StateQueued {
-		if err := moveLocked(j, evCancel, j.State); err != nil {
+		if err := move(j, evCancel, j.State); err != nil {
 			return nil, err
 		}
 		j.stopping = true
 		return nil, nil
 	}
-	_ = moveLocked(j, evCancel, wire.StatusCancelled)
+	_ = move(j, evCancel, wire.StatusCancelled)
 	d.queue.remove(j.ID)
 	j.Reason, j.FinishedAt = "cancelled before it ran", time.Now()
 	d.deactivateLocked(j)
@@ -281,7 +281,7 @@ func (d *Dispatcher) cancelLocked(j *job) (*store.Ticket, error) {
 // retryLocked queues a finished job again for a new attempt; its earlier
 // attempts stay in its history, and a fresh count of attempts begins.
 func (d *Dispatcher) retryLocked(j *job) (*store.Ticket, error) {
-	if err := moveLocked(j, evRetry, wire.StateQueued); err != nil {
+	if err := move(j, evRetry, wire.StateQueued); err != nil {
 		return nil, err
 	}
 	j.Reason, j.Result, j.Runner = "", nil, ""

@@ -87,19 +87,6 @@ func (d *Dispatcher) lease(conn *peer.Conn, r *runner, a wire.Assign, saved *sto
 	d.startLocked(j) // refused when output came first and started it
 }
 
-// pushBackLocked queues j behind everything; pushFrontLocked ahead of everything.
-func (d *Dispatcher) pushBackLocked(j *job) {
-	d.seqHi++
-	j.Seq = d.seqHi
-	d.queue.pushBack(j.ID)
-}
-
-func (d *Dispatcher) pushFrontLocked(j *job) {
-	d.seqLo--
-	j.Seq = d.seqLo
-	d.queue.pushFront(j.ID)
-}
-
 // kick wakes the scheduler; callers hold d.mu or not, it never blocks.
 func (d *Dispatcher) kick() {
 	select {

@@ -216,21 +216,3 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 	d.mu.Unlock()
 	return wire.Errorf(wire.CodeRefused, "job %s has ended already (%s)", id, st)
 }
-
-// info is a job as a console sees it.
-func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
-	in := wire.JobInfo{ID: j.ID, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch, Author: j.Author,
-		Message: j.Message, State: j.State, Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
-		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
-	if j.Result != nil {
-		sum := j.Result.Summary
-		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
-	}
-	if attempts {
-		for _, a := range j.Attempts {
-			in.Attempts = append(in.Attempts, wire.AttemptInfo{N: a.N, Runner: a.Runner, Assigned: a.Assigned,
-				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason, LogBytes: a.LogBytes})
-		}
-	}
-	return in
-}
