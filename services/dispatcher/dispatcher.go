@@ -212,8 +212,8 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Job returns a copy of a job, from memory or, for an old one, the store.
-func (d *Dispatcher) Job(id string) (Job, bool) {
+// findJob returns a copy of a job, from memory or, for an old one, the store.
+func (d *Dispatcher) findJob(id string) (Job, bool) {
 	d.mu.Lock()
 	j, ok := d.jobs[id]
 	if ok {

@@ -47,5 +47,5 @@
 // the store without its lock. Nothing waits under Dispatcher.mu for the store to
 // commit (store.Ticket.Wait), nor for a peer's reply: those wait in the
 // caller's goroutine (waitSaved, later) or in one of the dispatcher's own (lease,
-// Stop's cancel).
+// stop's cancel).
 package dispatcher

@@ -138,8 +138,8 @@ func (d *Dispatcher) drainLocked(r *runner) {
 	d.emitRunnerLocked(r)
 }
 
-// Drain stops giving a runner jobs; it finishes those it has.
-func (d *Dispatcher) Drain(name string) error {
+// drain stops giving a runner jobs; it finishes those it has.
+func (d *Dispatcher) drain(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.runners[name]

@@ -40,7 +40,7 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &q); err != nil {
 			return nil, err
 		}
-		return d.ListJobs(ctx, q)
+		return d.listJobs(ctx, q)
 	case wire.MethodJobGet:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
@@ -71,25 +71,25 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &q); err != nil {
 			return nil, err
 		}
-		return d.Log(ctx, q)
+		return d.readLog(ctx, q)
 	case wire.MethodJobRetry:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		return d.Retry(ctx, id.JobID)
+		return d.retry(ctx, id.JobID)
 	case wire.MethodJobStop:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		return nil, d.Stop(ctx, id.JobID)
+		return nil, d.stop(ctx, id.JobID)
 	case wire.MethodRunnerStop:
 		var n wire.RunnerName
 		if err := wire.Decode(method, params, &n); err != nil {
 			return nil, err
 		}
-		return nil, d.Drain(n.Name)
+		return nil, d.drain(n.Name)
 	}
 	return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to a console", method)
 }
@@ -103,8 +103,8 @@ func (s *consoleSession) Closed(err error) {
 	s.d.log.Info("console disconnected", "name", s.name, "reason", err)
 }
 
-// ListJobs answers a history query from the store, newest first.
-func (d *Dispatcher) ListJobs(ctx context.Context, q wire.JobQuery) (wire.JobList, error) {
+// listJobs answers a history query from the store, newest first.
+func (d *Dispatcher) listJobs(ctx context.Context, q wire.JobQuery) (wire.JobList, error) {
 	if err := q.Validate(); err != nil {
 		return wire.JobList{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobsList, err)
 	}
@@ -119,12 +119,12 @@ func (d *Dispatcher) ListJobs(ctx context.Context, q wire.JobQuery) (wire.JobLis
 	return out, nil
 }
 
-// Log reads part of an attempt's stored output.
-func (d *Dispatcher) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {
+// readLog reads part of an attempt's stored output.
+func (d *Dispatcher) readLog(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {
 	if err := q.Validate(); err != nil {
 		return wire.LogChunk{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobLog, err)
 	}
-	j, ok := d.Job(q.JobID)
+	j, ok := d.findJob(q.JobID)
 	if !ok {
 		return wire.LogChunk{}, errNoJob(q.JobID)
 	}
@@ -148,9 +148,9 @@ func (d *Dispatcher) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, e
 		Start: part.Start, End: part.End, Final: final}, nil
 }
 
-// Retry makes a new attempt of a job: a finished one is queued again (its earlier
+// retry makes a new attempt of a job: a finished one is queued again (its earlier
 // attempts stay in its history); a queued or running one is left as it is.
-func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error) {
+func (d *Dispatcher) retry(ctx context.Context, id string) (wire.JobInfo, error) {
 	d.mu.Lock()
 	j := d.lookupLocked(id)
 	if j == nil {
@@ -178,9 +178,9 @@ func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error)
 	return info, d.waitSaved(ctx, t, "retry of job "+id)
 }
 
-// Stop cancels a job: a queued one ends at once; a running one is cancelled on
+// stop cancels a job: a queued one ends at once; a running one is cancelled on
 // its runner, whose result then ends it.
-func (d *Dispatcher) Stop(ctx context.Context, id string) error {
+func (d *Dispatcher) stop(ctx context.Context, id string) error {
 	d.mu.Lock()
 	j := d.lookupLocked(id)
 	if j == nil {

@@ -45,17 +45,6 @@ func (s *observerSession) Closed(err error) {
 	s.d.log.Info("observer disconnected", "name", s.name, "reason", err)
 }
 
-// Submit queues a commit unless the same repository and commit is already queued or
-// running; it is what an observer's commit.submit does. It returns once the job is
-// stored.
-func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted, error) {
-	got, t, err := d.submit(s)
-	if err != nil {
-		return got, err
-	}
-	return got, d.waitSaved(ctx, t, "job "+got.JobID)
-}
-
 // submit is Submit up to the wait: the job is stored once the ticket is.
 func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, error) {
 	if err := s.Validate(); err != nil {
