@@ -129,3 +129,39 @@ func TestOrphanNotReclaimedInTime(t *testing.T) {
 		}
 	})
 }
+
+// A runner whose connection stays open but says nothing is lost once
+// Heartbeat × MaxMissed pass without a frame from it, and its job is queued again.
+func TestSilentRunnerIsLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true})
+		silence := d.cfg.Heartbeat * time.Duration(d.cfg.MaxMissed)
+		a, b := net.Pipe()
+		go d.ServeConn(a)
+		// It says it runs a job (which it is adopted with: no lease is pending to
+		// fail first) and then nothing: no read or write loop, so no heartbeat.
+		const id = "0123456789abcdef"
+		held := wire.HeldJob{Assign: wire.Assign{JobID: id, Attempt: 1, Repo: "/r", Commit: commit(0)}}
+		hello := &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1, Jobs: []wire.HeldJob{held}}
+		if _, _, err := peer.Handshake(t.Context(), b, hello, peer.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		synctest.Wait()
+		if j, _ := d.findJob(id); j.State != wire.StateRunning || j.Runner != "r1" {
+			t.Fatalf("job %s on %q, want running on r1", j.State, j.Runner)
+		}
+		time.Sleep(silence - 10*time.Millisecond)
+		synctest.Wait()
+		if j, _ := d.findJob(id); j.State != wire.StateRunning {
+			t.Fatalf("before the runner missed %d heartbeats the job is %s, want running", d.cfg.MaxMissed, j.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		j, _ := d.findJob(id)
+		if j.State != wire.StateQueued || len(j.Attempts) != 1 || j.Attempts[0].Outcome != outcomeLost ||
+			!strings.Contains(j.Attempts[0].Reason, "runner r1 lost") {
+			t.Fatalf("after the silence: %s, attempts %+v; want queued, attempt 1 lost with r1", j.State, j.Attempts)
+		}
+	})
+}
