@@ -136,7 +136,8 @@ func (s *server) observer(t *testing.T) *peer.Conn {
 	s.obsOnce.Do(func() {
 		a, b := net.Pipe()
 		go s.d.ServeConn(a)
-		c, _, err := peer.Handshake(ctxT(t), b, &wire.Hello{Role: wire.RoleObserver, Name: "test-observer", Token: s.token}, peer.Options{})
+		c, _, err := peer.Handshake(ctxT(t), b, &wire.Hello{Role: wire.RoleObserver, Name: "test-observer", Token: s.token},
+			peer.Options{MaxMissed: 20}) // as the dispatcher's, above
 		if err != nil {
 			t.Fatalf("observer: %v", err)
 		}

@@ -283,7 +283,7 @@ func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
 		Message: j.Message, State: j.State, Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
 	if j.Result != nil {
-		sum := j.Result.Summary
+		sum := wireSummary(j.Result.Summary)
 		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
 	}
 	if attempts {

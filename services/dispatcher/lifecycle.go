@@ -249,7 +249,7 @@ func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status st
 	if j.StartedAt.IsZero() {
 		j.StartedAt = res.StartedAt
 	}
-	rec := *res
+	rec := resultRecord(res)
 	j.Reason, j.FinishedAt, j.Result = res.Reason, now, &rec
 	j.endAttempt(now, status, res.Reason)
 	d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Result: rec})

@@ -253,7 +253,7 @@ func (w *resultWriter) write(ctx context.Context, p *pendingFile) (string, error
 
 // summary renders the head of a result file: one "Key: value" per line. Every value
 // is on one line: validation keeps line breaks out of names, and free text is cut.
-func summary(j *Job, res *wire.Result) string {
+func summary(j *Job, res *store.Result) string {
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%-10s %s\n", k+":", oneLine(v)) }
 	line("Status", string(j.State))

@@ -108,7 +108,7 @@ func (d *Dispatcher) listJobs(ctx context.Context, q wire.JobQuery) (wire.JobLis
 	if err := q.Validate(); err != nil {
 		return wire.JobList{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobsList, err)
 	}
-	jobs, more, err := d.st.Jobs(ctx, q)
+	jobs, more, err := d.st.Jobs(ctx, storeQuery(q))
 	if err != nil {
 		return wire.JobList{}, wire.Errorf(wire.CodeInternal, "%s: %v", wire.MethodJobsList, err)
 	}
