@@ -14,7 +14,8 @@
 //   - output.go: a running attempt's output; results.go: fencing and recording
 //     an attempt's result
 //   - resultfiles.go: the test_results/<commit> writer
-//   - save.go: changes to the store, and replies that wait for them
+//   - save.go: changes to the store, and replies that wait for them;
+//     records.go: the store's records to and from the wire's shapes
 //   - resume.go: rebuilding memory from the store after a restart, and the
 //     periodic work (orphans not reclaimed, log retention)
 //   - events.go: the consoles' snapshot and event stream
