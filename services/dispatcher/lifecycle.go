@@ -48,6 +48,9 @@ type transition struct {
 // transitions is the job state machine: every change of state the dispatcher
 // makes is a row here. A row whose from and to are the same changes what goes
 // with the state (the attempt's runner, a cancel asked for) but not the state.
+// Attempts exhausted and stopped take the place of the four events that end an
+// attempt without a verdict (lease refused, infra retry, runner lost, orphan
+// lost) when MaxAttempts such attempts in a row are spent, or a cancel was asked.
 //
 // A draining runner or a stopping dispatcher changes no job's state: the runner
 // finishes what it holds and gets no new lease; runners keep their jobs for the
@@ -131,7 +134,7 @@ func (d *Dispatcher) adoptLocked(j *job, r *runner, now time.Time) error {
 }
 
 // leaseLocked makes the next attempt of a queued job, on runner r; the lease
-// (lease.go) then offers it once the returned ticket is stored.
+// (schedule.go) then offers it once the returned ticket is stored.
 func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
 	if err := move(j, evLease, wire.StateAssigned); err != nil {
 		return nil, err
