@@ -26,8 +26,8 @@
 // queue, runners, orphans, closing, done, seqLo, seqHi, listenAt, subs, outMem,
 // lastID), and every field of each *job and each *runner it holds, except what a
 // runner's registration sets once (name, session, labels, slots, conn, remote,
-// since). Functions named
-// …Locked, and every function of lifecycle.go, are called with it held.
+// since). Functions named …Locked, and every function of lifecycle.go, are
+// called with it held.
 //
 // The other locks each guard their own struct:
 //
@@ -41,11 +41,11 @@
 //
 //	consoleSession.mu → Dispatcher.mu → subscriber.mu
 //	                                  → resultWriter.mu
-//	                                  → the store (Apply, Err; and reads in lookupLocked)
-//	                                  → peer.Conn (LastHeard, Close)
+//	                                  → the store (Apply; and a read in lookupLocked)
+//	                                  → peer.Conn (Close)
 //
 // The four after Dispatcher.mu are never held together: the result writer calls
-// the store without its lock. Nothing waits under Dispatcher.mu for the store to
+// the store without resultWriter.mu. Nothing waits under Dispatcher.mu for the store to
 // commit (store.Ticket.Wait), nor for a peer's reply: those wait in the
 // caller's goroutine (waitSaved, later) or in one of the dispatcher's own (lease,
 // stop's cancel).
