@@ -178,18 +178,19 @@ func BenchmarkSubmit(b *testing.B) {
 }
 
 // benchFinishedJob is a job as result() hands it to resultWriter.write.
-func benchFinishedJob(n int) (*Job, *wire.Result) {
+func benchFinishedJob(n int) (*Job, *store.Result) {
 	now := time.Now()
 	res := &wire.Result{JobID: fmt.Sprintf("%016x", n), Attempt: 1, Status: wire.StatusFailed, ExitCode: 1,
 		Summary: wire.Summary{Passed: 412, Failed: 2, Skipped: 7,
 			Failing: []string{"test_parse_empty (tests.test_parser.ParserTest)", "test_retry_after_timeout (tests.test_client.ClientTest)"}},
 		StartedAt: now.Add(-83 * time.Second), FinishedAt: now, OutputBytes: 0}
+	rec := resultRecord(res)
 	j := &Job{ID: res.JobID, Repo: "/srv/repo", Commit: benchCommit(n), Branch: "main",
 		Author: "A. Developer <dev@example.com>", Message: "Make the parser accept empty input",
 		State: wire.StatusFailed, Attempt: 1, Runner: "r1", QueuedAt: now.Add(-90 * time.Second),
-		StartedAt: res.StartedAt, FinishedAt: now, Result: res,
+		StartedAt: res.StartedAt, FinishedAt: now, Result: &rec,
 		Attempts: []Attempt{{N: 1, Runner: "r1", Assigned: res.StartedAt, Ended: now, Outcome: wire.StatusFailed}}}
-	return j, res
+	return j, &rec
 }
 
 // BenchmarkResultFiles is the result file writer: each op is one finished job's

@@ -1,6 +1,3 @@
-// Package dispatcher owns Eventide's job queue, its runner registry and the results:
-// it queues submitted commits, leases each to a free runner slot, fences late
-// results by attempt, re-queues the jobs of lost runners and writes result files.
 package dispatcher
 
 import (
@@ -11,12 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/peer"
-	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/store"
 )
 
@@ -217,110 +212,8 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Submit queues a commit unless the same repository and commit is already queued or
-// running; it is what an observer's commit.submit does. It returns once the job is
-// stored.
-func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted, error) {
-	got, t, err := d.submit(s)
-	if err != nil {
-		return got, err
-	}
-	return got, d.waitSaved(ctx, t, "job "+got.JobID)
-}
-
-// submit is Submit up to the wait: the job is stored once the ticket is.
-func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, error) {
-	if err := s.Validate(); err != nil {
-		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodCommitSubmit, err)
-	}
-	if err := d.st.Err(); err != nil {
-		// Refuse new work while the store cannot take it: the observer keeps the
-		// commit and offers it again.
-		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInternal, "not accepting jobs while the store fails: %v", err)
-	}
-	d.mu.Lock()
-	var pos []store.Op
-	if s.Branch != "" {
-		pos = append(pos, store.PutPosition{Repo: s.Repo, Branch: s.Branch, Commit: s.Commit})
-	}
-	key := s.Repo + "\x00" + s.Commit
-	if j, ok := d.active[key]; ok {
-		t := d.st.Apply(pos...)
-		d.mu.Unlock()
-		return wire.Submitted{JobID: j.ID, Duplicate: true}, t, nil
-	}
-	j := &job{Job: Job{
-		ID: d.newJobIDLocked(), Repo: s.Repo, Commit: s.Commit, Branch: s.Branch,
-		Author: s.Author, Message: s.Message, State: wire.StateQueued, QueuedAt: time.Now(),
-	}}
-	d.jobs[j.ID] = j
-	d.active[key] = j
-	d.pushBackLocked(j)
-	t := d.saveLocked(j, pos...)
-	d.log.Info("job queued", "job", j.ID, "commit", short(j.Commit), "branch", j.Branch, "queue", d.queue.len())
-	d.kick()
-	d.mu.Unlock()
-	return wire.Submitted{JobID: j.ID}, t, nil
-}
-
-// saveLocked records j's row, with ops, and remembers the ticket.
-func (d *Dispatcher) saveLocked(j *job, ops ...store.Op) *store.Ticket {
-	row := j.Job
-	row.Attempts, row.Result = nil, nil
-	j.saved = d.st.Apply(append([]store.Op{store.PutJob{Job: row}}, ops...)...)
-	d.emitJobLocked(j)
-	return j.saved
-}
-
-// saveAttemptLocked records j's row and its current attempt.
-func (d *Dispatcher) saveAttemptLocked(j *job, ops ...store.Op) *store.Ticket {
-	if a := j.current(); a != nil {
-		ops = append([]store.Op{store.PutAttempt{JobID: j.ID, Attempt: *a}}, ops...)
-	}
-	return d.saveLocked(j, ops...)
-}
-
-// later is a reply that goes out once t is stored, without holding up the
-// connection's next frames: a peer is told only what is durable, and many changes
-// share one commit.
-func (d *Dispatcher) later(t *store.Ticket, what string, reply any) *peer.Deferred {
-	return peer.Later(func(ctx context.Context) (any, error) {
-		if err := d.waitSaved(ctx, t, what); err != nil {
-			return nil, err
-		}
-		return reply, nil
-	})
-}
-
-// waitSaved waits (without the lock) until a change is stored, at most StoreWait:
-// a peer is told only what is durable, and otherwise gets an error and resends.
-func (d *Dispatcher) waitSaved(ctx context.Context, t *store.Ticket, what string) error {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.StoreWait)
-	defer cancel()
-	if err := t.Wait(ctx); err != nil {
-		if serr := d.st.Err(); serr != nil {
-			err = serr
-		}
-		return wire.Errorf(wire.CodeInternal, "storing %s: %v", what, err)
-	}
-	return nil
-}
-
-// pushBackLocked queues j behind everything; pushFrontLocked ahead of everything.
-func (d *Dispatcher) pushBackLocked(j *job) {
-	d.seqHi++
-	j.Seq = d.seqHi
-	d.queue.pushBack(j.ID)
-}
-
-func (d *Dispatcher) pushFrontLocked(j *job) {
-	d.seqLo--
-	j.Seq = d.seqLo
-	d.queue.pushFront(j.ID)
-}
-
-// Job returns a copy of a job, from memory or, for an old one, the store.
-func (d *Dispatcher) Job(id string) (Job, bool) {
+// findJob returns a copy of a job, from memory or, for an old one, the store.
+func (d *Dispatcher) findJob(id string) (Job, bool) {
 	d.mu.Lock()
 	j, ok := d.jobs[id]
 	if ok {
@@ -345,14 +238,6 @@ func (d *Dispatcher) Jobs() []Job {
 	return out
 }
 
-// kick wakes the scheduler; callers hold d.mu or not, it never blocks.
-func (d *Dispatcher) kick() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
 // newJobIDLocked returns an id that sorts in creation order: the milliseconds since
 // the epoch, then 20 bits that start at random in each millisecond and only grow.
 // The store keys every table by job id, and ids in creation order keep a batch's
@@ -367,51 +252,4 @@ func (d *Dispatcher) newJobIDLocked() string {
 	}
 	d.lastID = id
 	return fmt.Sprintf("%016x", id)
-}
-
-func short(commit string) string { return commit[:min(len(commit), 12)] }
-
-// errStale is the reply to anything about an attempt that is no longer current.
-func errStale(jobID string, got, current int) error {
-	return wire.Errorf(wire.CodeStaleAttempt, "job %s attempt %d is no longer current (current attempt %d)", jobID, got, current)
-}
-
-var errUnknownJob = errors.New("unknown job")
-
-func errNoJob(id string) error {
-	return wire.Errorf(wire.CodeUnknownJob, "job %s: %v", id, errUnknownJob)
-}
-
-// checkDir makes sure dir exists and is writable, with an error that says which.
-func checkDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("results directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return fmt.Errorf("results directory %s is not writable: %w", dir, err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
-
-// finishedLocked remembers that j has ended, has its result file written once the
-// store has it, and forgets the oldest finished jobs beyond KeepFinished, so that
-// memory stays bounded however long the dispatcher runs (the store keeps them).
-func (d *Dispatcher) finishedLocked(j *job) {
-	f := pendingFile{job: j.copy(), saved: j.saved}
-	// The store would add a note of output lost at the end; such a file is read
-	// from it.
-	if j.outOK && (j.Result == nil || j.Result.Attempt != j.Attempt || j.Result.OutputBytes <= int64(len(j.out))) {
-		f.out, f.haveOut = string(j.out), true
-	}
-	d.dropOutputLocked(j)
-	d.results.queue(f)
-	d.done.pushBack(j.ID)
-	for d.done.len() > d.cfg.KeepFinished {
-		id := d.done.popFront()
-		if old, ok := d.jobs[id]; ok && !old.State.Active() {
-			delete(d.jobs, id)
-		}
-	}
 }

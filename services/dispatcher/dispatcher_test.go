@@ -183,7 +183,7 @@ func TestRunnerLostRequeuesWithNextAttempt(t *testing.T) {
 	r1, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a1 := r1.next(t)
-	waitFor(t, "job running", func() bool { j, _ := d.Job(s.JobID); return j.State == wire.StateRunning })
+	waitFor(t, "job running", func() bool { j, _ := d.findJob(s.JobID); return j.State == wire.StateRunning })
 	r2, _ := connectRunner(t, d, "r2", 1)
 	r1.conn.Close() // runner lost: closed connection
 	a2 := r2.next(t)
@@ -198,8 +198,8 @@ func TestRunnerLostRequeuesWithNextAttempt(t *testing.T) {
 	}
 	// Losing the second runner uses up the attempts: the job ends as error.
 	r2.conn.Close()
-	waitFor(t, "job error", func() bool { j, _ := d.Job(s.JobID); return j.State == wire.StatusError })
-	j, _ := d.Job(s.JobID)
+	waitFor(t, "job error", func() bool { j, _ := d.findJob(s.JobID); return j.State == wire.StatusError })
+	j, _ := d.findJob(s.JobID)
 	if !strings.Contains(j.Reason, "gave up after 2 attempts") || !strings.Contains(j.Reason, "r2 lost") {
 		t.Fatalf("reason %q", j.Reason)
 	}
@@ -211,8 +211,8 @@ func TestRefusalRequeues(t *testing.T) {
 	bad, _ := connectRunner(t, d, "a-refuser", 1)
 	bad.refuse = true
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
-	waitFor(t, "refusals to use up attempts", func() bool { j, _ := d.Job(s.JobID); return j.State == wire.StatusError })
-	j, _ := d.Job(s.JobID)
+	waitFor(t, "refusals to use up attempts", func() bool { j, _ := d.findJob(s.JobID); return j.State == wire.StatusError })
+	j, _ := d.findJob(s.JobID)
 	if j.Attempt != 3 || len(j.Attempts) != 3 || j.Attempts[0].Outcome != "refused" {
 		t.Fatalf("attempts: %+v", j.Attempts)
 	}
@@ -241,7 +241,7 @@ func TestInfraErrorRetriedTestFailureNot(t *testing.T) {
 		t.Fatalf("a test failure was re-run: %+v", a3)
 	default:
 	}
-	if j, _ := d.Job(s.JobID); j.State != wire.StatusFailed {
+	if j, _ := d.findJob(s.JobID); j.State != wire.StatusFailed {
 		t.Fatalf("state %s", j.State)
 	}
 }
@@ -271,7 +271,7 @@ func TestRestartedDispatcherAdoptsHeldJob(t *testing.T) {
 	if err := r.finish(t, a, wire.StatusPassed); err != nil {
 		t.Fatal(err)
 	}
-	if j, ok := d.Job(a.JobID); !ok || j.State != wire.StatusPassed {
+	if j, ok := d.findJob(a.JobID); !ok || j.State != wire.StatusPassed {
 		t.Fatalf("adopted job: %+v", j)
 	}
 }
@@ -312,11 +312,11 @@ func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
 	r, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	a1 := r.next(t)
-	// The dispatcher moves the job to attempt 2 on the same runner (as after a lease
-	// timeout), and the runner reconnects still holding attempt 1.
+	// The dispatcher moves the job to attempt 2 on the same runner (as after an
+	// infrastructure error), and the runner reconnects still holding attempt 1.
 	d.mu.Lock()
 	j := d.jobs[s.JobID]
-	d.retryLocked(j, "refused", "test")
+	d.retryInfraLocked(j, "test")
 	d.mu.Unlock()
 	a2 := r.next(t)
 	if a2.Attempt != 2 {
@@ -338,13 +338,13 @@ func TestShutdownFailsNothing(t *testing.T) {
 	r, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	r.next(t)
-	waitFor(t, "job running", func() bool { j, _ := d.Job(s.JobID); return j.State == wire.StateRunning })
+	waitFor(t, "job running", func() bool { j, _ := d.findJob(s.JobID); return j.State == wire.StateRunning })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := d.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if j, _ := d.Job(s.JobID); j.State != wire.StateRunning {
+	if j, _ := d.findJob(s.JobID); j.State != wire.StateRunning {
 		t.Fatalf("after shutdown the job is %s (%s), want still running on its runner", j.State, j.Reason)
 	}
 	if _, err := os.Stat(filepath.Join(d.cfg.ResultsDir, commit(0))); err == nil {
@@ -388,7 +388,7 @@ func TestFinishedJobsAreEvicted(t *testing.T) {
 		t.Errorf("oldest finished job in memory: %v, newest: %v; want false, true", inMemory, kept)
 	}
 	// The store still has it.
-	if j, ok := d.Job(ids[0]); !ok || j.State != wire.StatusPassed {
+	if j, ok := d.findJob(ids[0]); !ok || j.State != wire.StatusPassed {
 		t.Errorf("evicted job from the store: %+v, %v", j, ok)
 	}
 	readResult(t, d, commit(0))

@@ -261,3 +261,36 @@ func (d *Dispatcher) emitOutputLocked(j *job, off int64, data string) {
 		s.add(ev, "", nil)
 	}
 }
+
+// emitBeats refreshes the consoles' view of live runners, whose heartbeats are
+// not events of their own.
+func (d *Dispatcher) emitBeats() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.subs) == 0 {
+		return
+	}
+	for _, r := range d.runners {
+		if !r.lost {
+			d.emitRunnerLocked(r)
+		}
+	}
+}
+
+// info is a job as a console sees it.
+func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
+	in := wire.JobInfo{ID: j.ID, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch, Author: j.Author,
+		Message: j.Message, State: j.State, Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
+		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+	if j.Result != nil {
+		sum := wireSummary(j.Result.Summary)
+		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
+	}
+	if attempts {
+		for _, a := range j.Attempts {
+			in.Attempts = append(in.Attempts, wire.AttemptInfo{N: a.N, Runner: a.Runner, Assigned: a.Assigned,
+				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason, LogBytes: a.LogBytes})
+		}
+	}
+	return in
+}

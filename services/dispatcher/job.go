@@ -80,3 +80,5 @@ const (
 	outcomeInfra   = "infra"
 	outcomeRetried = "retried" // ended by a manual retry
 )
+
+func short(commit string) string { return commit[:min(len(commit), 12)] }

@@ -26,3 +26,16 @@ func (q *queue) remove(id string) {
 		}
 	}
 }
+
+// pushBackLocked queues j behind everything; pushFrontLocked ahead of everything.
+func (d *Dispatcher) pushBackLocked(j *job) {
+	d.seqHi++
+	j.Seq = d.seqHi
+	d.queue.pushBack(j.ID)
+}
+
+func (d *Dispatcher) pushFrontLocked(j *job) {
+	d.seqLo--
+	j.Seq = d.seqLo
+	d.queue.pushFront(j.ID)
+}

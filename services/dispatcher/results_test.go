@@ -96,7 +96,7 @@ func TestNoResultFiles(t *testing.T) {
 	if err := r.finish(t, r.next(t), wire.StatusPassed); err != nil {
 		t.Fatal(err)
 	}
-	j, ok := d.Job(s.JobID)
+	j, ok := d.findJob(s.JobID)
 	if !ok || j.State != wire.StatusPassed || j.Result == nil {
 		t.Fatalf("job %+v: want passed with its result", j)
 	}

@@ -90,21 +90,6 @@ func (d *Dispatcher) housekeeping() {
 	}
 }
 
-// emitBeats refreshes the consoles' view of live runners, whose heartbeats are
-// not events of their own.
-func (d *Dispatcher) emitBeats() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.subs) == 0 {
-		return
-	}
-	for _, r := range d.runners {
-		if !r.lost {
-			d.emitRunnerLocked(r)
-		}
-	}
-}
-
 func (d *Dispatcher) reclaimOrphans() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -117,7 +102,7 @@ func (d *Dispatcher) reclaimOrphans() {
 		// gone, or came back without it (it died too, or never got the
 		// assignment before the old dispatcher died).
 		if j.State.Active() && j.State != wire.StateQueued {
-			d.retryLocked(j, outcomeLost, fmt.Sprintf("runner %s did not report attempt %d within %v of the dispatcher's restart",
+			d.orphanLostLocked(j, fmt.Sprintf("runner %s did not report attempt %d within %v of the dispatcher's restart",
 				j.Runner, j.Attempt, d.cfg.ReclaimWindow))
 		}
 	}

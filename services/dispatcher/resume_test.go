@@ -23,7 +23,7 @@ func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	r1.next(t)
-	waitFor(t, "job running", func() bool { j, _ := d1.Job(s.JobID); return j.State == wire.StateRunning })
+	waitFor(t, "job running", func() bool { j, _ := d1.findJob(s.JobID); return j.State == wire.StateRunning })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := d1.Shutdown(ctx); err != nil {
@@ -31,7 +31,7 @@ func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
 	}
 
 	d2 := newTestDispatcher(t, cfg)
-	if j, _ := d2.Job(s.JobID); j.State != wire.StateRunning || j.Attempt != 1 {
+	if j, _ := d2.findJob(s.JobID); j.State != wire.StateRunning || j.Attempt != 1 {
 		t.Fatalf("after the restart the job is %s at attempt %d, want running at 1 (awaiting its runner)", j.State, j.Attempt)
 	}
 	r2, w := connectRunner(t, d2, "r1", 1) // holding nothing: it lost the job meanwhile
@@ -42,7 +42,7 @@ func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
 	if a.JobID != s.JobID || a.Attempt != 2 {
 		t.Fatalf("assignment %s attempt %d, want %s attempt 2", a.JobID, a.Attempt, s.JobID)
 	}
-	j, _ := d2.Job(s.JobID)
+	j, _ := d2.findJob(s.JobID)
 	if len(j.Attempts) != 2 || j.Attempts[0].Outcome != outcomeLost {
 		t.Fatalf("attempts %+v, want the first ended lost", j.Attempts)
 	}

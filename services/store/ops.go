@@ -90,7 +90,7 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 		if r.Summary.Failing == nil {
 			failing = []byte("[]")
 		}
-		if err := s.exec(ctx, "result", o.JobID, r.Attempt, r.Status, r.Reason, r.ExitCode, r.Summary.Passed,
+		if err := s.exec(ctx, "result", o.JobID, r.Attempt, string(r.Status), r.Reason, r.ExitCode, r.Summary.Passed,
 			r.Summary.Failed, r.Summary.Errors, r.Summary.Skipped, string(failing), nanos(r.StartedAt),
 			nanos(r.FinishedAt), r.OutputBytes); err != nil {
 			return err

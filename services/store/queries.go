@@ -42,10 +42,10 @@ func scanJob(sc scanner) (Job, error) {
 	j.State = wire.State(state)
 	j.QueuedAt, j.StartedAt, j.FinishedAt = fromNanos(queued), fromNanos(started), fromNanos(finished)
 	if rStatus.Valid {
-		res := &wire.Result{JobID: j.ID, Attempt: j.Attempt, Status: rStatus.String, Reason: rReason.String,
+		res := &Result{Attempt: j.Attempt, Status: wire.State(rStatus.String), Reason: rReason.String,
 			ExitCode: int(rExit.Int64), StartedAt: fromNanos(rStart.Int64), FinishedAt: fromNanos(rEnd.Int64),
 			OutputBytes: rBytes.Int64}
-		res.Summary = wire.Summary{Passed: int(rPass.Int64), Failed: int(rFailed.Int64), Errors: int(rErr.Int64), Skipped: int(rSkip.Int64)}
+		res.Summary = Summary{Passed: int(rPass.Int64), Failed: int(rFailed.Int64), Errors: int(rErr.Int64), Skipped: int(rSkip.Int64)}
 		if err := json.Unmarshal([]byte(rFail.String), &res.Summary.Failing); err != nil {
 			return Job{}, fmt.Errorf("job %s: failing tests: %w", j.ID, err)
 		}
@@ -115,7 +115,7 @@ func (s *SQLite) fill(ctx context.Context, db *sql.DB, jobs []Job) error {
 		}
 		for rows.Next() {
 			var id string
-			var t wire.TestOutcome
+			var t TestResult
 			if err := rows.Scan(&id, &t.Name, &t.Outcome); err != nil {
 				rows.Close()
 				return s.describe(err)
@@ -244,13 +244,13 @@ func (s *SQLite) Job(ctx context.Context, id string) (Job, error) {
 const DefaultListLimit = 100
 
 // Jobs lists the jobs matching q, newest first, without their attempts.
-func (s *SQLite) Jobs(ctx context.Context, q wire.JobQuery) ([]Job, bool, error) {
+func (s *SQLite) Jobs(ctx context.Context, q JobQuery) ([]Job, bool, error) {
 	var where []string
 	var args []any
 	if len(q.States) > 0 {
 		where = append(where, "j.state IN ("+placeholders(len(q.States))+")")
 		for _, st := range q.States {
-			args = append(args, st)
+			args = append(args, string(st))
 		}
 	}
 	for _, f := range []struct {

@@ -32,7 +32,7 @@ type Store interface {
 	Err() error
 
 	Job(ctx context.Context, id string) (Job, error) // ErrNotFound
-	Jobs(ctx context.Context, q wire.JobQuery) (jobs []Job, more bool, err error)
+	Jobs(ctx context.Context, q JobQuery) (jobs []Job, more bool, err error)
 	// Log reads an attempt's output from offset; limit 0 reads it all.
 	Log(ctx context.Context, id string, attempt int, offset int64, limit int) (LogPart, error)
 	// Position returns the last dispatched commit of each branch of repo, and
@@ -80,7 +80,7 @@ type Job struct {
 	FileWritten bool
 
 	Attempts []Attempt
-	Result   *wire.Result // the recorded result, once finished by a runner
+	Result   *Result // the recorded result of the current attempt, once finished by a runner
 }
 
 // Attempt is one assignment of a job to a runner.
@@ -92,6 +92,45 @@ type Attempt struct {
 	Outcome  string // a final status, or "lost"/"refused"/"infra" for a retried attempt
 	Reason   string
 	LogBytes int64 // output stored (Job only: not kept up to date in memory)
+}
+
+// Result is how an attempt ended, as its runner reported it.
+type Result struct {
+	Attempt     int
+	Status      wire.State // a final state
+	Reason      string     // why, for error and cancelled
+	ExitCode    int
+	Summary     Summary
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	OutputBytes int64 // the output the runner sent in all
+}
+
+// Summary counts an attempt's tests, names the failing ones and lists each test's
+// outcome when the runner could tell them apart.
+type Summary struct {
+	Passed, Failed, Errors, Skipped int
+	Failing                         []string
+	Tests                           []TestResult // in the order reported
+}
+
+// TestResult is how one test ended in an attempt.
+type TestResult struct {
+	Name    string
+	Outcome string // one of wire's Outcome constants
+}
+
+// JobQuery selects jobs for Store.Jobs: every field set must match.
+type JobQuery struct {
+	States []wire.State
+	Repo   string
+	Commit string // a full commit id
+	Branch string
+	Since  time.Time // queued at or after
+	Until  time.Time // queued before
+	Limit  int       // at most this many (DefaultListLimit when 0)
+	// Before continues a listing: jobs queued before the job with this id.
+	Before string
 }
 
 // Runner is what the store remembers of a runner.
@@ -149,7 +188,7 @@ type PutAttempt struct {
 // PutResult records a runner's result for an attempt, with its per-test outcomes.
 type PutResult struct {
 	JobID  string
-	Result wire.Result
+	Result Result
 }
 
 // AppendLog stores a chunk of an attempt's output at its offset.

@@ -112,11 +112,11 @@ func testJob(id string, st wire.State, seq int64) Job {
 	}
 }
 
-func sampleResult(id string, attempt int, fin time.Time) wire.Result {
-	return wire.Result{
-		JobID: id, Attempt: attempt, Status: wire.StatusFailed, ExitCode: 1,
-		Summary: wire.Summary{Passed: 1, Failed: 1, Skipped: 1, Failing: []string{"zeta/TestB"},
-			Tests: []wire.TestOutcome{
+func sampleResult(id string, attempt int, fin time.Time) Result {
+	return Result{
+		Attempt: attempt, Status: wire.StatusFailed, ExitCode: 1,
+		Summary: Summary{Passed: 1, Failed: 1, Skipped: 1, Failing: []string{"zeta/TestB"},
+			Tests: []TestResult{
 				{Name: "zeta/TestB", Outcome: wire.OutcomeFailed},
 				{Name: "alpha/TestA", Outcome: wire.OutcomePassed},
 				{Name: "mid/TestC", Outcome: wire.OutcomeSkipped},
@@ -286,10 +286,10 @@ func lifecycleOps(id string, seq int64, tests int) [][]Op {
 	stages = append(stages, []Op{PutJob{Job: j}})
 	j.State, j.FinishedAt = wire.StatusPassed, now.Add(time.Second)
 	a.Ended, a.Outcome = j.FinishedAt, wire.StatusPassed
-	res := wire.Result{JobID: id, Attempt: 1, Status: wire.StatusPassed, Summary: wire.Summary{Passed: tests},
+	res := Result{Attempt: 1, Status: wire.StatusPassed, Summary: Summary{Passed: tests},
 		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, OutputBytes: 1234}
 	for i := 0; i < tests; i++ {
-		res.Summary.Tests = append(res.Summary.Tests, wire.TestOutcome{Name: fmt.Sprintf("pkg/Test%03d", i), Outcome: wire.OutcomePassed})
+		res.Summary.Tests = append(res.Summary.Tests, TestResult{Name: fmt.Sprintf("pkg/Test%03d", i), Outcome: wire.OutcomePassed})
 	}
 	stages = append(stages, []Op{PutJob{Job: j}, PutAttempt{JobID: id, Attempt: a}, PutResult{JobID: id, Result: res}})
 	return stages
@@ -386,7 +386,7 @@ func TestPutResult(t *testing.T) {
 	sameJob(t, "Job", getJob(t, s, "j"), want)
 
 	// Jobs lists the result without its per-test outcomes.
-	list, _, err := s.Jobs(ctx, wire.JobQuery{})
+	list, _, err := s.Jobs(ctx, JobQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestPutResult(t *testing.T) {
 	// A result recorded again for the same attempt replaces the first, tests and all.
 	res2 := res
 	res2.Status, res2.ExitCode, res2.Reason = wire.StatusError, 2, "timed out"
-	res2.Summary = wire.Summary{Errors: 1, Tests: []wire.TestOutcome{{Name: "only/TestZ", Outcome: wire.OutcomeError}}}
+	res2.Summary = Summary{Errors: 1, Tests: []TestResult{{Name: "only/TestZ", Outcome: wire.OutcomeError}}}
 	res2.OutputBytes = 0
 	applyOK(t, s, PutResult{JobID: "j", Result: res2})
 	want.Result = &res2
@@ -411,7 +411,7 @@ func TestPutResult(t *testing.T) {
 	// A result with no failing tests and no outcomes.
 	k := testJob("k", wire.StatusPassed, 2)
 	k.Attempt, k.FinishedAt = 1, fin
-	resK := wire.Result{JobID: "k", Attempt: 1, Status: wire.StatusPassed, Summary: wire.Summary{Passed: 7}, StartedAt: base, FinishedAt: fin}
+	resK := Result{Attempt: 1, Status: wire.StatusPassed, Summary: Summary{Passed: 7}, StartedAt: base, FinishedAt: fin}
 	applyOK(t, s, PutJob{Job: k}, PutAttempt{JobID: "k", Attempt: Attempt{N: 1, Runner: "r"}}, PutResult{JobID: "k", Result: resK})
 	got := getJob(t, s, "k")
 	if got.Result == nil || got.Result.Summary.Passed != 7 || len(got.Result.Summary.Failing) != 0 || len(got.Result.Summary.Tests) != 0 {
@@ -533,7 +533,7 @@ func TestLog(t *testing.T) {
 	t.Run("missing tail", func(t *testing.T) {
 		s := logStore(t)
 		appendChunks(t, s, 2, map[int64]string{0: "abc"})
-		res := wire.Result{JobID: "L", Attempt: 2, Status: wire.StatusPassed, StartedAt: base, FinishedAt: base, OutputBytes: 10}
+		res := Result{Attempt: 2, Status: wire.StatusPassed, StartedAt: base, FinishedAt: base, OutputBytes: 10}
 		applyOK(t, s, PutResult{JobID: "L", Result: res})
 		wantPart(t, "from 0", readLog(t, s, 2, 0, 0), LogPart{Data: "abc" + lostTail(7), Next: 10, End: 3})
 		wantPart(t, "from the stored end", readLog(t, s, 2, 3, 0), LogPart{Data: lostTail(7), Next: 10, End: 3})
@@ -891,7 +891,7 @@ func jobsFixture(t *testing.T, s *testStore) []Job {
 }
 
 // expectJobs filters jobs (newest first) as q says, ignoring its limit.
-func expectJobs(jobs []Job, q wire.JobQuery) []string {
+func expectJobs(jobs []Job, q JobQuery) []string {
 	var out []string
 	seenBefore := q.Before == ""
 	for _, j := range jobs {
@@ -901,7 +901,7 @@ func expectJobs(jobs []Job, q wire.JobQuery) []string {
 			}
 			continue
 		}
-		if len(q.States) > 0 && !slices.Contains(q.States, string(j.State)) ||
+		if len(q.States) > 0 && !slices.Contains(q.States, j.State) ||
 			q.Repo != "" && j.Repo != q.Repo || q.Commit != "" && j.Commit != q.Commit ||
 			q.Branch != "" && j.Branch != q.Branch ||
 			!q.Since.IsZero() && j.QueuedAt.Before(q.Since) || !q.Until.IsZero() && !j.QueuedAt.Before(q.Until) {
@@ -923,29 +923,29 @@ func TestJobsFilters(t *testing.T) {
 	mid := jobs[13].ID // queued at the same instant as jobs[12] or jobs[14]
 	for _, tc := range []struct {
 		name string
-		q    wire.JobQuery
+		q    JobQuery
 	}{
-		{"all", wire.JobQuery{}},
-		{"queued", wire.JobQuery{States: []string{"queued"}}},
-		{"finished", wire.JobQuery{States: []string{"passed", "failed", "error", "cancelled"}}},
-		{"repo", wire.JobQuery{Repo: "github.com/b/y"}},
-		{"unknown repo", wire.JobQuery{Repo: "github.com/c/z"}},
-		{"commit", wire.JobQuery{Commit: "c3"}},
-		{"branch", wire.JobQuery{Branch: "dev"}},
-		{"since", wire.JobQuery{Since: base.Add(5 * time.Minute)}},
-		{"until", wire.JobQuery{Until: base.Add(5 * time.Minute)}},
-		{"since and until", wire.JobQuery{Since: base.Add(3 * time.Minute), Until: base.Add(9 * time.Minute)}},
-		{"since now", wire.JobQuery{Since: base.Add(time.Hour)}},
-		{"repo and states", wire.JobQuery{Repo: "github.com/a/x", States: []string{"queued", "running", "failed"}}},
-		{"branch and commit", wire.JobQuery{Branch: "main", Commit: "c0"}},
-		{"before", wire.JobQuery{Before: mid}},
-		{"before and repo", wire.JobQuery{Before: mid, Repo: "github.com/a/x"}},
-		{"before the oldest", wire.JobQuery{Before: jobs[len(jobs)-1].ID}},
-		{"limit 5", wire.JobQuery{Limit: 5}},
-		{"limit 5 repo", wire.JobQuery{Limit: 5, Repo: "github.com/b/y"}},
-		{"limit exact", wire.JobQuery{Limit: 30}},
-		{"limit over", wire.JobQuery{Limit: 31}},
-		{"limit 1 since", wire.JobQuery{Limit: 1, Since: base.Add(14 * time.Minute)}},
+		{"all", JobQuery{}},
+		{"queued", JobQuery{States: []wire.State{"queued"}}},
+		{"finished", JobQuery{States: []wire.State{"passed", "failed", "error", "cancelled"}}},
+		{"repo", JobQuery{Repo: "github.com/b/y"}},
+		{"unknown repo", JobQuery{Repo: "github.com/c/z"}},
+		{"commit", JobQuery{Commit: "c3"}},
+		{"branch", JobQuery{Branch: "dev"}},
+		{"since", JobQuery{Since: base.Add(5 * time.Minute)}},
+		{"until", JobQuery{Until: base.Add(5 * time.Minute)}},
+		{"since and until", JobQuery{Since: base.Add(3 * time.Minute), Until: base.Add(9 * time.Minute)}},
+		{"since now", JobQuery{Since: base.Add(time.Hour)}},
+		{"repo and states", JobQuery{Repo: "github.com/a/x", States: []wire.State{"queued", "running", "failed"}}},
+		{"branch and commit", JobQuery{Branch: "main", Commit: "c0"}},
+		{"before", JobQuery{Before: mid}},
+		{"before and repo", JobQuery{Before: mid, Repo: "github.com/a/x"}},
+		{"before the oldest", JobQuery{Before: jobs[len(jobs)-1].ID}},
+		{"limit 5", JobQuery{Limit: 5}},
+		{"limit 5 repo", JobQuery{Limit: 5, Repo: "github.com/b/y"}},
+		{"limit exact", JobQuery{Limit: 30}},
+		{"limit over", JobQuery{Limit: 31}},
+		{"limit 1 since", JobQuery{Limit: 1, Since: base.Add(14 * time.Minute)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := expectJobs(jobs, tc.q)
@@ -969,7 +969,7 @@ func TestJobsFilters(t *testing.T) {
 			}
 		})
 	}
-	if got, _, err := s.Jobs(ctx, wire.JobQuery{Before: "no-such-job"}); err != nil || len(got) != 0 {
+	if got, _, err := s.Jobs(ctx, JobQuery{Before: "no-such-job"}); err != nil || len(got) != 0 {
 		t.Errorf("before an unknown job: %v %v", ids(got), err)
 	}
 }
@@ -981,7 +981,7 @@ func TestJobsDefaultLimit(t *testing.T) {
 		ops = append(ops, PutJob{Job: testJob(fmt.Sprintf("j%04d", i), wire.StateQueued, int64(i))})
 	}
 	applyOK(t, s, ops...)
-	got, more, err := s.Jobs(context.Background(), wire.JobQuery{})
+	got, more, err := s.Jobs(context.Background(), JobQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -994,7 +994,7 @@ func TestJobsPaging(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	jobs := jobsFixture(t, s)
-	for _, base := range []wire.JobQuery{{}, {Repo: "github.com/a/x"}, {States: []string{"passed", "queued"}}} {
+	for _, base := range []JobQuery{{}, {Repo: "github.com/a/x"}, {States: []wire.State{"passed", "queued"}}} {
 		want := expectJobs(jobs, base)
 		for _, limit := range []int{1, 2, 4, 7, 100} {
 			q := base
@@ -1127,7 +1127,7 @@ func TestConcurrentApply(t *testing.T) {
 					t.Errorf("job %s after its ticket: %v", id, err)
 				}
 				if i%5 == 0 {
-					if _, _, err := s.Jobs(ctx, wire.JobQuery{Limit: 5}); err != nil {
+					if _, _, err := s.Jobs(ctx, JobQuery{Limit: 5}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -1148,7 +1148,7 @@ func TestConcurrentApply(t *testing.T) {
 	}
 
 	s = openStore(t, dir, Options{})
-	all, more, err := s.Jobs(ctx, wire.JobQuery{Limit: workers * each * 2})
+	all, more, err := s.Jobs(ctx, JobQuery{Limit: workers * each * 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1194,7 +1194,7 @@ func TestCloseWritesQueued(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	s = openStore(t, dir, Options{})
-	got, _, err := s.Jobs(context.Background(), wire.JobQuery{Limit: 1000})
+	got, _, err := s.Jobs(context.Background(), JobQuery{Limit: 1000})
 	if err != nil || len(got) != 200 {
 		t.Errorf("%d jobs after reopening, %v", len(got), err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
@@ -41,7 +40,7 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &q); err != nil {
 			return nil, err
 		}
-		return d.ListJobs(ctx, q)
+		return d.listJobs(ctx, q)
 	case wire.MethodJobGet:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
@@ -72,25 +71,25 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &q); err != nil {
 			return nil, err
 		}
-		return d.Log(ctx, q)
+		return d.readLog(ctx, q)
 	case wire.MethodJobRetry:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		return d.Retry(ctx, id.JobID)
+		return d.retry(ctx, id.JobID)
 	case wire.MethodJobStop:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		return nil, d.Stop(ctx, id.JobID)
+		return nil, d.stop(ctx, id.JobID)
 	case wire.MethodRunnerStop:
 		var n wire.RunnerName
 		if err := wire.Decode(method, params, &n); err != nil {
 			return nil, err
 		}
-		return nil, d.Drain(n.Name)
+		return nil, d.drain(n.Name)
 	}
 	return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to a console", method)
 }
@@ -104,12 +103,12 @@ func (s *consoleSession) Closed(err error) {
 	s.d.log.Info("console disconnected", "name", s.name, "reason", err)
 }
 
-// ListJobs answers a history query from the store, newest first.
-func (d *Dispatcher) ListJobs(ctx context.Context, q wire.JobQuery) (wire.JobList, error) {
+// listJobs answers a history query from the store, newest first.
+func (d *Dispatcher) listJobs(ctx context.Context, q wire.JobQuery) (wire.JobList, error) {
 	if err := q.Validate(); err != nil {
 		return wire.JobList{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobsList, err)
 	}
-	jobs, more, err := d.st.Jobs(ctx, q)
+	jobs, more, err := d.st.Jobs(ctx, storeQuery(q))
 	if err != nil {
 		return wire.JobList{}, wire.Errorf(wire.CodeInternal, "%s: %v", wire.MethodJobsList, err)
 	}
@@ -120,12 +119,12 @@ func (d *Dispatcher) ListJobs(ctx context.Context, q wire.JobQuery) (wire.JobLis
 	return out, nil
 }
 
-// Log reads part of an attempt's stored output.
-func (d *Dispatcher) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {
+// readLog reads part of an attempt's stored output.
+func (d *Dispatcher) readLog(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {
 	if err := q.Validate(); err != nil {
 		return wire.LogChunk{}, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodJobLog, err)
 	}
-	j, ok := d.Job(q.JobID)
+	j, ok := d.findJob(q.JobID)
 	if !ok {
 		return wire.LogChunk{}, errNoJob(q.JobID)
 	}
@@ -149,9 +148,9 @@ func (d *Dispatcher) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, e
 		Start: part.Start, End: part.End, Final: final}, nil
 }
 
-// Retry makes a new attempt of a job: a finished one is queued again (its earlier
+// retry makes a new attempt of a job: a finished one is queued again (its earlier
 // attempts stay in its history); a queued or running one is left as it is.
-func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error) {
+func (d *Dispatcher) retry(ctx context.Context, id string) (wire.JobInfo, error) {
 	d.mu.Lock()
 	j := d.lookupLocked(id)
 	if j == nil {
@@ -167,13 +166,11 @@ func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error)
 		d.mu.Unlock()
 		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "commit %s is %s as job %s already", short(j.Commit), other.State, other.ID)
 	}
-	j.State, j.Reason, j.Result, j.Runner = wire.StateQueued, "", nil, ""
-	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
-	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
-	d.active[j.key()] = j
-	d.done.remove(j.ID) // it is finished again later, and listed once
-	d.pushBackLocked(j)
-	t := d.saveLocked(j)
+	t, err := d.retryLocked(j)
+	if err != nil { // it is final
+		d.mu.Unlock()
+		return wire.JobInfo{}, wire.Errorf(wire.CodeInternal, "%v", err)
+	}
 	info := d.info(&j.Job, false)
 	d.log.Info("job retried", "job", j.ID, "after attempt", j.Attempt)
 	d.kick()
@@ -181,26 +178,21 @@ func (d *Dispatcher) Retry(ctx context.Context, id string) (wire.JobInfo, error)
 	return info, d.waitSaved(ctx, t, "retry of job "+id)
 }
 
-// Stop cancels a job: a queued one ends at once; a running one is cancelled on
+// stop cancels a job: a queued one ends at once; a running one is cancelled on
 // its runner, whose result then ends it.
-func (d *Dispatcher) Stop(ctx context.Context, id string) error {
+func (d *Dispatcher) stop(ctx context.Context, id string) error {
 	d.mu.Lock()
 	j := d.lookupLocked(id)
 	if j == nil {
 		d.mu.Unlock()
 		return errNoJob(id)
 	}
-	switch j.State {
-	case wire.StateQueued:
-		d.queue.remove(j.ID)
-		j.State, j.Reason, j.FinishedAt = wire.StatusCancelled, "cancelled before it ran", time.Now()
-		d.deactivateLocked(j)
-		d.finishedLocked(j)
-		t := d.saveLocked(j)
+	switch t, err := d.cancelLocked(j); {
+	case err != nil:
+	case t != nil: // it was queued, and has ended
 		d.mu.Unlock()
 		return d.waitSaved(ctx, t, "cancel of job "+id)
-	case wire.StateAssigned, wire.StateRunning:
-		j.stopping = true
+	default: // its runner is asked to stop it
 		r := d.runners[j.Runner]
 		ref := wire.JobRef{JobID: j.ID, Attempt: j.Attempt, Reason: "cancelled from the console"}
 		d.mu.Unlock()
@@ -223,36 +215,4 @@ func (d *Dispatcher) Stop(ctx context.Context, id string) error {
 	st := j.State
 	d.mu.Unlock()
 	return wire.Errorf(wire.CodeRefused, "job %s has ended already (%s)", id, st)
-}
-
-// Drain stops giving a runner jobs; it finishes those it has.
-func (d *Dispatcher) Drain(name string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r := d.runners[name]
-	if r == nil || r.lost {
-		return wire.Errorf(wire.CodeRefused, "runner %s is not connected", name)
-	}
-	r.draining = true
-	d.emitRunnerLocked(r)
-	d.log.Info("runner draining (asked from the console)", "runner", name)
-	return nil
-}
-
-// info is a job as a console sees it.
-func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
-	in := wire.JobInfo{ID: j.ID, Repo: j.Repo, Commit: j.Commit, Branch: j.Branch, Author: j.Author,
-		Message: j.Message, State: j.State, Attempt: j.Attempt, Runner: j.Runner, Reason: j.Reason,
-		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
-	if j.Result != nil {
-		sum := j.Result.Summary
-		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
-	}
-	if attempts {
-		for _, a := range j.Attempts {
-			in.Attempts = append(in.Attempts, wire.AttemptInfo{N: a.N, Runner: a.Runner, Assigned: a.Assigned,
-				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason, LogBytes: a.LogBytes})
-		}
-	}
-	return in
 }

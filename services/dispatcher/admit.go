@@ -1,0 +1,21 @@
+package dispatcher
+
+import (
+	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
+)
+
+// admit gives a client that passed the handshake the session of its role.
+func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.Session, error) {
+	switch h.Role {
+	case wire.RoleObserver:
+		d.log.Info("observer connected", "name", h.Name, "remote", c.RemoteAddr())
+		return &observerSession{d: d, name: h.Name}, nil
+	case wire.RoleConsole:
+		d.log.Info("console connected", "name", h.Name, "remote", c.RemoteAddr())
+		return &consoleSession{d: d, name: h.Name, conn: c}, nil
+	case wire.RoleRunner:
+		return &runnerSession{d: d, r: d.register(c, h, w)}, nil
+	}
+	return nil, wire.Errorf(wire.CodeInvalidParams, "role %q is not served by this dispatcher yet", h.Role)
+}
