@@ -11,7 +11,7 @@ import (
 
 	"github.com/charmbracelet/x/term"
 
-	"github.com/eventide-ci/eventide/services/console"
+	"github.com/eventide-ci/eventide/net/console"
 	"github.com/eventide-ci/eventide/tui"
 )
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 )
@@ -25,14 +26,14 @@ func newTestDispatcher(t *testing.T, cfg Config) *Dispatcher {
 	if cfg.DataDir == "" && cfg.Store == nil {
 		cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	}
-	cfg.Heartbeat = 50 * time.Millisecond
+	cfg.Heartbeat = time.Second // the product's: no test here is about heartbeats (timers_test.go is)
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 		defer cancel()
 		d.Shutdown(ctx)
 	})
@@ -95,7 +96,7 @@ func (fr *fakeRunner) next(t *testing.T) wire.Assign {
 	select {
 	case a := <-fr.assigns:
 		return a
-	case <-time.After(5 * time.Second):
+	case <-time.After(testkit.Patience):
 		t.Fatal("no assignment within 5s")
 		return wire.Assign{}
 	}
@@ -103,7 +104,7 @@ func (fr *fakeRunner) next(t *testing.T) wire.Assign {
 
 func (fr *fakeRunner) finish(t *testing.T, a wire.Assign, status string) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	if err := fr.conn.Call(ctx, wire.MethodJobOutput, &wire.Output{JobID: a.JobID, Attempt: a.Attempt, Seq: 1, Data: "Ran 2 tests\n"}, nil); err != nil {
 		return err
@@ -117,7 +118,7 @@ func commit(n byte) string { return strings.Repeat(string(rune('a'+n)), 40) }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -339,7 +340,7 @@ func TestShutdownFailsNothing(t *testing.T) {
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	r.next(t)
 	waitFor(t, "job running", func() bool { j, _ := d.findJob(s.JobID); return j.State == wire.StateRunning })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	if err := d.Shutdown(ctx); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
-	"github.com/eventide-ci/eventide/services/console"
+	"github.com/eventide-ci/eventide/net/console"
 )
 
 func TestSubscribeSnapshot(t *testing.T) {

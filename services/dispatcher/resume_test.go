@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -24,7 +25,7 @@ func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
 	}
 	r1.next(t)
 	waitFor(t, "job running", func() bool { j, _ := d1.findJob(s.JobID); return j.State == wire.StateRunning })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	if err := d1.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestJobIDsGrow(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids = append(ids, s.JobID)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	if err := d1.Shutdown(ctx); err != nil {
 		t.Fatal(err)

@@ -15,15 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
-	"github.com/eventide-ci/eventide/services/console"
+	"github.com/eventide-ci/eventide/net/console"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 )
 
 // waitTime bounds every wait of these tests: nothing here takes more than a
 // fraction of it unless something is wrong.
-const waitTime = 5 * time.Second
+const waitTime = testkit.Patience
 
 // --- a real dispatcher --------------------------------------------------------
 
@@ -58,11 +59,10 @@ func startDispatcher(t *testing.T, o serverOpts) *server {
 	d, err := dispatcher.New(dispatcher.Config{
 		ResultsDir: o.resultsDir,
 		DataDir:    o.dataDir,
-		Heartbeat:  50 * time.Millisecond,
-		// Twenty missed heartbeats (1s), not three, before a peer counts as lost:
-		// the tests end connections explicitly, and a loaded machine running
-		// the race detector can starve a goroutine for more than 150ms.
-		MaxMissed: 20,
+		// The product's heartbeat: the tests end connections explicitly, and a
+		// busy machine running the race detector can starve a goroutine for
+		// longer than a few short intervals.
+		Heartbeat: time.Second,
 		Token:     o.token,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Version:   "test",
