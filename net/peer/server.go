@@ -273,12 +273,8 @@ func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
 	if err := wire.Decode("hello", f.Params, &probe); err != nil {
 		return h, nil, err
 	}
-	if probe.ProtocolVersion == nil || *probe.ProtocolVersion < wire.MinProtocolVersion || *probe.ProtocolVersion > wire.ProtocolVersion {
-		got := "none"
-		if probe.ProtocolVersion != nil {
-			got = fmt.Sprint(*probe.ProtocolVersion)
-		}
-		return h, nil, wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %s: this dispatcher speaks %d-%d", got, wire.MinProtocolVersion, wire.ProtocolVersion)
+	if err := checkVersion(probe.ProtocolVersion); err != nil {
+		return h, nil, err
 	}
 	if !TokenMatches(s.Token, probe.Token) {
 		return h, nil, wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
@@ -293,6 +289,22 @@ func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
 		Server:          s.Name,
 	}
 	return h, w, nil
+}
+
+// checkVersion refuses a version outside the range this build speaks, saying which
+// side to upgrade.
+func checkVersion(v *int) error {
+	switch {
+	case v == nil:
+		return wire.Errorf(wire.CodeVersionUnsupported, "protocol_version missing: this dispatcher speaks %d-%d", wire.MinProtocolVersion, wire.ProtocolVersion)
+	case *v < wire.MinProtocolVersion:
+		return wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %d is older than this dispatcher speaks (%d-%d): upgrade the client (runner, observer or console) to a newer Eventide",
+			*v, wire.MinProtocolVersion, wire.ProtocolVersion)
+	case *v > wire.ProtocolVersion:
+		return wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %d is newer than this dispatcher speaks (%d-%d): upgrade the dispatcher, or use a client of the same Eventide",
+			*v, wire.MinProtocolVersion, wire.ProtocolVersion)
+	}
+	return nil
 }
 
 func newSessionID() string {

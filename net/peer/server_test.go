@@ -177,6 +177,15 @@ func TestProtocolVersion(t *testing.T) {
 		}
 		r.expectEOF()
 	}
+	// The refusal says which side to upgrade.
+	for v, want := range map[int]string{-1: "upgrade the client", wire.ProtocolVersion + 1: "upgrade the dispatcher"} {
+		h := observerHello("obs")
+		h.ProtocolVersion = v
+		err := dialErr(t, ts.addr, h)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("version %d: %v, want it to say %q", v, err, want)
+		}
+	}
 	ts.noSession(t)
 
 	// The current version is accepted.
@@ -243,8 +252,18 @@ func TestInvalidHello(t *testing.T) {
 			t.Errorf("%s: %v, want fatal CodeInvalidParams", name, err)
 		}
 	}
-	// Params that are not a hello object at all.
-	for _, params := range []string{`[1,2]`, `"hello"`, `{"protocol_version":1,"token":5}`, `{"protocol_version":"1"}`} {
+	// Params that are not an object make the frame unreadable (since version 4).
+	for _, params := range []string{`[1,2]`, `"hello"`, `null`} {
+		r := rawDial(t, ts.addr)
+		reply := r.hello(json.RawMessage(params))
+		if reply.Error == nil || reply.Error.Code != wire.CodeParseError || reply.ID != 0 {
+			t.Errorf("params %s: reply %+v, want CodeParseError without an id", params, reply.Error)
+		}
+		r.expectEOF()
+	}
+	// Params that are not a hello object: wrong types, or names in another case.
+	for _, params := range []string{`{"protocol_version":1,"token":5}`, `{"protocol_version":"1"}`,
+		`{"role":"observer","Name":"obs","protocol_version":1}`} {
 		r := rawDial(t, ts.addr)
 		reply := r.hello(json.RawMessage(params))
 		if reply.Error == nil || reply.Error.Code != wire.CodeInvalidParams {
@@ -348,6 +367,12 @@ func TestMalformedAfterHandshake(t *testing.T) {
 		"binary":        {"\x00\xff\xfe", wire.CodeParseError},
 		"wrong jsonrpc": {`{"jsonrpc":"1.0","method":"x"}`, wire.CodeInvalidRequest},
 		"id zero reply": {`{"jsonrpc":"2.0","id":0,"result":{}}`, wire.CodeInvalidRequest},
+		// Strict decoding (version 4) holds for methods that take no params too.
+		"null params":    {`{"jsonrpc":"2.0","method":"runner.drain","params":null}`, wire.CodeParseError},
+		"array params":   {`{"jsonrpc":"2.0","id":2,"method":"console.subscribe","params":[]}`, wire.CodeParseError},
+		"duplicate name": {`{"jsonrpc":"2.0","id":2,"id":3,"method":"echo"}`, wire.CodeParseError},
+		"invalid UTF-8":  {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\",\"params\":{\"n\":\"\xff\"}}", wire.CodeParseError},
+		"name in caps":   {`{"JSONRPC":"2.0","id":2,"method":"echo"}`, wire.CodeInvalidRequest},
 	}
 	for name, tc := range cases {
 		r := rawDial(t, ts.addr)

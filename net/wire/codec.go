@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // ErrFrameTooLarge is returned by Reader.Read for a line over the size limit. After
@@ -83,8 +85,8 @@ func scanFullLines(data []byte, atEOF bool) (advance int, token []byte, err erro
 // ParseFrame decodes one line into a frame and checks the envelope rules.
 func ParseFrame(line []byte) (*Frame, error) {
 	var f Frame
-	if err := json.Unmarshal(line, &f); err != nil {
-		return nil, &malformedError{code: CodeParseError, reason: "not JSON: " + err.Error()}
+	if err := jsonv2.Unmarshal(line, &f); err != nil {
+		return nil, &malformedError{code: CodeParseError, reason: plainError(err).Error()}
 	}
 	if f.Kind() == KindInvalid {
 		return nil, &malformedError{code: CodeInvalidRequest, reason: "not a JSON-RPC 2.0 request, notification or reply"}

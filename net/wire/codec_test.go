@@ -49,18 +49,39 @@ func TestReaderLimit(t *testing.T) {
 
 func TestParseFrameRejects(t *testing.T) {
 	cases := map[string]int{
-		`not json`:                                         CodeParseError,
-		`{"jsonrpc":"2.0","id":1,"method":"x"`:             CodeParseError,
-		`{"jsonrpc":"1.0","method":"x"}`:                   CodeInvalidRequest,
-		`{"jsonrpc":"2.0"}`:                                CodeInvalidRequest,
-		`{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`:  CodeInvalidRequest,
-		`{"jsonrpc":"2.0","id":0,"result":{}}`:             CodeInvalidRequest,
-		`{"jsonrpc":"2.0","id":-1,"method":"x"}`:           CodeParseError,
-		`{"jsonrpc":"2.0","id":"a","method":"x"}`:          CodeParseError,
-		`{"jsonrpc":"2.0","id":3,"error":{"code":1}}`:      CodeInvalidRequest,
-		`{"jsonrpc":"2.0","method":"x","result":{"a":1}}`:  CodeInvalidRequest,
-		`[{"jsonrpc":"2.0","method":"x"}]`:                 CodeParseError,
-		`{"jsonrpc":"2.0","id":1,"method":"x","params":7}`: -1, // valid envelope; params checked by Decode
+		`not json`:                                               CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x"`:                   CodeParseError,
+		`{"jsonrpc":"1.0","method":"x"}`:                         CodeInvalidRequest,
+		`{"jsonrpc":"2.0"}`:                                      CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`:        CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":0,"result":{}}`:                   CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":-1,"method":"x"}`:                 CodeParseError,
+		`{"jsonrpc":"2.0","id":"a","method":"x"}`:                CodeParseError,
+		`{"jsonrpc":"2.0","id":3,"error":{"code":1}}`:            CodeInvalidRequest,
+		`{"jsonrpc":"2.0","method":"x","result":{"a":1}}`:        CodeInvalidRequest,
+		`[{"jsonrpc":"2.0","method":"x"}]`:                       CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":7}`:       CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1}}`: -1,
+		// Strict since version 4: each member of its type, null included; names
+		// exactly as written; no name twice in an object; valid UTF-8 throughout.
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":null}`:                         CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}`:                          CodeParseError,
+		`{"jsonrpc":"2.0","id":null,"method":"x"}`:                                    CodeParseError,
+		`{"jsonrpc":"2.0","id":1.0,"method":"x"}`:                                     CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":null}`:                                      CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"result":null}`:                                      CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"result":"ok"}`:                                      CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"error":null}`:                                       CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"error":{"code":"1","message":"m"}}`:                 CodeParseError,
+		`{"JSONRPC":"2.0","id":1,"method":"x"}`:                                       CodeInvalidRequest,
+		`{"jsonrpc":"2.0","ID":1,"method":"x"}`:                                       -1, // a notification with an unknown member
+		`{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}`:                                CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"a":1}}`:                CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","other":{"b":[{"a":1,"a":2}]}}`:         CodeParseError,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"a\":\"\xff\"}}": CodeParseError,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"other\":\"\xc3\"}":          CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":"\ud800"}}`:               CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x"} {}`:                                    CodeParseError,
 	}
 	for in, code := range cases {
 		f, err := ParseFrame([]byte(in))
