@@ -188,3 +188,49 @@ func TestReaderHeartbeats(t *testing.T) {
 		f.Method = "changed" // each frame is the caller's own
 	}
 }
+
+// A lowered limit (a hello's) fails a longer line once the limit's worth has
+// arrived, without waiting for its end; lifted, the full limit holds again.
+func TestReaderSetLimit(t *testing.T) {
+	small := `{"jsonrpc":"2.0","method":"heartbeat"}`
+	long := `{"jsonrpc":"2.0","method":"x","params":{"p":"` + strings.Repeat("p", 100) + `"}}`
+	r := NewReader(strings.NewReader(small+"\n"+long+"\n"), 0)
+	r.SetLimit(len(small))
+	if _, err := r.Read(); err != nil {
+		t.Fatalf("line at the lowered limit: %v", err)
+	}
+	_, err := r.Read()
+	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "(38 bytes)") {
+		t.Fatalf("line over the lowered limit: %v, want ErrFrameTooLarge naming 38 bytes", err)
+	}
+
+	r = NewReader(strings.NewReader(long+"\n"), 0)
+	r.SetLimit(len(small))
+	r.SetLimit(0)
+	if _, err := r.Read(); err != nil {
+		t.Fatalf("after lifting the limit: %v", err)
+	}
+
+	// A line with no end: the reader gives up after about the limit, not at the
+	// end of the stream.
+	endless := &countingReader{r: iotest.OneByteReader(strings.NewReader(strings.Repeat("x", 1<<20)))}
+	r = NewReader(endless, 0)
+	r.SetLimit(1000)
+	if _, err := r.Read(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("endless line: %v", err)
+	}
+	if endless.n > 2000 {
+		t.Fatalf("read %d bytes of an endless line under a limit of 1000", endless.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
