@@ -38,8 +38,10 @@ func NewReader(r io.Reader, max int) *Reader {
 	// The scanner needs room for the newline too, and its first buffer must not
 	// exceed the limit, since the limit only applies to growing it.
 	// Small at first: a dispatcher holds one per connection, and most frames are
-	// heartbeats; it grows for bigger frames.
-	sc.Buffer(make([]byte, 0, min(512, max+1)), max+1)
+	// heartbeats; it grows for bigger frames, doubling. 513 rather than 512 bytes,
+	// so that the seventh doubling holds a whole hello (MaxHelloSize and its
+	// newline) and a connection refused before its hello never needs twice that.
+	sc.Buffer(make([]byte, 0, min(helloStep, max+1)), max+1)
 	return rd
 }
 
@@ -79,6 +81,9 @@ func (r *Reader) Read() (*Frame, error) {
 	}
 	return nil, io.EOF
 }
+
+// helloStep is the reader's first buffer: (MaxHelloSize+1)/128, rounded up.
+const helloStep = (MaxHelloSize + 1 + 127) / 128
 
 // heartbeatLine is a heartbeat as this package encodes it.
 var heartbeatLine = []byte(`{"jsonrpc":"2.0","method":"heartbeat"}`)
