@@ -131,13 +131,14 @@ func runFlood(tb testing.TB, conns int, hold time.Duration) {
 	}
 
 	// The bounds are the for the binary as shipped. The race detector
-	// (the e2e default) multiplies memory about five times and slows the
-	// dispatcher several times, on cores the flood shares: its bounds are looser,
-	// yet far below what the old admission gave (a real hello refused outright,
-	// and 1 MiB held per connection).
+	// (the e2e default) multiplies memory about five times and slows every
+	// process several times, on cores the flood shares (a busy CI machine has
+	// stretched a python run from 0.5 s to 7): its bounds are looser, yet far
+	// below what the old admission gave (a real hello refused outright, and 1 MiB
+	// held per connection).
 	admitMax, delayMax, rssMax := time.Second, 2*time.Second, 128.0
 	if raceBuild() {
-		admitMax, delayMax, rssMax = 5*time.Second, 6*time.Second, 384
+		admitMax, delayMax, rssMax = 5*time.Second, 15*time.Second, 384
 	}
 	for _, fig := range all {
 		for role, took := range fig.admit {
