@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -29,10 +30,12 @@ type idleDialStats struct {
 }
 
 // dialIdleRunners connects n one-slot runners that refuse every job, as
-// loadRig.dialRunners does, with parallel dials; unlike it, a transient failure
-// (the dispatcher's handshake limit, -32006; a full accept backlog; a handshake
-// that timed out on a busy machine) is retried with backoff for up to perRunner,
-// and counted. A refusal that retrying cannot fix fails the benchmark at once.
+// loadRig.dialRunners does, with parallel dials spread over loadSources loopback
+// addresses (dialLoadRunner); unlike it, a transient failure (-32007, dropped
+// because too many connections from one address were waiting to say hello; a full
+// accept backlog; a handshake that timed out on a busy machine) is retried with
+// backoff for up to perRunner, and counted. A refusal that retrying cannot fix
+// fails the benchmark at once.
 func dialIdleRunners(r *loadRig, n, parallel int, perRunner time.Duration) idleDialStats {
 	tb := r.tb
 	tb.Helper()
@@ -50,7 +53,7 @@ func dialIdleRunners(r *loadRig, n, parallel int, perRunner time.Duration) idleD
 				delay := 20 * time.Millisecond
 				for {
 					ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
-					c, _, err := peer.Dial(ctx, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1}, peer.Options{})
+					c, err := dialLoadRunner(ctx, i, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1})
 					cancel()
 					if err == nil {
 						conns[i] = c
@@ -312,4 +315,27 @@ func (w *silenceWatch) Stop() {
 func (w *silenceWatch) String() string {
 	return fmt.Sprintf("longest silence seen by a runner %v (at %s), %d readings over 2s",
 		w.worst.Round(time.Millisecond), w.at.Format("15:04:05.000"), w.over)
+}
+
+// loadSources is how many loopback addresses (127.0.0.1 and up) the load rig's
+// runners dial from. The dispatcher keeps at most 16 connections per address
+// waiting for their hello and drops the oldest past that (docs/PROTOCOL.md §4):
+// 32 parallel dials from one address, on a machine busy enough that the
+// dispatcher reads hellos late, would be dropped and retried. Spread over 8
+// addresses, at most 4 per address are in flight.
+const loadSources = 8
+
+// dialLoadRunner is peer.Dial from the i-th runner's loopback address.
+func dialLoadRunner(ctx context.Context, i int, addr string, hello *wire.Hello) (*peer.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%loadSources))}}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := peer.Handshake(ctx, nc, hello, peer.Options{})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
 }

@@ -199,7 +199,8 @@ func (r *loadRig) serve(c *peer.Conn, name string, h peer.HandlerFunc) {
 }
 
 // dialRunners connects n simulated runners of slots slots each, working parallel
-// dials; when noop is true they run every job they are offered as a no-op.
+// dials from loadSources addresses; when noop is true they run every job they are
+// offered as a no-op.
 func (r *loadRig) dialRunners(n, slots int, noop bool) {
 	r.tb.Helper()
 	conns := make([]*peer.Conn, n)
@@ -211,7 +212,7 @@ func (r *loadRig) dialRunners(n, slots int, noop bool) {
 			for i := range next {
 				ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
 				name := fmt.Sprintf("load-runner-%05d", i)
-				c, _, err := peer.Dial(ctx, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots}, peer.Options{})
+				c, err := dialLoadRunner(ctx, i, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots})
 				cancel()
 				if err != nil {
 					errs[i] = fmt.Errorf("%s: %w", name, err)

@@ -54,6 +54,11 @@ func Handshake(ctx context.Context, nc net.Conn, hello *wire.Hello, opts Options
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(b)-1 > wire.MaxHelloSize {
+		// The dispatcher would refuse it unread; fatal, as it will not shrink by
+		// itself.
+		return nil, nil, wire.Errorf(wire.CodeInvalidParams, "hello is %d bytes, at most %d (%d held jobs)", len(b)-1, wire.MaxHelloSize, len(hello.Jobs))
+	}
 	if _, err := nc.Write(b); err != nil {
 		return nil, nil, fmt.Errorf("send hello: %w", err)
 	}

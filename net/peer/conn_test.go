@@ -220,7 +220,9 @@ func TestViolationNotificationClosesConnection(t *testing.T) {
 func TestCallResultDecodeError(t *testing.T) {
 	ts := newServer(t, nil)
 	cl := dial(t, ts, observerHello("obs"))
-	var out struct{ N int }
+	var out struct {
+		N int `json:"n"`
+	}
 	err := cl.conn.Call(testCtx(t), "echo", map[string]string{"n": "not a number"}, &out)
 	if wireCode(err) != wire.CodeInvalidParams || !strings.Contains(err.Error(), "echo reply") {
 		t.Fatalf("decoding a mismatched result: %v, want CodeInvalidParams naming the reply", err)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
@@ -37,12 +36,17 @@ type Server struct {
 	Options          Options       // for every admitted connection
 	Name             string        // server software, sent in the welcome
 	Logger           *slog.Logger
-	// MaxHandshakes bounds connections that have not finished their hello (each
-	// may buffer up to a frame for HandshakeTimeout); more are refused at once.
-	// Default 256.
-	MaxHandshakes int
+	// MaxHandshakes bounds the connections that have not said hello (each may
+	// buffer up to wire.MaxHelloSize for HandshakeTimeout), and
+	// MaxHandshakesPerSource those of one IPv4 address or IPv6 /64. A newcomer
+	// past either makes room by dropping the oldest such connection (of its own
+	// source, or of the source with the most), which is told CodeCrowded.
+	// Defaults 256 and 16.
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
 
-	handshaking atomic.Int32
+	crowd   *crowd
+	refusal refusalLog
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -58,6 +62,14 @@ func (s *Server) init() {
 		s.listeners = make(map[net.Listener]struct{})
 		s.conns = make(map[net.Conn]struct{})
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		total, per := s.MaxHandshakes, s.MaxHandshakesPerSource
+		if total <= 0 {
+			total = 256
+		}
+		if per <= 0 {
+			per = 16
+		}
+		s.crowd = newCrowd(per, total)
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
@@ -175,30 +187,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) serveConn(nc net.Conn) {
-	limit := s.MaxHandshakes
-	if limit <= 0 {
-		limit = 256
+	timeout := s.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
 	}
-	if n := s.handshaking.Add(1); int(n) > limit {
-		s.handshaking.Add(-1)
-		s.Logger.Warn("too many clients in handshake; refusing one", "remote", nc.RemoteAddr(), "limit", limit)
-		nc.SetWriteDeadline(time.Now().Add(time.Second))
-		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(0, wire.Errorf(wire.CodeShuttingDown, "too many connections saying hello; try again"))); e == nil {
-			nc.Write(b)
-		}
-		nc.Close()
-		return
-	}
+	// Before joining the crowd: a drop wakes the read with a past deadline, which
+	// must not be overwritten.
+	nc.SetReadDeadline(time.Now().Add(timeout))
+	w := s.crowd.join(nc)
 	r := wire.NewReader(nc, s.Options.MaxFrame)
+	r.SetLimit(wire.MaxHelloSize)
 	c := newConn(nc, r, s.Options)
-	hello, welcome, err := s.handshake(c)
-	s.handshaking.Add(-1)
+	hello, welcome, err := s.handshake(c, w, timeout)
 	if err != nil {
-		s.Logger.Info("client refused", "remote", nc.RemoteAddr(), "err", err)
 		var we *wire.Error
 		if !errors.As(err, &we) {
 			we = wire.Errorf(wire.CodeInvalidRequest, "%v", err)
 		}
+		s.refusal.note(s.Logger, nc.RemoteAddr(), we)
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
 		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(hello.id, we)); e == nil {
 			nc.Write(b)
@@ -241,15 +247,15 @@ type helloFrame struct {
 	id uint64
 }
 
-// handshake reads and checks the hello within the deadline.
-func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
+// handshake reads and checks the hello within the deadline set by serveConn.
+func (s *Server) handshake(c *Conn, w *waiter, timeout time.Duration) (helloFrame, *wire.Welcome, error) {
 	var h helloFrame
-	timeout := s.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
 	f, err := c.r.Read()
+	if s.crowd.leave(w) {
+		// Even when the hello was read: the drop may have cut the read deadline
+		// short already, which would end the session at its first read.
+		return h, nil, wire.Errorf(wire.CodeCrowded, "dropped before hello: too many connections from %s (or in all) were waiting to say hello; retry with backoff", w.source)
+	}
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -261,6 +267,7 @@ func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
 		return h, nil, err
 	}
 	c.nc.SetReadDeadline(time.Time{})
+	c.r.SetLimit(0)
 	if f.Kind() != wire.KindRequest || f.Method != wire.MethodHello {
 		return h, nil, wire.Errorf(wire.CodeHandshake, "the first frame must be a %q request, got %q", wire.MethodHello, f.Method)
 	}
@@ -273,12 +280,8 @@ func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
 	if err := wire.Decode("hello", f.Params, &probe); err != nil {
 		return h, nil, err
 	}
-	if probe.ProtocolVersion == nil || *probe.ProtocolVersion < wire.MinProtocolVersion || *probe.ProtocolVersion > wire.ProtocolVersion {
-		got := "none"
-		if probe.ProtocolVersion != nil {
-			got = fmt.Sprint(*probe.ProtocolVersion)
-		}
-		return h, nil, wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %s: this dispatcher speaks %d-%d", got, wire.MinProtocolVersion, wire.ProtocolVersion)
+	if err := checkVersion(probe.ProtocolVersion); err != nil {
+		return h, nil, err
 	}
 	if !TokenMatches(s.Token, probe.Token) {
 		return h, nil, wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
@@ -286,17 +289,66 @@ func (s *Server) handshake(c *Conn) (helloFrame, *wire.Welcome, error) {
 	if err := wire.Decode("hello", f.Params, &h.Hello); err != nil {
 		return h, nil, err
 	}
-	w := &wire.Welcome{
+	welcome := &wire.Welcome{
 		SessionID:       newSessionID(),
 		ProtocolVersion: min(h.ProtocolVersion, wire.ProtocolVersion),
 		HeartbeatMS:     c.opts.Heartbeat.Milliseconds(),
 		Server:          s.Name,
 	}
-	return h, w, nil
+	return h, welcome, nil
+}
+
+// checkVersion refuses a version outside the range this build speaks, saying which
+// side to upgrade.
+func checkVersion(v *int) error {
+	switch {
+	case v == nil:
+		return wire.Errorf(wire.CodeVersionUnsupported, "protocol_version missing: this dispatcher speaks %d-%d", wire.MinProtocolVersion, wire.ProtocolVersion)
+	case *v < wire.MinProtocolVersion:
+		return wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %d is older than this dispatcher speaks (%d-%d): upgrade the client (runner, observer or console) to a newer Eventide",
+			*v, wire.MinProtocolVersion, wire.ProtocolVersion)
+	case *v > wire.ProtocolVersion:
+		return wire.Errorf(wire.CodeVersionUnsupported, "protocol_version %d is newer than this dispatcher speaks (%d-%d): upgrade the dispatcher, or use a client of the same Eventide",
+			*v, wire.MinProtocolVersion, wire.ProtocolVersion)
+	}
+	return nil
 }
 
 func newSessionID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// refusalLog logs refused handshakes, at most refusalBurst a second: a flood of
+// connections that never say hello must not turn into a flood of log lines.
+type refusalLog struct {
+	mu         sync.Mutex
+	second     time.Time
+	logged     int
+	suppressed int
+}
+
+const refusalBurst = 10
+
+func (l *refusalLog) note(log *slog.Logger, remote net.Addr, we *wire.Error) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.second) >= time.Second {
+		l.second, l.logged = now, 0
+	}
+	if l.logged >= refusalBurst {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	l.logged++
+	suppressed := l.suppressed
+	l.suppressed = 0
+	l.mu.Unlock()
+	if suppressed > 0 {
+		log.Warn("client refused", "remote", remote, "err", we, "not logged before it", suppressed)
+		return
+	}
+	log.Info("client refused", "remote", remote, "err", we)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"regexp"
 	"slices"
@@ -177,6 +178,15 @@ func TestProtocolVersion(t *testing.T) {
 		}
 		r.expectEOF()
 	}
+	// The refusal says which side to upgrade.
+	for v, want := range map[int]string{-1: "upgrade the client", wire.ProtocolVersion + 1: "upgrade the dispatcher"} {
+		h := observerHello("obs")
+		h.ProtocolVersion = v
+		err := dialErr(t, ts.addr, h)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("version %d: %v, want it to say %q", v, err, want)
+		}
+	}
 	ts.noSession(t)
 
 	// The current version is accepted.
@@ -243,8 +253,18 @@ func TestInvalidHello(t *testing.T) {
 			t.Errorf("%s: %v, want fatal CodeInvalidParams", name, err)
 		}
 	}
-	// Params that are not a hello object at all.
-	for _, params := range []string{`[1,2]`, `"hello"`, `{"protocol_version":1,"token":5}`, `{"protocol_version":"1"}`} {
+	// Params that are not an object make the frame unreadable (since version 4).
+	for _, params := range []string{`[1,2]`, `"hello"`, `null`} {
+		r := rawDial(t, ts.addr)
+		reply := r.hello(json.RawMessage(params))
+		if reply.Error == nil || reply.Error.Code != wire.CodeParseError || reply.ID != 0 {
+			t.Errorf("params %s: reply %+v, want CodeParseError without an id", params, reply.Error)
+		}
+		r.expectEOF()
+	}
+	// Params that are not a hello object: wrong types, or names in another case.
+	for _, params := range []string{`{"protocol_version":1,"token":5}`, `{"protocol_version":"1"}`,
+		`{"role":"observer","Name":"obs","protocol_version":1}`} {
 		r := rawDial(t, ts.addr)
 		reply := r.hello(json.RawMessage(params))
 		if reply.Error == nil || reply.Error.Code != wire.CodeInvalidParams {
@@ -348,6 +368,12 @@ func TestMalformedAfterHandshake(t *testing.T) {
 		"binary":        {"\x00\xff\xfe", wire.CodeParseError},
 		"wrong jsonrpc": {`{"jsonrpc":"1.0","method":"x"}`, wire.CodeInvalidRequest},
 		"id zero reply": {`{"jsonrpc":"2.0","id":0,"result":{}}`, wire.CodeInvalidRequest},
+		// Strict decoding (version 4) holds for methods that take no params too.
+		"null params":    {`{"jsonrpc":"2.0","method":"runner.drain","params":null}`, wire.CodeParseError},
+		"array params":   {`{"jsonrpc":"2.0","id":2,"method":"console.subscribe","params":[]}`, wire.CodeParseError},
+		"duplicate name": {`{"jsonrpc":"2.0","id":2,"id":3,"method":"echo"}`, wire.CodeParseError},
+		"invalid UTF-8":  {"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\",\"params\":{\"n\":\"\xff\"}}", wire.CodeParseError},
+		"name in caps":   {`{"JSONRPC":"2.0","id":2,"method":"echo"}`, wire.CodeInvalidRequest},
 	}
 	for name, tc := range cases {
 		r := rawDial(t, ts.addr)
@@ -662,40 +688,101 @@ func TestServeConnOverPipe(t *testing.T) {
 	}
 }
 
-// Connections that never say hello are bounded: past MaxHandshakes they are refused
-// at once (which of the silent clients get refused depends on scheduling).
-func TestMaxHandshakes(t *testing.T) {
-	srv := &peer.Server{Logger: quietLogger, MaxHandshakes: 2, HandshakeTimeout: 10 * time.Second,
-		Admit: func(*peer.Conn, *wire.Hello, *wire.Welcome) (peer.Session, error) { return nil, errors.New("no") }}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// dialFrom connects to addr from the loopback address local.
+func dialFrom(t testing.TB, local, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Shutdown(context.Background()); <-done })
-	const clients = 5
-	refused := make(chan bool, clients)
-	for range clients {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// Connections that never say hello are bounded per source and in all; past a bound
+// the oldest is dropped with CodeCrowded, so a client that says hello at once gets
+// in however many silent ones others hold open.
+func TestCrowdedHandshakes(t *testing.T) {
+	ts := newServer(t, func(ts *testServer) {
+		ts.srv.MaxHandshakes, ts.srv.MaxHandshakesPerSource = 4, 2
+		ts.srv.HandshakeTimeout = time.Minute
+	})
+	const perSource = 10
+	crowded := make(chan bool, 2*perSource)
+	for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
+		for range perSource {
+			nc := dialFrom(t, src, ts.addr)
+			go func() {
+				nc.SetReadDeadline(time.Now().Add(waitLong))
+				line, _ := bufio.NewReader(nc).ReadString('\n')
+				crowded <- strings.Contains(line, `"code":-32007`)
+			}()
 		}
-		t.Cleanup(func() { c.Close() })
-		go func() {
-			// A refusal comes at once; the admitted ones stay silent until the end.
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			refused <- strings.Contains(line, "too many connections")
-		}()
 	}
-	n := 0
-	for range clients {
-		if <-refused {
-			n++
+	// 20 silent, 2 per source kept: 16 dropped, whatever the order of arrival.
+	for i := range 16 {
+		if !recv(t, crowded, "a dropped connection") {
+			t.Fatalf("connection %d got something other than CodeCrowded", i)
 		}
 	}
-	if n != clients-2 {
-		t.Fatalf("%d of %d silent clients refused, want %d", n, clients, clients-2)
+	// A client that says hello is admitted, from a third address; the newest of
+	// the silent ones are still waiting (one more is dropped to make room).
+	cl := dial(t, ts, observerHello("real"))
+	ts.nextSession(t)
+	if err := cl.conn.Call(testCtx(t), "echo", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !recv(t, crowded, "the drop that made room") {
+		t.Fatal("not CodeCrowded")
+	}
+	select {
+	case <-crowded:
+		t.Fatal("more connections dropped than made room")
+	default:
+	}
+}
+
+// Before its hello is read, a connection may send no more than wire.MaxHelloSize:
+// a longer line is refused as soon as that much has arrived, without waiting for
+// its end or buffering the rest.
+func TestHelloSizeLimit(t *testing.T) {
+	ts := newServer(t, nil)
+	r := rawDial(t, ts.addr)
+	go r.nc.Write([]byte(strings.Repeat("x", wire.MaxFrameSize))) // no newline; fails once refused
+	f := r.readFrame()
+	if f.Error == nil || f.Error.Code != wire.CodeParseError || !strings.Contains(f.Error.Message, "(65536 bytes)") {
+		t.Fatalf("got %+v (%v), want CodeParseError naming the hello limit", f, f.Error)
+	}
+	ts.noSession(t)
+
+	// A hello of exactly the limit is admitted, and later frames may be larger.
+	padded := observerHello("padded")
+	padded.ProtocolVersion = wire.ProtocolVersion
+	h, err := json.Marshal(padded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := `{"jsonrpc":"2.0","id":1,"method":"hello","params":` + string(h[:len(h)-1]) + `,"pad":"`
+	tail := `"}}`
+	r = rawDial(t, ts.addr)
+	r.writeLine(head + strings.Repeat("p", wire.MaxHelloSize-len(head)-len(tail)) + tail)
+	if f := r.readFrame(); f.Error != nil {
+		t.Fatalf("hello of exactly the limit: %v", f.Error)
+	}
+	s := ts.nextSession(t)
+	r.writeLine(`{"jsonrpc":"2.0","method":"pad","params":{"p":"` + strings.Repeat("p", 2*wire.MaxHelloSize) + `"}}`)
+	if c := s.nextCall(t); c.method != "pad" {
+		t.Fatalf("handler got %q", c.method)
+	}
+
+	// The reference client refuses to send a hello over the limit, as fatal.
+	big := runnerHello("big")
+	for i := range 400 {
+		big.Jobs = append(big.Jobs, wire.HeldJob{Assign: wire.Assign{JobID: fmt.Sprintf("%016x", i), Attempt: 1,
+			Repo: "/" + strings.Repeat("r", 200), Commit: strings.Repeat("a", 40)}})
+	}
+	if err := dialErr(t, ts.addr, big); wireCode(err) != wire.CodeInvalidParams || !peer.Fatal(err) || !strings.Contains(err.Error(), "400 held jobs") {
+		t.Fatalf("oversized hello: %v, want a fatal CodeInvalidParams naming the held jobs", err)
 	}
 }

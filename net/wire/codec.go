@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // ErrFrameTooLarge is returned by Reader.Read for a line over the size limit. After
@@ -20,8 +22,9 @@ var ErrMalformed = errors.New("malformed frame")
 // Reader reads newline-delimited frames with a hard size limit. It never buffers more
 // than the limit, whatever length a peer claims or sends.
 type Reader struct {
-	sc  *bufio.Scanner
-	max int
+	sc    *bufio.Scanner
+	max   int
+	limit int // the current limit on a line, at most max
 }
 
 // NewReader returns a Reader over r; max <= 0 means MaxFrameSize.
@@ -30,13 +33,28 @@ func NewReader(r io.Reader, max int) *Reader {
 		max = MaxFrameSize
 	}
 	sc := bufio.NewScanner(r)
-	sc.Split(scanFullLines)
+	rd := &Reader{sc: sc, max: max, limit: max}
+	sc.Split(rd.scanFullLines)
 	// The scanner needs room for the newline too, and its first buffer must not
 	// exceed the limit, since the limit only applies to growing it.
 	// Small at first: a dispatcher holds one per connection, and most frames are
-	// heartbeats; it grows for bigger frames.
-	sc.Buffer(make([]byte, 0, min(512, max+1)), max+1)
-	return &Reader{sc: sc, max: max}
+	// heartbeats; it grows for bigger frames, doubling. 513 rather than 512 bytes,
+	// so that the seventh doubling holds a whole hello (MaxHelloSize and its
+	// newline) and a connection refused before its hello never needs twice that.
+	sc.Buffer(make([]byte, 0, min(helloStep, max+1)), max+1)
+	return rd
+}
+
+// SetLimit lowers the limit on the lines read from now on to n (at most the limit
+// given to NewReader; n <= 0 restores it). A server reads a hello under
+// MaxHelloSize, so that a client that has not said hello holds little memory, and
+// then lifts the limit. The buffer never grows much past the limit in force: a
+// line longer than it fails as soon as the limit's worth has arrived.
+func (r *Reader) SetLimit(n int) {
+	if n <= 0 || n > r.max {
+		n = r.max
+	}
+	r.limit = n
 }
 
 // Read returns the next frame. Blank lines are skipped. At the end of the stream it
@@ -56,22 +74,32 @@ func (r *Reader) Read() (*Frame, error) {
 		return ParseFrame(line)
 	}
 	if err := r.sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("%w (%d bytes)", ErrFrameTooLarge, r.max)
+		if errors.Is(err, bufio.ErrTooLong) || errors.Is(err, errOverLimit) {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrFrameTooLarge, r.limit)
 		}
 		return nil, err
 	}
 	return nil, io.EOF
 }
 
+// helloStep is the reader's first buffer: (MaxHelloSize+1)/128, rounded up.
+const helloStep = (MaxHelloSize + 1 + 127) / 128
+
 // heartbeatLine is a heartbeat as this package encodes it.
 var heartbeatLine = []byte(`{"jsonrpc":"2.0","method":"heartbeat"}`)
 
+// errOverLimit stops the scanner at a line over a limit lowered by SetLimit.
+var errOverLimit = errors.New("line over the limit")
+
 // scanFullLines is bufio.ScanLines without its last-line rule: a line cut short by
 // the end of the stream or by a read error (a deadline) is not a frame, and is
-// dropped instead of being parsed as a malformed one.
-func scanFullLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+// dropped instead of being parsed as a malformed one. It also enforces r.limit.
+func (r *Reader) scanFullLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	i := bytes.IndexByte(data, '\n')
+	if i > r.limit || i < 0 && len(data) > r.limit {
+		return 0, nil, errOverLimit
+	}
+	if i >= 0 {
 		return i + 1, data[:i], nil
 	}
 	if atEOF && len(data) > 0 {
@@ -83,8 +111,8 @@ func scanFullLines(data []byte, atEOF bool) (advance int, token []byte, err erro
 // ParseFrame decodes one line into a frame and checks the envelope rules.
 func ParseFrame(line []byte) (*Frame, error) {
 	var f Frame
-	if err := json.Unmarshal(line, &f); err != nil {
-		return nil, &malformedError{code: CodeParseError, reason: "not JSON: " + err.Error()}
+	if err := jsonv2.Unmarshal(line, &f); err != nil {
+		return nil, &malformedError{code: CodeParseError, reason: plainError(err).Error()}
 	}
 	if f.Kind() == KindInvalid {
 		return nil, &malformedError{code: CodeInvalidRequest, reason: "not a JSON-RPC 2.0 request, notification or reply"}

@@ -49,18 +49,39 @@ func TestReaderLimit(t *testing.T) {
 
 func TestParseFrameRejects(t *testing.T) {
 	cases := map[string]int{
-		`not json`:                                         CodeParseError,
-		`{"jsonrpc":"2.0","id":1,"method":"x"`:             CodeParseError,
-		`{"jsonrpc":"1.0","method":"x"}`:                   CodeInvalidRequest,
-		`{"jsonrpc":"2.0"}`:                                CodeInvalidRequest,
-		`{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`:  CodeInvalidRequest,
-		`{"jsonrpc":"2.0","id":0,"result":{}}`:             CodeInvalidRequest,
-		`{"jsonrpc":"2.0","id":-1,"method":"x"}`:           CodeParseError,
-		`{"jsonrpc":"2.0","id":"a","method":"x"}`:          CodeParseError,
-		`{"jsonrpc":"2.0","id":3,"error":{"code":1}}`:      CodeInvalidRequest,
-		`{"jsonrpc":"2.0","method":"x","result":{"a":1}}`:  CodeInvalidRequest,
-		`[{"jsonrpc":"2.0","method":"x"}]`:                 CodeParseError,
-		`{"jsonrpc":"2.0","id":1,"method":"x","params":7}`: -1, // valid envelope; params checked by Decode
+		`not json`:                                               CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x"`:                   CodeParseError,
+		`{"jsonrpc":"1.0","method":"x"}`:                         CodeInvalidRequest,
+		`{"jsonrpc":"2.0"}`:                                      CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`:        CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":0,"result":{}}`:                   CodeInvalidRequest,
+		`{"jsonrpc":"2.0","id":-1,"method":"x"}`:                 CodeParseError,
+		`{"jsonrpc":"2.0","id":"a","method":"x"}`:                CodeParseError,
+		`{"jsonrpc":"2.0","id":3,"error":{"code":1}}`:            CodeInvalidRequest,
+		`{"jsonrpc":"2.0","method":"x","result":{"a":1}}`:        CodeInvalidRequest,
+		`[{"jsonrpc":"2.0","method":"x"}]`:                       CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":7}`:       CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1}}`: -1,
+		// Strict since version 4: each member of its type, null included; names
+		// exactly as written; no name twice in an object; valid UTF-8 throughout.
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":null}`:                         CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}`:                          CodeParseError,
+		`{"jsonrpc":"2.0","id":null,"method":"x"}`:                                    CodeParseError,
+		`{"jsonrpc":"2.0","id":1.0,"method":"x"}`:                                     CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":null}`:                                      CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"result":null}`:                                      CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"result":"ok"}`:                                      CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"error":null}`:                                       CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"error":{"code":"1","message":"m"}}`:                 CodeParseError,
+		`{"JSONRPC":"2.0","id":1,"method":"x"}`:                                       CodeInvalidRequest,
+		`{"jsonrpc":"2.0","ID":1,"method":"x"}`:                                       -1, // a notification with an unknown member
+		`{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}`:                                CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"a":1}}`:                CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","other":{"b":[{"a":1,"a":2}]}}`:         CodeParseError,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"a\":\"\xff\"}}": CodeParseError,
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"other\":\"\xc3\"}":          CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":"\ud800"}}`:               CodeParseError,
+		`{"jsonrpc":"2.0","id":1,"method":"x"} {}`:                                    CodeParseError,
 	}
 	for in, code := range cases {
 		f, err := ParseFrame([]byte(in))
@@ -166,4 +187,50 @@ func TestReaderHeartbeats(t *testing.T) {
 		}
 		f.Method = "changed" // each frame is the caller's own
 	}
+}
+
+// A lowered limit (a hello's) fails a longer line once the limit's worth has
+// arrived, without waiting for its end; lifted, the full limit holds again.
+func TestReaderSetLimit(t *testing.T) {
+	small := `{"jsonrpc":"2.0","method":"heartbeat"}`
+	long := `{"jsonrpc":"2.0","method":"x","params":{"p":"` + strings.Repeat("p", 100) + `"}}`
+	r := NewReader(strings.NewReader(small+"\n"+long+"\n"), 0)
+	r.SetLimit(len(small))
+	if _, err := r.Read(); err != nil {
+		t.Fatalf("line at the lowered limit: %v", err)
+	}
+	_, err := r.Read()
+	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "(38 bytes)") {
+		t.Fatalf("line over the lowered limit: %v, want ErrFrameTooLarge naming 38 bytes", err)
+	}
+
+	r = NewReader(strings.NewReader(long+"\n"), 0)
+	r.SetLimit(len(small))
+	r.SetLimit(0)
+	if _, err := r.Read(); err != nil {
+		t.Fatalf("after lifting the limit: %v", err)
+	}
+
+	// A line with no end: the reader gives up after about the limit, not at the
+	// end of the stream.
+	endless := &countingReader{r: iotest.OneByteReader(strings.NewReader(strings.Repeat("x", 1<<20)))}
+	r = NewReader(endless, 0)
+	r.SetLimit(1000)
+	if _, err := r.Read(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("endless line: %v", err)
+	}
+	if endless.n > 2000 {
+		t.Fatalf("read %d bytes of an endless line under a limit of 1000", endless.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }

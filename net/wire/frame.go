@@ -105,22 +105,11 @@ func marshalPayload(v any) (json.RawMessage, error) {
 	if raw, ok := v.(json.RawMessage); ok {
 		return raw, nil
 	}
-	return json.Marshal(v)
-}
-
-// Decode unmarshals a frame's params (or result) into v and validates it when v has
-// a Validate method. Any failure is an *Error with CodeInvalidParams naming the method.
-func Decode(method string, raw json.RawMessage, v any) error {
-	if len(raw) == 0 {
-		raw = json.RawMessage("{}")
+	b, err := json.Marshal(v)
+	if string(b) == "null" {
+		// A nil pointer or map: no params, or {} as a result. A peer refuses a
+		// null params or result (since version 4).
+		return nil, err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return Errorf(CodeInvalidParams, "%s: bad params: %v", method, err)
-	}
-	if val, ok := v.(interface{ Validate() error }); ok {
-		if err := val.Validate(); err != nil {
-			return Errorf(CodeInvalidParams, "%s: %v", method, err)
-		}
-	}
-	return nil
+	return b, err
 }

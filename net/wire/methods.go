@@ -46,4 +46,8 @@ const (
 	CodeUnknownJob         = -32004 // no such job
 	CodeRefused            = -32005 // the runner will not take the job (busy or draining)
 	CodeShuttingDown       = -32006 // the server is stopping; reconnect later
+	// CodeCrowded (since version 5) drops a connection that had not said hello
+	// when too many from its address, or in all, were waiting to: the oldest
+	// goes. Retry with backoff.
+	CodeCrowded = -32007
 )
