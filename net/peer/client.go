@@ -62,8 +62,8 @@ func Handshake(ctx context.Context, nc net.Conn, hello *wire.Hello, opts Options
 	if _, err := nc.Write(b); err != nil {
 		return nil, nil, fmt.Errorf("send hello: %w", err)
 	}
-	r := wire.NewReader(nc, opts.MaxFrame)
-	f, err := r.Read()
+	in := newInbound(nc, opts.MaxFrame)
+	f, err := in.r.Read()
 	if err != nil {
 		return nil, nil, fmt.Errorf("read welcome: %w", err)
 	}
@@ -82,7 +82,7 @@ func Handshake(ctx context.Context, nc net.Conn, hello *wire.Hello, opts Options
 	}
 	nc.SetDeadline(time.Time{})
 	opts.Heartbeat = w.Heartbeat()
-	c := newConn(nc, r, opts)
+	c := newConn(nc, in, opts)
 	c.nextID.Store(1)
 	return c, &w, nil
 }

@@ -90,7 +90,8 @@ func (o Options) withDefaults() Options {
 // Conn is an established (post-handshake) protocol connection.
 type Conn struct {
 	nc   net.Conn
-	r    *wire.Reader
+	in   *inbound
+	r    *wire.Reader // in.r
 	opts Options
 
 	out     chan outgoing
@@ -107,11 +108,12 @@ type Conn struct {
 	waits    sync.WaitGroup // the deferred replies' goroutines
 }
 
-func newConn(nc net.Conn, r *wire.Reader, opts Options) *Conn {
+func newConn(nc net.Conn, in *inbound, opts Options) *Conn {
 	opts = opts.withDefaults()
 	return &Conn{
 		nc:       nc,
-		r:        r,
+		in:       in,
+		r:        in.r,
 		opts:     opts,
 		out:      make(chan outgoing, opts.QueueLen),
 		done:     make(chan struct{}),
@@ -298,10 +300,12 @@ func (c *Conn) Serve(ctx context.Context, h Handler) error {
 }
 
 func (c *Conn) readLoop(ctx context.Context, h Handler) {
-	silence := c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)
+	c.in.judge(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed))
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(silence))
 		f, err := c.r.Read()
+		// Between frames the peer is not judged: a handler may run long, or wait
+		// for a deferred slot (back-pressure), and the peer's bytes wait meanwhile.
+		c.in.resting()
 		if err != nil {
 			if ctx.Err() != nil {
 				c.closeWith(ErrClosed) // we are shutting down; the read failed because of it
@@ -403,7 +407,6 @@ func (c *Conn) reply(ctx context.Context, f *wire.Frame, res any, err error) {
 
 // readFailed reports a broken frame to the peer, best effort, and closes.
 func (c *Conn) readFailed(err error) {
-	var ne net.Error
 	switch {
 	case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrFrameTooLarge):
 		if b, e := wire.AppendFrame(nil, wire.ErrorFor(err)); e == nil {
@@ -413,7 +416,7 @@ func (c *Conn) readFailed(err error) {
 			c.nc.Write(b)
 		}
 		c.closeWith(fmt.Errorf("%w: %v", ErrProtocol, err))
-	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+	case isTimeout(err):
 		c.closeWith(ErrHeartbeatTimeout)
 	case errors.Is(err, io.EOF):
 		c.closeWith(ErrPeerClosed)
@@ -457,8 +460,7 @@ func (c *Conn) writeLoop(ctx context.Context) {
 			}
 			break
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
-		if _, err := c.nc.Write(buf); err != nil {
+		if err := c.write(buf); err != nil {
 			c.closeWith(fmt.Errorf("%w: write: %v", ErrPeerClosed, err))
 			return
 		}
@@ -476,3 +478,97 @@ func (c *Conn) writeLoop(ctx context.Context) {
 // writeBatch is the size past which the write loop stops adding queued frames to a
 // write.
 const writeBatch = 64 << 10
+
+// write writes b whole. A write that waits is judged by progress, not by a fixed
+// deadline: it fails once, for a whole silence, none of it went out and nothing
+// came in from the peer. A peer that sends is alive, only not reading yet (a
+// dispatcher pushing back while its deferred replies are full, say); a frozen or
+// vanished peer neither reads nor sends.
+func (c *Conn) write(b []byte) error {
+	silence := c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)
+	for {
+		start := time.Now()
+		c.nc.SetWriteDeadline(start.Add(silence))
+		n, err := c.nc.Write(b)
+		b = b[n:]
+		if err == nil || !isTimeout(err) {
+			return err
+		}
+		if n == 0 && !c.in.heardSince(start) {
+			return fmt.Errorf("nothing written and nothing heard for %v: %w", silence, err)
+		}
+	}
+}
+
+// inbound is what a connection reads through. While the connection is served it
+// judges the peer by bytes, not frames: each read from the socket may wait for
+// silence and no longer, so a frame that arrives slowly (a large output chunk on
+// a busy machine) is not silence, and time spent between frames (in a handler,
+// or pushing back) is not silence either, since nothing is read then.
+type inbound struct {
+	nc net.Conn
+	r  *wire.Reader
+	// silence is how long one read may wait for bytes; 0 during the handshake,
+	// whose deadline its caller sets.
+	silence time.Duration
+	last    atomic.Int64 // unix nanos of the last bytes read
+	// waitingSince is when the read now waiting for bytes began (unix nanos); 0
+	// when none waits. Only the read loop writes it.
+	waitingSince atomic.Int64
+}
+
+func newInbound(nc net.Conn, maxFrame int) *inbound {
+	in := &inbound{nc: nc}
+	in.r = wire.NewReader(in, maxFrame)
+	return in
+}
+
+// judge starts judging the peer: from now on a read fails with a timeout once
+// silence has passed without a byte.
+func (in *inbound) judge(silence time.Duration) { in.silence = silence }
+
+// resting notes that the read loop is not reading.
+func (in *inbound) resting() { in.waitingSince.Store(0) }
+
+// heardSince reports whether bytes came in from the peer after t, or the read
+// loop was not reading at some point since (so that silence was not judged).
+func (in *inbound) heardSince(t time.Time) bool {
+	if in.last.Load() > t.UnixNano() {
+		return true
+	}
+	w := in.waitingSince.Load()
+	return w == 0 || w > t.UnixNano()
+}
+
+// Read reads from the socket; see inbound.
+func (in *inbound) Read(p []byte) (int, error) {
+	if in.silence == 0 {
+		n, err := in.nc.Read(p)
+		if n > 0 {
+			in.last.Store(time.Now().UnixNano())
+		}
+		return n, err
+	}
+	now := time.Now()
+	in.waitingSince.Store(now.UnixNano())
+	in.nc.SetReadDeadline(now.Add(in.silence))
+	n, err := in.nc.Read(p)
+	if n == 0 && isTimeout(err) {
+		// A deadline that passed while this goroutine was not running (a busy
+		// machine) fails the read without looking at the socket, even when bytes
+		// wait there: look once more, without waiting, before calling it silence.
+		n, err = lookAgain(in.nc, p, err)
+	}
+	if n > 0 {
+		in.last.Store(time.Now().UnixNano())
+		if isTimeout(err) {
+			err = nil // the next read waits again
+		}
+	}
+	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}

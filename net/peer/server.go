@@ -195,9 +195,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	// must not be overwritten.
 	nc.SetReadDeadline(time.Now().Add(timeout))
 	w := s.crowd.join(nc)
-	r := wire.NewReader(nc, s.Options.MaxFrame)
-	r.SetLimit(wire.MaxHelloSize)
-	c := newConn(nc, r, s.Options)
+	in := newInbound(nc, s.Options.MaxFrame)
+	in.r.SetLimit(wire.MaxHelloSize)
+	c := newConn(nc, in, s.Options)
 	hello, welcome, err := s.handshake(c, w, timeout)
 	if err != nil {
 		var we *wire.Error
