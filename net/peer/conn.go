@@ -431,7 +431,12 @@ func (c *Conn) readFailed(err error) {
 
 func (c *Conn) writeLoop(ctx context.Context) {
 	hb, _ := wire.AppendFrame(nil, &wire.Frame{JSONRPC: wire.Version, Method: wire.MethodHeartbeat})
-	t := time.NewTicker(c.opts.Heartbeat)
+	// A heartbeat goes out once nothing has for a whole interval, so that the
+	// peer never waits more than one interval for a sign of life (a ticker that
+	// skips a beat after a recent write leaves up to 1.5): what is left of the
+	// silence the peer allows absorbs this process's stalls on a busy machine (a
+	// garbage collection's stop-the-world waiting for descheduled threads).
+	t := time.NewTimer(c.opts.Heartbeat)
 	defer t.Stop()
 	var buf []byte
 	for {
@@ -439,10 +444,12 @@ func (c *Conn) writeLoop(ctx context.Context) {
 		select {
 		case o = <-c.out:
 		case <-t.C:
-			// Skip the heartbeat when something else went out recently.
-			if time.Since(time.Unix(0, c.wrote.Load())) < c.opts.Heartbeat/2 {
+			// A wall clock set back makes since negative: beat then.
+			if since := time.Since(time.Unix(0, c.wrote.Load())); since >= 0 && since < c.opts.Heartbeat {
+				t.Reset(c.opts.Heartbeat - since)
 				continue
 			}
+			t.Reset(c.opts.Heartbeat)
 			o.b = hb
 		case <-c.done:
 			return

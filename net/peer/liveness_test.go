@@ -224,3 +224,62 @@ func TestFrozenPeerStillLost(t *testing.T) {
 		})
 	}
 }
+
+// A peer never waits more than one interval for a sign of life: after a frame
+// sent between two beats, the next heartbeat comes one interval after it. Before,
+// a ticker skipped the beat that followed a recent write, leaving 1.5 intervals
+// of silence, which a busy machine's stalls stretched past three.
+func TestHeartbeatAfterOneIntervalOfSilence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cEnd, sEnd := net.Pipe()
+		defer cEnd.Close()
+		defer sEnd.Close()
+		raw, welcomed := fakeServer(t, sEnd, liveHB.Milliseconds())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// The fake server sends nothing: a long patience keeps it.
+		c, _, err := peer.Handshake(ctx, cEnd, observerHello("beats"), peer.Options{MaxMissed: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-welcomed
+		arrivals := make(chan time.Time, 64)
+		go func() {
+			defer close(arrivals)
+			for {
+				if _, err := raw.br.ReadString('\n'); err != nil {
+					return
+				}
+				arrivals <- time.Now()
+			}
+		}()
+		served := make(chan error, 1)
+		go func() {
+			served <- c.Serve(ctx, peer.HandlerFunc(func(context.Context, string, json.RawMessage) (any, error) { return nil, nil }))
+		}()
+		time.Sleep(liveHB * 16 / 10) // between two beats
+		if err := c.Notify(ctx, "odd.phase", nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * liveHB)
+		c.Close()
+		<-served
+		sEnd.Close()
+		var prev time.Time
+		var worst time.Duration
+		n := 0
+		for at := range arrivals {
+			if n > 0 {
+				worst = max(worst, at.Sub(prev))
+			}
+			prev = at
+			n++
+		}
+		if n < 5 {
+			t.Fatalf("the server read %d frames, want at least 5", n)
+		}
+		if worst > liveHB {
+			t.Errorf("longest silence between frames %v, want at most one interval (%v)", worst, liveHB)
+		}
+	})
+}
