@@ -93,6 +93,10 @@ func (h *hostFlags) check() error {
 	if h.MaxLogBytes < 64<<10 {
 		return fmt.Errorf("--max-log-bytes %d: want at least 65536", h.MaxLogBytes)
 	}
+	if h.MaxHandshakes < 1 || h.MaxHandshakesPerSource < 1 || h.MaxHandshakesPerSource > h.MaxHandshakes {
+		return fmt.Errorf("--max-handshakes %d, --max-handshakes-per-source %d: want at least 1 each, per source at most the total",
+			h.MaxHandshakes, h.MaxHandshakesPerSource)
+	}
 	return nil
 }
 

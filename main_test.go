@@ -34,6 +34,7 @@ func TestParseRejects(t *testing.T) {
 		"--slots":              {"--mode=runner", "--slots", "0"},
 		"--labels":             {"--mode=runner", "--labels", "a b"},
 		"--name":               {"--mode=runner", "--name", "../x"},
+		"--max-handshakes":     {"--mode=dispatcher", "--max-handshakes", "8", "--max-handshakes-per-source", "9"},
 	}
 	for want, args := range cases {
 		_, err := parseOpts(args)

@@ -30,6 +30,10 @@ type hostFlags struct {
 	MaxLogBytes      int64         `placeholder:"BYTES" default:"33554432" help:"output kept per attempt; beyond it the oldest output is dropped and the cut marked"`
 	HandshakeTimeout time.Duration `default:"5s" help:"drop a client that has not said hello by then"`
 	LeaseTimeout     time.Duration `default:"5s" help:"a runner must accept an assignment within this"`
+	// Connections that have not said hello yet; past either bound the oldest such
+	// connection is dropped (see PROTOCOL.md §4).
+	MaxHandshakes          int `placeholder:"N" default:"256" help:"connections waiting for their hello, in all; past it the oldest is dropped"`
+	MaxHandshakesPerSource int `placeholder:"N" default:"16" help:"connections waiting for their hello from one address (one /64 for IPv6); past it that address's oldest is dropped"`
 }
 
 // clientFlags say where the dispatcher is, for the modes that connect to one.

@@ -22,6 +22,7 @@ func dispatcherConfig(o *options, log *slog.Logger) dispatcher.Config {
 		ResultsDir: o.ResultsDir, NoResultFiles: o.NoResultFiles, DataDir: o.DataDir,
 		LogRetention: o.LogRetention, MaxLogBytes: o.MaxLogBytes, MaxAttempts: o.MaxAttempts,
 		Heartbeat: o.Heartbeat, LeaseTimeout: o.LeaseTimeout, HandshakeTimeout: o.HandshakeTimeout,
+		MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerSource: o.MaxHandshakesPerSource,
 		Token: o.Token, Logger: log, Version: version,
 	}
 }
