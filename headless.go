@@ -107,6 +107,9 @@ func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Wr
 	}()
 	if err := obs.Run(ctx); err != nil {
 		log.Error("observer exiting", "reason", err)
+		if errors.Is(err, peer.ErrDispatcherGone) {
+			return 1
+		}
 		return exitUsage
 	}
 	return 0

@@ -39,6 +39,7 @@ func startHosted(ctx context.Context, o *options, log *slog.Logger) (*hosted, er
 	if o.Repo != "" {
 		cfg := observerConfig(o, log.With("mode", "observer"))
 		cfg.Dispatcher, cfg.Name = h.addr, "console-observer"
+		cfg.DispatcherTimeout = 0 // its dispatcher is this process: it goes only when the observer does
 		obs, err := observer.New(h.ctx, cfg)
 		if err != nil {
 			h.stop()

@@ -34,6 +34,7 @@ func TestParseRejects(t *testing.T) {
 		"--slots":              {"--mode=runner", "--slots", "0"},
 		"--labels":             {"--mode=runner", "--labels", "a b"},
 		"--name":               {"--mode=runner", "--name", "../x"},
+		"--dispatcher-timeout": {"--mode=observer", "--dispatcher-timeout", "-1s", repo},
 	}
 	for want, args := range cases {
 		_, err := parseOpts(args)
@@ -166,7 +167,8 @@ func TestFlagOfAnotherMode(t *testing.T) {
 		args  []string
 		wants []string
 	}{
-		{[]string{"--mode=observer", "--dispatcher-timeout", "3s", repo}, []string{"--dispatcher-timeout is for", "--mode=runner", "not --mode=observer", "see eventide help observer"}},
+		{[]string{"--mode=observer", "--job-timeout", "3s", repo}, []string{"--job-timeout is for", "--mode=runner", "not --mode=observer", "see eventide help observer"}},
+		{[]string{"notify", repo, "--dispatcher-timeout", "3s"}, []string{"--dispatcher-timeout is for", "--mode=observer", "not notify"}},
 		{[]string{"--slots=2"}, []string{"--slots is for --mode=runner, not the console", "see eventide --help"}},
 		{[]string{"notify", repo, "--demo"}, []string{"--demo is for the console, not notify"}},
 		{[]string{"--mode=runer"}, []string{`unknown mode "runer", did you mean runner?`}},

@@ -67,7 +67,7 @@ func localRunner(o *options, addr string, i int, log *slog.Logger) runner.Config
 func observerConfig(o *options, log *slog.Logger) observer.Config {
 	return observer.Config{
 		Dispatcher: o.DispatcherServer, Token: o.Token, Name: o.Name, Repo: o.Repo,
-		Interval: o.Interval, LatestOnly: o.LatestOnly, NoWatch: o.NoWatch,
+		Interval: o.Interval, LatestOnly: o.LatestOnly, NoWatch: o.NoWatch, DispatcherTimeout: o.DispatcherTimeout,
 		DataDir: filepath.Join(o.DataDir, "observer"), Logger: log,
 	}
 }

@@ -30,7 +30,10 @@ type Config struct {
 	DataDir    string        // state and mirrors; default ".eventide/observer"
 	MaxNew     int           // commits submitted per branch per look at most; default 100
 	NoWatch    bool          // poll only, not watching a local repository for ref changes; see watch.go
-	Logger     *slog.Logger
+	// DispatcherTimeout ends Run with an error wrapping peer.ErrDispatcherGone
+	// after this long without a connection; 0 waits for ever.
+	DispatcherTimeout time.Duration
+	Logger            *slog.Logger
 }
 
 // Observer submits new commits of one repository.
@@ -78,14 +81,17 @@ func New(ctx context.Context, cfg Config) (*Observer, error) {
 		badBranch: make(map[string]struct{})}, nil
 }
 
-// Run watches until ctx is cancelled.
+// Run watches until ctx is cancelled (it then returns nil), or until no
+// dispatcher was reachable for DispatcherTimeout: it returns an error wrapping
+// peer.ErrDispatcherGone. Either way what it submitted is saved.
 func (o *Observer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rd := &peer.Redialer{
-		Addr:   o.cfg.Dispatcher,
-		Hello:  o.cfg.hello,
-		Logger: o.log,
+		Addr:        o.cfg.Dispatcher,
+		Hello:       o.cfg.hello,
+		GiveUpAfter: o.cfg.DispatcherTimeout,
+		Logger:      o.log,
 	}
 	var wg sync.WaitGroup
 	var dialErr error
@@ -121,7 +127,17 @@ func (o *Observer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			return dialErr
+			// Each acknowledged commit was saved as it came; a look cut short
+			// may still hold a branch's tip past them, or a deleted branch.
+			if o.st.Started {
+				if err := o.st.save(); err != nil {
+					o.log.Error("saving what was submitted", "err", err)
+				}
+			}
+			if dialErr != nil {
+				return fmt.Errorf("giving up: %w", dialErr)
+			}
+			return nil
 		case <-t.C:
 		case <-o.connect: // deliver what is pending at once
 		case <-wake: // a ref changed: look at once
