@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/eventide-ci/eventide/services/dirlock"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 	"github.com/eventide-ci/eventide/services/observer"
 	"github.com/eventide-ci/eventide/services/runner"
@@ -26,21 +27,28 @@ func dispatcherConfig(o *options, log *slog.Logger) dispatcher.Config {
 	}
 }
 
-// openDispatcher listens on --host and --port and opens the dispatcher's store;
-// it then says so, so that its log line means ready to serve.
-func openDispatcher(o *options, log *slog.Logger) (*dispatcher.Dispatcher, net.Listener, error) {
+// openDispatcher locks the database in --data-dir, listens on --host and --port
+// and opens the dispatcher's store; it then says so, so that its log line means
+// ready to serve. The lock is the caller's to release after Shutdown.
+func openDispatcher(o *options, log *slog.Logger) (*dispatcher.Dispatcher, net.Listener, *dirlock.Lock, error) {
+	lock, err := lockDispatcher(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dispatcher cannot listen on %s: %v (choose another with --port, or 0 for any)", addr, err)
+		lock.Release()
+		return nil, nil, nil, fmt.Errorf("dispatcher cannot listen on %s: %v (choose another with --port, or 0 for any)", addr, err)
 	}
 	d, err := dispatcher.New(dispatcherConfig(o, log))
 	if err != nil {
 		l.Close()
-		return nil, nil, err
+		lock.Release()
+		return nil, nil, nil, err
 	}
 	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
-	return d, l, nil
+	return d, l, lock, nil
 }
 
 func runnerConfig(o *options, log *slog.Logger) runner.Config {

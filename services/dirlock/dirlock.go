@@ -35,7 +35,7 @@ func (e *HeldError) Error() string {
 	if e.PID > 0 {
 		holder = "pid " + strconv.Itoa(e.PID)
 	}
-	return fmt.Sprintf("%s is in use by %s (lock file %s)", e.What, holder, e.Path)
+	return fmt.Sprintf("%s is held by %s (lock file %s)", e.What, holder, e.Path)
 }
 
 // Lock is a held lock; it lasts until Release or the end of the process.

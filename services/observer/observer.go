@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/dirlock"
 	"github.com/eventide-ci/eventide/services/gitrepo"
 )
 
@@ -42,6 +43,7 @@ type Observer struct {
 	log  *slog.Logger
 	repo *gitrepo.Repo
 	st   *state
+	lock *dirlock.Lock // on st's file, from New until Run returns
 
 	mu      sync.Mutex
 	conn    *peer.Conn
@@ -51,8 +53,10 @@ type Observer struct {
 	badBranch map[string]struct{} // branches whose names the protocol refuses
 }
 
-// New opens the repository and the saved state; errors here are the user's to fix
-// (a path that is not a repository, a corrupt state file).
+// New opens the repository and the saved state, and locks the state against a
+// second observer of the repository in DataDir (a *dirlock.HeldError), until Run
+// returns; errors here are the user's to fix (a path that is not a repository, a
+// corrupt state file, an observer already running).
 func New(ctx context.Context, cfg Config) (*Observer, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
@@ -73,11 +77,16 @@ func New(ctx context.Context, cfg Config) (*Observer, error) {
 	if err := wire.CheckRepo(repo.URL()); err != nil {
 		return nil, fmt.Errorf("repository %s cannot be sent to runners: %w", cfg.Repo, err)
 	}
-	st, err := loadState(cfg.DataDir, repo.URL())
+	lock, err := dirlock.Acquire(lockPath(cfg.DataDir, repo.URL()), "the observer's state for "+cfg.Repo)
 	if err != nil {
 		return nil, err
 	}
-	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, connect: make(chan struct{}, 1),
+	st, err := loadState(cfg.DataDir, repo.URL())
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, lock: lock, connect: make(chan struct{}, 1),
 		badBranch: make(map[string]struct{})}, nil
 }
 
@@ -85,6 +94,7 @@ func New(ctx context.Context, cfg Config) (*Observer, error) {
 // dispatcher was reachable for DispatcherTimeout: it returns an error wrapping
 // peer.ErrDispatcherGone. Either way what it submitted is saved.
 func (o *Observer) Run(ctx context.Context) error {
+	defer o.lock.Release()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rd := &peer.Redialer{
