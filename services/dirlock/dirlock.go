@@ -51,6 +51,9 @@ const pidWait = 200 * time.Millisecond
 // at once with a *HeldError naming the holder's pid. what says what the lock
 // guards, for that error.
 func Acquire(path, what string) (*Lock, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // for the message: the holder may have been started elsewhere
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
