@@ -17,7 +17,7 @@ import (
 // lockDispatcher locks the dispatcher's database in --data-dir.
 func lockDispatcher(o *options) (*dirlock.Lock, error) {
 	l, err := dirlock.Acquire(filepath.Join(o.DataDir, store.FileName+".lock"), "the dispatcher's database")
-	return l, inUse(o.DataDir, err)
+	return l, lockErr(o.DataDir, err)
 }
 
 // lockRunner locks a runner's folder (runner.Config.WorkDir) in --data-dir. It
@@ -25,11 +25,11 @@ func lockDispatcher(o *options) (*dirlock.Lock, error) {
 // left in its folder.
 func lockRunner(o *options, workDir string) (*dirlock.Lock, error) {
 	l, err := dirlock.Acquire(filepath.Join(workDir, "lock"), "a runner's folder")
-	return l, inUse(o.DataDir, err)
+	return l, lockErr(o.DataDir, err)
 }
 
 // inUse says, for a lock held by another process, which data dir it is in and
-// what to do; other errors pass through.
+// what to do.
 func inUse(dataDir string, err error) error {
 	if _, ok := errors.AsType[*dirlock.HeldError](err); !ok {
 		return err
@@ -38,4 +38,16 @@ func inUse(dataDir string, err error) error {
 		dataDir = abs
 	}
 	return fmt.Errorf("data dir %s is in use: %w; stop that process or give this one another --data-dir", dataDir, err)
+}
+
+// lockErr is inUse for a lock the data dir itself prevents: not a directory, not
+// writable.
+func lockErr(dataDir string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*dirlock.HeldError](err); ok {
+		return inUse(dataDir, err)
+	}
+	return fmt.Errorf("data directory %s: %w (choose another with --data-dir)", dataDir, err)
 }
