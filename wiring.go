@@ -27,19 +27,21 @@ func dispatcherConfig(o *options, log *slog.Logger) dispatcher.Config {
 	}
 }
 
-// openDispatcher locks the database in --data-dir, listens on --host and --port
+// openDispatcher listens on --host and --port, locks the database in --data-dir
 // and opens the dispatcher's store; it then says so, so that its log line means
-// ready to serve. The lock is the caller's to release after Shutdown.
+// ready to serve. The lock is the caller's to release after Shutdown. (Listening
+// first leaves no data dir behind when the port is taken; nothing is served
+// before the lock is held.)
 func openDispatcher(o *options, log *slog.Logger) (*dispatcher.Dispatcher, net.Listener, *dirlock.Lock, error) {
-	lock, err := lockDispatcher(o)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		lock.Release()
 		return nil, nil, nil, fmt.Errorf("dispatcher cannot listen on %s: %v (choose another with --port, or 0 for any)", addr, err)
+	}
+	lock, err := lockDispatcher(o)
+	if err != nil {
+		l.Close()
+		return nil, nil, nil, err
 	}
 	d, err := dispatcher.New(dispatcherConfig(o, log))
 	if err != nil {
