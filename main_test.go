@@ -34,13 +34,19 @@ func TestParseRejects(t *testing.T) {
 		"--slots":              {"--mode=runner", "--slots", "0"},
 		"--labels":             {"--mode=runner", "--labels", "a b"},
 		"--name":               {"--mode=runner", "--name", "../x"},
-		"--dispatcher-timeout": {"--mode=observer", "--dispatcher-timeout", "-1s", repo},
 	}
 	for want, args := range cases {
 		_, err := parseOpts(args)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parse(%q) = %v, want an error mentioning %q", args, err, want)
 		}
+	}
+}
+
+func TestNegativeDispatcherTimeoutRejected(t *testing.T) {
+	args := []string{"--mode=observer", "--dispatcher-timeout=-1s", t.TempDir()}
+	if _, err := parseOpts(args); err == nil || !strings.Contains(err.Error(), "--dispatcher-timeout -1s: want 0 (wait for ever) or more") {
+		t.Errorf("parse(%q) = %v, want an error about --dispatcher-timeout", args, err)
 	}
 }
 
