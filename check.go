@@ -71,6 +71,9 @@ func (o *options) check() error {
 			return fmt.Errorf("--labels: %w", err)
 		}
 	}
+	if o.DispatcherTimeout < 0 {
+		return fmt.Errorf("--dispatcher-timeout %v: want 0 (wait for ever) or more", o.DispatcherTimeout)
+	}
 	if o.Slots < 1 || o.Slots > wire.MaxSlots {
 		return fmt.Errorf("--slots %d: want 1-%d", o.Slots, wire.MaxSlots)
 	}

@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "dispatcher":
 		return runDispatcher(ctx, o, log, stderr)
 	case "runner":
-		return runRunner(ctx, o, log)
+		return runRunner(ctx, o, log, stderr)
 	case "observer":
 		return runObserver(ctx, o, log, stderr)
 	case "notify":
