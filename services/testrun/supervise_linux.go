@@ -50,7 +50,11 @@ func MaybeSupervise() {
 	}
 	// The job must not see it: a nested eventide would think it is a supervisor.
 	os.Unsetenv(supervisorEnv)
-	os.Exit(supervise(cfg, os.Args[1:]))
+	code := supervise(cfg, os.Args[1:])
+	// Not os.Exit: under the race detector it waits a second before exiting
+	// status 0, and the runner waits for the supervisor. There is nothing to
+	// flush.
+	unix.Exit(code)
 }
 
 // supervise runs the job argv and returns once it and every process it
