@@ -304,3 +304,70 @@ func procRunning(pid int) bool {
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
+
+// When the runner and the job's supervisor are both SIGKILLed (an OOM kill, say),
+// nothing kills the job at once; the next runner on the same data dir finds its
+// leftovers by the data dir's id (the cgroup's name; the run marker) and kills
+// them before it takes work. A process that also cleared its environment is
+// found only by the cgroup: in pgroup mode that one is beyond reach.
+func TestContainmentLeftovers(t *testing.T) {
+	for _, mode := range []string{"cgroup", "pgroup"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "cgroup" {
+				if ok, why := cgroupWritable(); !ok {
+					t.Skipf("cgroup2 is not writable here (%s): only the pgroup fallback is tested", why)
+				}
+			}
+			repo, _ := newRepo(t, 0)
+			d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), nil, "--max-attempts", "1")
+			pids, dataDir := t.TempDir(), t.TempDir()
+			r := startRunner(t, d.addr, dataDir, "leftovers-"+mode, childEnv("E2E_PIDS="+pids), "--containment", mode)
+			d.waitLog(20*time.Second, "runner registered", "runner=leftovers-"+mode)
+			commit := repo.commit("leftovers "+mode, map[string]string{".eventide.yml": containScript("leftovers "+mode, "sleep 600")})
+			submitCommit(t, d.addr, "", repo.dir, commit, "main")
+			waitFor(t, 30*time.Second, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
+			escapee, child := readPid(t, pids, "escapee"), readPid(t, pids, "child")
+
+			sup := supervisorOf(r.cmd.Process.Pid)
+			if sup == 0 {
+				t.Fatal("no job supervisor under the runner")
+			}
+			r.signal(syscall.SIGKILL)
+			syscall.Kill(sup, syscall.SIGKILL)
+			r.wait(10 * time.Second)
+			if !procRunning(child) || !procRunning(escapee) {
+				t.Fatal("the job died with its supervisor: the restart proves nothing")
+			}
+
+			r2 := startRunner(t, d.addr, dataDir, "leftovers-"+mode+"-again", nil, "--containment", mode)
+			r2.waitLog(20*time.Second, "killed what an earlier runner on this data dir left")
+			if procRunning(child) {
+				t.Errorf("the job's marked child %d outlived the restart", child)
+			}
+			if mode == "cgroup" && procRunning(escapee) {
+				t.Errorf("the job's escapee %d outlived the restart in cgroup mode", escapee)
+			}
+		})
+	}
+}
+
+// supervisorOf finds the job supervisor the runner pid started.
+func supervisorOf(runner int) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || !bytes.HasPrefix(cmdline, []byte("eventide-job-supervisor\x00")) {
+			continue
+		}
+		if f := strings.Fields(string(stat[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(runner) {
+			return pid
+		}
+	}
+	return 0
+}
