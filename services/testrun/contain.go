@@ -45,7 +45,7 @@ type Containment struct {
 	mode   Mode   // ModeCgroup or ModePgroup, never ModeAuto
 	id     string // of the data dir: in cgroup names and run markers
 	exe    string // re-executed as each job's supervisor
-	parent string // ModeCgroup: eventide-<id>, holding one cgroup per job
+	cgroups string // ModeCgroup: where job cgroups go, eventide-<id>-<token> each
 	note   string // why auto chose a process group
 }
 
@@ -63,11 +63,18 @@ func (c *Containment) Mode() Mode { return c.mode }
 func (c *Containment) String() string {
 	switch {
 	case c.mode == ModeCgroup:
-		return fmt.Sprintf("cgroup %s", c.parent)
+		return fmt.Sprintf("cgroup %s", c.jobCgroup("*"))
 	case c.note != "":
 		return fmt.Sprintf("pgroup (no cgroup: %s)", c.note)
 	}
 	return "pgroup"
+}
+
+// jobCgroup is the cgroup of the job whose marker ends in token. Each is
+// directly in the runner's own cgroup, so none outlives its job: there is
+// no runner-wide cgroup that a killed runner would leave behind.
+func (c *Containment) jobCgroup(token string) string {
+	return filepath.Join(c.cgroups, "eventide-"+c.id+"-"+token)
 }
 
 // markerPrefix starts the marker of every run of this runner, so that its
@@ -88,8 +95,9 @@ func dataDirID(dir string) (string, error) {
 	return hex.EncodeToString(sum[:6]), nil
 }
 
-// cgroupRecord is the file in the data dir naming the runner's cgroup, so
-// that a runner started again in another cgroup still finds the old one.
+// cgroupRecord is the file in the data dir naming the cgroup where the
+// runner puts job cgroups, so that a runner started again in another cgroup
+// still finds those of the old one.
 const cgroupRecord = "cgroup"
 
 // stalePause bounds how long a start waits for leftovers to die.

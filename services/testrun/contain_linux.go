@@ -6,17 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // NewContainment sets up containment for the runner whose data dir is
 // dataDir (created if missing) and first kills whatever a previous runner
-// on it left: its cgroup, named by the data dir's id and recorded in the
-// data dir, and the processes carrying its marker. ModeAuto picks a cgroup
-// where this process can make one in the cgroup2 hierarchy, else a process
-// group; ModeCgroup fails where it cannot.
+// on it left: the job cgroups named by the data dir's id, where the data dir
+// records they were made and where this runner would make them, and the
+// processes carrying its marker. ModeAuto picks cgroups where this process
+// can make them in the cgroup2 hierarchy, else process groups; ModeCgroup
+// fails where it cannot.
 func NewContainment(mode Mode, dataDir string) (*Containment, Leftovers, error) {
 	var left Leftovers
 	mode, err := ParseMode(string(mode))
@@ -31,27 +31,25 @@ func NewContainment(mode Mode, dataDir string) (*Containment, Leftovers, error) 
 		return nil, left, err
 	}
 	c := &Containment{id: id, exe: "/proc/self/exe", mode: ModePgroup}
-	name := "eventide-" + id
 
-	// Leftovers first, so that a new job never shares a cgroup with them.
+	// Leftovers first, so that no new job shares the machine with them.
 	own, ownErr := ownCgroupDir()
-	stale := []string{readRecord(dataDir)}
-	if ownErr == nil {
-		stale = append(stale, filepath.Join(own, name))
-	}
-	for _, dir := range stale {
-		// Only a cgroup with this data dir's name: the record is a file
-		// anyone with the data dir could edit.
-		if filepath.Base(dir) != name || !filepath.IsAbs(dir) || slices.Contains(left.Cgroups, dir) {
+	for _, dir := range []string{readRecord(dataDir), own} {
+		if dir == "" || !filepath.IsAbs(dir) {
 			continue
 		}
-		if _, err := os.Stat(dir); err != nil {
-			continue
+		// Only cgroups with this data dir's id in their name: the record
+		// is a file anyone with the data dir could edit.
+		stale, _ := filepath.Glob(filepath.Join(dir, "eventide-"+id+"-*"))
+		for _, cg := range stale {
+			if slices.Contains(left.Cgroups, cg) {
+				continue
+			}
+			if err := cgroup(cg).killAndRemove(stalePause); err != nil {
+				return nil, left, fmt.Errorf("testrun: leftovers of an earlier runner on %s: %w", dataDir, err)
+			}
+			left.Cgroups = append(left.Cgroups, cg)
 		}
-		if err := cgroup(dir).killAndRemove(stalePause); err != nil {
-			return nil, left, fmt.Errorf("testrun: leftovers of an earlier runner on %s: %w", dataDir, err)
-		}
-		left.Cgroups = append(left.Cgroups, dir)
 	}
 	n, err := killMarked(c.markerPrefix())
 	left.Processes = n
@@ -64,7 +62,7 @@ func NewContainment(mode Mode, dataDir string) (*Containment, Leftovers, error) 
 		return c, left, nil
 	}
 	if ownErr == nil {
-		err = makeParent(filepath.Join(own, name))
+		err = probeCgroups(filepath.Join(own, "eventide-"+id+"-probe"))
 	} else {
 		err = ownErr
 	}
@@ -75,34 +73,26 @@ func NewContainment(mode Mode, dataDir string) (*Containment, Leftovers, error) 
 		c.note = err.Error()
 		return c, left, nil
 	}
-	c.mode, c.parent = ModeCgroup, filepath.Join(own, name)
-	if err := os.WriteFile(filepath.Join(dataDir, cgroupRecord), []byte(c.parent), 0o644); err != nil {
-		_ = cgroup(c.parent).remove()
-		return nil, left, fmt.Errorf("testrun: recording the runner's cgroup: %w", err)
+	c.mode, c.cgroups = ModeCgroup, own
+	if err := os.WriteFile(filepath.Join(dataDir, cgroupRecord), []byte(own), 0o644); err != nil {
+		return nil, left, fmt.Errorf("testrun: recording where job cgroups go: %w", err)
 	}
 	return c, left, nil
 }
 
-// makeParent makes the runner's cgroup, which holds one cgroup per job, and
-// checks that jobs can be put there and killed.
-func makeParent(dir string) error {
+// probeCgroups checks, with a cgroup made and removed at dir, that job
+// cgroups can be made beside it, filled and killed.
+func probeCgroups(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("cannot make a cgroup: %w", err)
 	}
 	cg := cgroup(dir)
+	defer cg.remove()
 	if _, err := os.Stat(cg.file("cgroup.kill")); err != nil {
-		_ = cg.remove()
 		return errors.New("cgroup.kill is missing (Linux 5.14 or newer has it)")
 	}
 	if err := unix.Access(cg.file("cgroup.procs"), unix.W_OK); err != nil {
-		_ = cg.remove()
 		return fmt.Errorf("cannot move processes into %s: %w", dir, err)
-	}
-	// Peak memory is measured only where the memory controller is enabled
-	// for the job cgroups. It can be handed down when the runner's own
-	// cgroup has it; otherwise jobs go unmeasured, not unrun.
-	if b, err := os.ReadFile(cg.file("cgroup.controllers")); err == nil && slices.Contains(strings.Fields(string(b)), "memory") {
-		_ = os.WriteFile(cg.file("cgroup.subtree_control"), []byte("+memory"), 0)
 	}
 	return nil
 }

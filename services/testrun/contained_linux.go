@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -23,7 +22,7 @@ func (c *Containment) run(ctx context.Context, spec Spec, opts Options, grace, t
 	cfg := supervisorConfig{Grace: grace}
 	var cg cgroup
 	if c.mode == ModeCgroup {
-		cg = cgroup(filepath.Join(c.parent, "job-"+token))
+		cg = cgroup(c.jobCgroup(token))
 		if err := os.Mkdir(string(cg), 0o755); err != nil {
 			return startFailed(fmt.Errorf("testrun: making the job's cgroup: %w", err))
 		}
