@@ -42,11 +42,11 @@ func ParseMode(s string) (Mode, error) {
 // Everything it leaves on the machine carries the id of the runner's data
 // dir, so the next runner on that data dir finds and kills it.
 type Containment struct {
-	mode   Mode   // ModeCgroup or ModePgroup, never ModeAuto
-	id     string // of the data dir: in cgroup names and run markers
-	exe    string // re-executed as each job's supervisor
+	mode    Mode   // ModeCgroup or ModePgroup, never ModeAuto
+	id      string // of the data dir: in cgroup names and run markers
+	exe     string // re-executed as each job's supervisor
 	cgroups string // ModeCgroup: where job cgroups go, eventide-<id>-<token> each
-	note   string // why auto chose a process group
+	note    string // why auto chose a process group
 }
 
 // Leftovers is what a previous runner on the same data dir left behind
