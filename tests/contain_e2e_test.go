@@ -371,3 +371,11 @@ func supervisorOf(runner int) int {
 	}
 	return 0
 }
+
+// A bad --containment is refused at start, naming the flag and the choices.
+func TestContainmentFlagChecked(t *testing.T) {
+	out, code := runBinary(t, 20*time.Second, "--mode=runner", "--dispatcher-server", "127.0.0.1:1", "--containment", "jail")
+	if code != 2 || !strings.Contains(out, `--containment: containment "jail": want auto, cgroup or pgroup`) {
+		t.Errorf("exit %d, output %q; want 2 and a message naming --containment and its values", code, out)
+	}
+}

@@ -143,3 +143,14 @@ func (n *notifyWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]Mode{"": ModeAuto, "auto": ModeAuto, "cgroup": ModeCgroup, "pgroup": ModePgroup} {
+		if got, err := ParseMode(in); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseMode("Cgroup"); err == nil || !strings.Contains(err.Error(), "want auto, cgroup or pgroup") {
+		t.Errorf("ParseMode(Cgroup): %v, want an error listing the modes", err)
+	}
+}
