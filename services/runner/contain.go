@@ -59,8 +59,11 @@ func (r *Runner) logSetup() {
 }
 
 // usageLine says what a job consumed, for its output.
-func usageLine(u *testrun.Usage) string {
-	peak := "not measured (no memory controller for the job's cgroup)"
+func usageLine(u *testrun.Usage, mode testrun.Mode) string {
+	peak := "not measured (the memory controller is not enabled for job cgroups)"
+	if mode != testrun.ModeCgroup {
+		peak = "not measured (jobs run in process groups, not cgroups)"
+	}
 	if u.PeakMemory >= 0 {
 		peak = fmt.Sprintf("%.1f MiB", float64(u.PeakMemory)/(1<<20))
 	}

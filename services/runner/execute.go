@@ -96,7 +96,7 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	})
 	tests = time.Since(testsStarted)
 	if out.Usage != nil {
-		fmt.Fprint(j, usageLine(out.Usage))
+		fmt.Fprint(j, usageLine(out.Usage, r.contain.Mode()))
 	}
 	res.ExitCode = out.ExitCode
 	s := testrun.ParseUnittest(j.output())
