@@ -19,7 +19,7 @@ import (
 // containScript is a job that starts, in the background, a process that leaves
 // its group and session, clears its environment (and so the run marker) and
 // ignores SIGTERM, plus a plain child, each writing its pid into $E2E_PIDS; it
-// then says it is ready and does end.
+// then says it is ready, waits for the test to have looked, and does end.
 func containScript(name, end string) string {
 	return `# ` + name + `
 command: |
@@ -27,6 +27,7 @@ command: |
   sh -c 'echo $$ > "$0"; exec sleep 600' "$E2E_PIDS/child" &
   while [ ! -s "$E2E_PIDS/escapee" ] || [ ! -s "$E2E_PIDS/child" ]; do sleep 0.01; done
   date +%s%N > "$E2E_PIDS/ready.tmp" && mv "$E2E_PIDS/ready.tmp" "$E2E_PIDS/ready"
+  while [ ! -e "$E2E_PIDS/go" ]; do sleep 0.01; done
   ` + end + "\n"
 }
 
@@ -128,6 +129,9 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 		if !procRunning(pid) {
 			t.Fatalf("pid %d of the job is not running: the test proves nothing", pid)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(pids, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// Watched from now on, every 5 ms, so that the moment they are gone is
 	// known however long the test takes to look at the result.
@@ -327,6 +331,9 @@ func TestContainmentLeftovers(t *testing.T) {
 			submitCommit(t, d.addr, "", repo.dir, commit, "main")
 			waitFor(t, 30*time.Second, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
 			escapee, child := readPid(t, pids, "escapee"), readPid(t, pids, "child")
+			if err := os.WriteFile(filepath.Join(pids, "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 
 			sup := supervisorOf(r.cmd.Process.Pid)
 			if sup == 0 {
