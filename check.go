@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/testrun"
 )
 
 // check catches what the user can fix before anything starts, and fills in what
@@ -73,6 +74,9 @@ func (o *options) check() error {
 	}
 	if o.DispatcherTimeout < 0 {
 		return fmt.Errorf("--dispatcher-timeout %v: want 0 (wait for ever) or more", o.DispatcherTimeout)
+	}
+	if _, err := testrun.ParseMode(o.Containment); err != nil {
+		return fmt.Errorf("--containment: %w", err)
 	}
 	if o.Slots < 1 || o.Slots > wire.MaxSlots {
 		return fmt.Errorf("--slots %d: want 1-%d", o.Slots, wire.MaxSlots)

@@ -19,10 +19,11 @@ import (
 
 // The headless modes: one service each, logging to stderr, stopped by a signal.
 
-// signals delivers SIGINT and SIGTERM until ctx ends.
+// signals delivers SIGINT, SIGTERM and SIGHUP (a closed terminal, handled like
+// SIGTERM) until ctx ends.
 func signals(ctx context.Context) <-chan os.Signal {
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	context.AfterFunc(ctx, func() { signal.Stop(ch) })
 	return ch
 }
@@ -70,6 +71,11 @@ func runRunner(ctx context.Context, o *options, log *slog.Logger, stderr io.Writ
 		log.Warn("cannot become the subreaper of test processes; orphans that leave their process group may survive", "err", err)
 	}
 	r := runner.New(cfg)
+	contained, err := r.Setup()
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide: %v\n", err)
+		return exitUsage
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sig := signals(ctx)
@@ -86,7 +92,7 @@ func runRunner(ctx context.Context, o *options, log *slog.Logger, stderr io.Writ
 			cancel()
 		}
 	}()
-	log.Info("runner starting", "dispatcher", o.DispatcherServer, "slots", o.Slots, "repo", o.Repo)
+	log.Info("runner starting", "dispatcher", o.DispatcherServer, "slots", o.Slots, "repo", o.Repo, "containment", contained)
 	if err := r.Run(ctx); err != nil {
 		log.Error("runner exiting", "reason", err)
 		if errors.Is(err, peer.ErrDispatcherGone) {

@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 
 	"github.com/eventide-ci/eventide/services/gitrepo"
+	"github.com/eventide-ci/eventide/services/testrun"
 )
 
 const version = "0.1.0"
@@ -27,6 +28,9 @@ const version = "0.1.0"
 const exitUsage = 2
 
 func main() {
+	// A runner re-executes this binary as each job's supervisor; that is all
+	// such a process does.
+	testrun.MaybeSupervise()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

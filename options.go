@@ -63,6 +63,8 @@ type giveUpFlags struct {
 type jobFlags struct {
 	JobTimeout time.Duration `default:"30m" help:"a job's time limit unless .eventide.yml sets one"`
 	Grace      time.Duration `default:"5s" help:"time between SIGTERM and SIGKILL for a job's processes"`
+	// Containment is checked by check (testrun.ParseMode).
+	Containment string `placeholder:"MODE" default:"auto" help:"how each job's processes are held and killed: auto (a cgroup v2 where one can be made, else a process group), cgroup or pgroup"`
 }
 
 // watchFlags configure an observer: a headless one, or the console's.
