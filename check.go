@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/testrun"
 )
 
 // check catches what the user can fix before anything starts, and fills in what
@@ -71,6 +72,12 @@ func (o *options) check() error {
 			return fmt.Errorf("--labels: %w", err)
 		}
 	}
+	if o.DispatcherTimeout < 0 {
+		return fmt.Errorf("--dispatcher-timeout %v: want 0 (wait for ever) or more", o.DispatcherTimeout)
+	}
+	if _, err := testrun.ParseMode(o.Containment); err != nil {
+		return fmt.Errorf("--containment: %w", err)
+	}
 	if o.Slots < 1 || o.Slots > wire.MaxSlots {
 		return fmt.Errorf("--slots %d: want 1-%d", o.Slots, wire.MaxSlots)
 	}
@@ -92,6 +99,10 @@ func (h *hostFlags) check() error {
 	}
 	if h.MaxLogBytes < 64<<10 {
 		return fmt.Errorf("--max-log-bytes %d: want at least 65536", h.MaxLogBytes)
+	}
+	if h.MaxHandshakes < 1 || h.MaxHandshakesPerSource < 1 || h.MaxHandshakesPerSource > h.MaxHandshakes {
+		return fmt.Errorf("--max-handshakes %d, --max-handshakes-per-source %d: want at least 1 each, per source at most the total",
+			h.MaxHandshakes, h.MaxHandshakesPerSource)
 	}
 	return nil
 }

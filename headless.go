@@ -19,20 +19,22 @@ import (
 
 // The headless modes: one service each, logging to stderr, stopped by a signal.
 
-// signals delivers SIGINT and SIGTERM until ctx ends.
+// signals delivers SIGINT, SIGTERM and SIGHUP (a closed terminal, handled like
+// SIGTERM) until ctx ends.
 func signals(ctx context.Context) <-chan os.Signal {
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	context.AfterFunc(ctx, func() { signal.Stop(ch) })
 	return ch
 }
 
 func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
-	d, l, err := openDispatcher(o, log)
+	d, l, lock, err := openDispatcher(o, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "eventide: %v\n", err)
 		return exitUsage
 	}
+	defer lock.Release() // after Shutdown
 	sig := signals(ctx)
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(l) }()
@@ -56,12 +58,24 @@ func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.
 	return 0
 }
 
-func runRunner(ctx context.Context, o *options, log *slog.Logger) int {
-	log = log.With("runner", o.Name)
+func runRunner(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
+	cfg := runnerConfig(o, log.With("runner", o.Name))
+	lock, err := lockRunner(o, cfg.WorkDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide: %v\n", err)
+		return exitUsage
+	}
+	defer lock.Release()
+	log = cfg.Logger
 	if err := testrun.BecomeSubreaper(); err != nil {
 		log.Warn("cannot become the subreaper of test processes; orphans that leave their process group may survive", "err", err)
 	}
-	r := runner.New(runnerConfig(o, log))
+	r := runner.New(cfg)
+	contained, err := r.Setup()
+	if err != nil {
+		fmt.Fprintf(stderr, "eventide: %v\n", err)
+		return exitUsage
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sig := signals(ctx)
@@ -78,7 +92,7 @@ func runRunner(ctx context.Context, o *options, log *slog.Logger) int {
 			cancel()
 		}
 	}()
-	log.Info("runner starting", "dispatcher", o.DispatcherServer, "slots", o.Slots, "repo", o.Repo)
+	log.Info("runner starting", "dispatcher", o.DispatcherServer, "slots", o.Slots, "repo", o.Repo, "containment", contained)
 	if err := r.Run(ctx); err != nil {
 		log.Error("runner exiting", "reason", err)
 		if errors.Is(err, peer.ErrDispatcherGone) {
@@ -93,7 +107,7 @@ func runRunner(ctx context.Context, o *options, log *slog.Logger) int {
 func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
 	obs, err := observer.New(ctx, observerConfig(o, log))
 	if err != nil {
-		fmt.Fprintf(stderr, "eventide: %v\n", err)
+		fmt.Fprintf(stderr, "eventide: %v\n", inUse(o.DataDir, err))
 		return exitUsage
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -107,6 +121,9 @@ func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Wr
 	}()
 	if err := obs.Run(ctx); err != nil {
 		log.Error("observer exiting", "reason", err)
+		if errors.Is(err, peer.ErrDispatcherGone) {
+			return 1
+		}
 		return exitUsage
 	}
 	return 0

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventide-ci/eventide/services/dirlock"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 	"github.com/eventide-ci/eventide/services/observer"
 	"github.com/eventide-ci/eventide/services/runner"
@@ -21,28 +22,38 @@ type hosted struct {
 	ctx      context.Context // the runners', the observer's and whatever Go starts
 	stopSvcs context.CancelFunc
 	services sync.WaitGroup
+
+	locks []*dirlock.Lock // the dispatcher's and each local runner's, released last
 }
 
 // startHosted starts everything; on an error nothing is left running.
 func startHosted(ctx context.Context, o *options, log *slog.Logger) (*hosted, error) {
-	d, l, err := openDispatcher(o, log.With("mode", "dispatcher"))
+	d, l, lock, err := openDispatcher(o, log.With("mode", "dispatcher"))
 	if err != nil {
 		return nil, err
 	}
-	h := &hosted{d: d, addr: l.Addr().String(), served: make(chan error, 1)}
+	h := &hosted{d: d, addr: l.Addr().String(), served: make(chan error, 1), locks: []*dirlock.Lock{lock}}
 	h.ctx, h.stopSvcs = context.WithCancel(ctx)
 	go func() { h.served <- d.Serve(l) }()
 	for i := range o.Runners {
-		r := runner.New(localRunner(o, h.addr, i+1, log))
+		cfg := localRunner(o, h.addr, i+1, log)
+		lock, err := lockRunner(o, cfg.WorkDir)
+		if err != nil {
+			h.stop()
+			return nil, err
+		}
+		h.locks = append(h.locks, lock)
+		r := runner.New(cfg)
 		h.Go(func(ctx context.Context) { r.Run(ctx) })
 	}
 	if o.Repo != "" {
 		cfg := observerConfig(o, log.With("mode", "observer"))
 		cfg.Dispatcher, cfg.Name = h.addr, "console-observer"
+		cfg.DispatcherTimeout = 0 // its dispatcher is this process: it goes only when the observer does
 		obs, err := observer.New(h.ctx, cfg)
 		if err != nil {
 			h.stop()
-			return nil, err
+			return nil, inUse(o.DataDir, err)
 		}
 		h.Go(func(ctx context.Context) { obs.Run(ctx) })
 	}
@@ -65,5 +76,8 @@ func (h *hosted) stop() error {
 	defer cancel()
 	err := h.d.Shutdown(ctx)
 	<-h.served
+	for _, l := range h.locks {
+		l.Release()
+	}
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 
 	"github.com/eventide-ci/eventide/services/gitrepo"
+	"github.com/eventide-ci/eventide/services/testrun"
 )
 
 const version = "0.1.0"
@@ -27,6 +28,9 @@ const version = "0.1.0"
 const exitUsage = 2
 
 func main() {
+	// A runner re-executes this binary as each job's supervisor; that is all
+	// such a process does.
+	testrun.MaybeSupervise()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -59,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "dispatcher":
 		return runDispatcher(ctx, o, log, stderr)
 	case "runner":
-		return runRunner(ctx, o, log)
+		return runRunner(ctx, o, log, stderr)
 	case "observer":
 		return runObserver(ctx, o, log, stderr)
 	case "notify":

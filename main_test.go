@@ -34,12 +34,20 @@ func TestParseRejects(t *testing.T) {
 		"--slots":              {"--mode=runner", "--slots", "0"},
 		"--labels":             {"--mode=runner", "--labels", "a b"},
 		"--name":               {"--mode=runner", "--name", "../x"},
+		"--max-handshakes":     {"--mode=dispatcher", "--max-handshakes", "8", "--max-handshakes-per-source", "9"},
 	}
 	for want, args := range cases {
 		_, err := parseOpts(args)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parse(%q) = %v, want an error mentioning %q", args, err, want)
 		}
+	}
+}
+
+func TestNegativeDispatcherTimeoutRejected(t *testing.T) {
+	args := []string{"--mode=observer", "--dispatcher-timeout=-1s", t.TempDir()}
+	if _, err := parseOpts(args); err == nil || !strings.Contains(err.Error(), "--dispatcher-timeout -1s: want 0 (wait for ever) or more") {
+		t.Errorf("parse(%q) = %v, want an error about --dispatcher-timeout", args, err)
 	}
 }
 
@@ -166,7 +174,8 @@ func TestFlagOfAnotherMode(t *testing.T) {
 		args  []string
 		wants []string
 	}{
-		{[]string{"--mode=observer", "--dispatcher-timeout", "3s", repo}, []string{"--dispatcher-timeout is for", "--mode=runner", "not --mode=observer", "see eventide help observer"}},
+		{[]string{"--mode=observer", "--job-timeout", "3s", repo}, []string{"--job-timeout is for", "--mode=runner", "not --mode=observer", "see eventide help observer"}},
+		{[]string{"notify", repo, "--dispatcher-timeout", "3s"}, []string{"--dispatcher-timeout is for", "--mode=observer", "not notify"}},
 		{[]string{"--slots=2"}, []string{"--slots is for --mode=runner, not the console", "see eventide --help"}},
 		{[]string{"notify", repo, "--demo"}, []string{"--demo is for the console, not notify"}},
 		{[]string{"--mode=runer"}, []string{`unknown mode "runer", did you mean runner?`}},

@@ -30,6 +30,10 @@ type hostFlags struct {
 	MaxLogBytes      int64         `placeholder:"BYTES" default:"33554432" help:"output kept per attempt; beyond it the oldest output is dropped and the cut marked"`
 	HandshakeTimeout time.Duration `default:"5s" help:"drop a client that has not said hello by then"`
 	LeaseTimeout     time.Duration `default:"5s" help:"a runner must accept an assignment within this"`
+	// Connections that have not said hello yet; past either bound the oldest such
+	// connection is dropped (see PROTOCOL.md §4).
+	MaxHandshakes          int `placeholder:"N" default:"256" help:"connections waiting for their hello, in all; past it the oldest is dropped"`
+	MaxHandshakesPerSource int `placeholder:"N" default:"16" help:"connections waiting for their hello from one address (one /64 for IPv6); past it that address's oldest is dropped"`
 }
 
 // clientFlags say where the dispatcher is, for the modes that connect to one.
@@ -48,11 +52,19 @@ type slotFlags struct {
 	Labels string `placeholder:"LIST" help:"comma-separated labels, e.g. os=linux,gpu"`
 }
 
+// giveUpFlags say when a client that waits for its dispatcher stops waiting: a
+// runner (headless, or the console's local ones) or a headless observer. Notify
+// tries once and has no use for it.
+type giveUpFlags struct {
+	DispatcherTimeout time.Duration `default:"60s" help:"exit (status 1) after this long without a dispatcher; 0 waits for ever"`
+}
+
 // jobFlags limit the jobs a runner runs: a headless one's, or the console's local ones.
 type jobFlags struct {
-	DispatcherTimeout time.Duration `default:"60s" help:"a runner exits after this long without a dispatcher"`
-	JobTimeout        time.Duration `default:"30m" help:"a job's time limit unless .eventide.yml sets one"`
-	Grace             time.Duration `default:"5s" help:"time between SIGTERM and SIGKILL for a job's processes"`
+	JobTimeout time.Duration `default:"30m" help:"a job's time limit unless .eventide.yml sets one"`
+	Grace      time.Duration `default:"5s" help:"time between SIGTERM and SIGKILL for a job's processes"`
+	// Containment is checked by check (testrun.ParseMode).
+	Containment string `placeholder:"MODE" default:"auto" help:"how each job's processes are held and killed: auto (a cgroup v2 where one can be made, else a process group), cgroup or pgroup"`
 }
 
 // watchFlags configure an observer: a headless one, or the console's.
@@ -86,6 +98,7 @@ type options struct {
 	clientFlags
 	nameFlags
 	slotFlags
+	giveUpFlags
 	jobFlags
 	watchFlags
 	consoleFlags
@@ -116,10 +129,10 @@ var modes = []string{"console", "dispatcher", "runner", "observer", "notify"}
 
 func newCLI(o *options, st *settings) *cli {
 	return &cli{settings: st,
-		Console:    modeCmd{kong.Plugins{&o.repoFlags, &o.consoleFlags, &o.hostFlags, &o.nameFlags, &o.jobFlags, &o.watchFlags, &o.commonFlags}},
+		Console:    modeCmd{kong.Plugins{&o.repoFlags, &o.consoleFlags, &o.hostFlags, &o.nameFlags, &o.giveUpFlags, &o.jobFlags, &o.watchFlags, &o.commonFlags}},
 		Dispatcher: modeCmd{kong.Plugins{&o.hostFlags, &o.commonFlags}},
-		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.slotFlags, &o.jobFlags, &o.commonFlags}},
-		Observer:   modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.watchFlags, &o.commonFlags}},
+		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.slotFlags, &o.giveUpFlags, &o.jobFlags, &o.commonFlags}},
+		Observer:   modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.giveUpFlags, &o.watchFlags, &o.commonFlags}},
 		Notify:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.commonFlags}},
 	}
 }

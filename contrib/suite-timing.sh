@@ -60,6 +60,8 @@ for ((r = 1; r <= runs; r++)); do
   wall=$((($(date +%s%N) - start) / 1000000)) # ms
   walls+=("$wall")
   printf 'run %d: %d.%d s, exit %d, peak RSS %d MiB, load %s\n' "$r" $((wall / 1000)) $((wall % 1000 / 100)) "$rc" $((peak / 1024)) "$(cut -d' ' -f1-3 /proc/loadavg)"
+  # The slowest packages of the run, for where the time goes.
+  grep -aE '^(ok|FAIL)[[:space:]]' "$work/run$r.log" | sort -t$'\t' -k3 -rV | head -4 | sed 's/^/    /' || true
   if ((rc != 0)); then
     status=1
     keep="${TMPDIR:-/tmp}/suite-timing-run$r-$$.log"

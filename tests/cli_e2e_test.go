@@ -104,7 +104,7 @@ func TestCLIMistakes(t *testing.T) {
 	}{
 		{[]string{"--bogus"}, []string{"unknown flag --bogus", "see eventide --help"}},
 		{[]string{"--mode=runer"}, []string{`unknown mode "runer"`, "did you mean runner?"}},
-		{[]string{"--mode=observer", "--dispatcher-timeout", "3s", repo}, []string{"--dispatcher-timeout is for", "--mode=runner", "not --mode=observer"}},
+		{[]string{"--mode=observer", "--job-timeout", "3s", repo}, []string{"--job-timeout is for", "--mode=runner", "not --mode=observer"}},
 		{[]string{"--mode=dispatcher", "--port", "http"}, []string{"--port", "http", "see eventide help dispatcher"}},
 	} {
 		out, errOut, code := runSplit(t, nil, tc.args...)

@@ -83,8 +83,8 @@ func (c *Client) Subscribe(ctx context.Context) (*wire.Snapshot, <-chan wire.Eve
 				return nil, wire.Errorf(wire.CodeMethodNotFound, "a console serves only %s", wire.MethodConsoleEvents)
 			}
 			var evs wire.Events
-			if err := json.Unmarshal(params, &evs); err != nil {
-				return nil, wire.Errorf(wire.CodeInvalidParams, "%s: %v", method, err)
+			if err := wire.Decode(method, params, &evs); err != nil {
+				return nil, err
 			}
 			select {
 			case events <- evs:

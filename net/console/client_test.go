@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/internal/testkit"
+	"github.com/eventide-ci/eventide/net/console"
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
-	"github.com/eventide-ci/eventide/net/console"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 )
 

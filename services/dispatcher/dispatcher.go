@@ -30,6 +30,10 @@ type Config struct {
 	MaxMissed        int           // default 3
 	LeaseTimeout     time.Duration // a runner must accept an assignment within this; default 5s
 	HandshakeTimeout time.Duration // default 5s
+	// MaxHandshakes and MaxHandshakesPerSource bound the connections that have
+	// not said hello, in all and per source address; 0 takes net/peer's defaults.
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
 	// ReclaimWindow is how long after a start the jobs that were running wait for
 	// their runners to report them before they are queued again; default
 	// Heartbeat × MaxMissed, at least 2s.
@@ -157,9 +161,11 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	d.srv = &peer.Server{
-		Admit:            d.admit,
-		Token:            cfg.Token,
-		HandshakeTimeout: cfg.HandshakeTimeout,
+		Admit:                  d.admit,
+		Token:                  cfg.Token,
+		HandshakeTimeout:       cfg.HandshakeTimeout,
+		MaxHandshakes:          cfg.MaxHandshakes,
+		MaxHandshakesPerSource: cfg.MaxHandshakesPerSource,
 		// A short outgoing queue: its buffer is allocated up front for each of
 		// what may be thousands of connections, and the write loop empties it in
 		// one write anyway.

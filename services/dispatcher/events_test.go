@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/net/console"
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 func TestSubscribeSnapshot(t *testing.T) {

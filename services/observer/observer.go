@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/dirlock"
 	"github.com/eventide-ci/eventide/services/gitrepo"
 )
 
@@ -30,7 +31,10 @@ type Config struct {
 	DataDir    string        // state and mirrors; default ".eventide/observer"
 	MaxNew     int           // commits submitted per branch per look at most; default 100
 	NoWatch    bool          // poll only, not watching a local repository for ref changes; see watch.go
-	Logger     *slog.Logger
+	// DispatcherTimeout ends Run with an error wrapping peer.ErrDispatcherGone
+	// after this long without a connection; 0 waits for ever.
+	DispatcherTimeout time.Duration
+	Logger            *slog.Logger
 }
 
 // Observer submits new commits of one repository.
@@ -39,6 +43,7 @@ type Observer struct {
 	log  *slog.Logger
 	repo *gitrepo.Repo
 	st   *state
+	lock *dirlock.Lock // on st's file, from New until Run returns
 
 	mu      sync.Mutex
 	conn    *peer.Conn
@@ -48,8 +53,10 @@ type Observer struct {
 	badBranch map[string]struct{} // branches whose names the protocol refuses
 }
 
-// New opens the repository and the saved state; errors here are the user's to fix
-// (a path that is not a repository, a corrupt state file).
+// New opens the repository and the saved state, and locks the state against a
+// second observer of the repository in DataDir (a *dirlock.HeldError), until Run
+// returns; errors here are the user's to fix (a path that is not a repository, a
+// corrupt state file, an observer already running).
 func New(ctx context.Context, cfg Config) (*Observer, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
@@ -70,22 +77,31 @@ func New(ctx context.Context, cfg Config) (*Observer, error) {
 	if err := wire.CheckRepo(repo.URL()); err != nil {
 		return nil, fmt.Errorf("repository %s cannot be sent to runners: %w", cfg.Repo, err)
 	}
-	st, err := loadState(cfg.DataDir, repo.URL())
+	lock, err := dirlock.Acquire(lockPath(cfg.DataDir, repo.URL()), "the observer's state for "+cfg.Repo)
 	if err != nil {
 		return nil, err
 	}
-	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, connect: make(chan struct{}, 1),
+	st, err := loadState(cfg.DataDir, repo.URL())
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return &Observer{cfg: cfg, log: cfg.Logger, repo: repo, st: st, lock: lock, connect: make(chan struct{}, 1),
 		badBranch: make(map[string]struct{})}, nil
 }
 
-// Run watches until ctx is cancelled.
+// Run watches until ctx is cancelled (it then returns nil), or until no
+// dispatcher was reachable for DispatcherTimeout: it returns an error wrapping
+// peer.ErrDispatcherGone. Either way what it submitted is saved.
 func (o *Observer) Run(ctx context.Context) error {
+	defer o.lock.Release()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rd := &peer.Redialer{
-		Addr:   o.cfg.Dispatcher,
-		Hello:  o.cfg.hello,
-		Logger: o.log,
+		Addr:        o.cfg.Dispatcher,
+		Hello:       o.cfg.hello,
+		GiveUpAfter: o.cfg.DispatcherTimeout,
+		Logger:      o.log,
 	}
 	var wg sync.WaitGroup
 	var dialErr error
@@ -121,7 +137,17 @@ func (o *Observer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			return dialErr
+			// Each acknowledged commit was saved as it came; a look cut short
+			// may still hold a branch's tip past them, or a deleted branch.
+			if o.st.Started {
+				if err := o.st.save(); err != nil {
+					o.log.Error("saving what was submitted", "err", err)
+				}
+			}
+			if dialErr != nil {
+				return fmt.Errorf("giving up: %w", dialErr)
+			}
+			return nil
 		case <-t.C:
 		case <-o.connect: // deliver what is pending at once
 		case <-wake: // a ref changed: look at once

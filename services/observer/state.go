@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/eventide-ci/eventide/net/wire"
 )
@@ -29,6 +30,14 @@ type state struct {
 func statePath(dir, repo string) string {
 	sum := sha256.Sum256([]byte(repo))
 	return filepath.Join(dir, hex.EncodeToString(sum[:8])+".json")
+}
+
+// lockPath is the lock file beside the state file: the observer of a repository
+// holds it while it runs, so that two observers never share one state file (and
+// submit each commit twice), while observers of different repositories share a
+// data dir.
+func lockPath(dir, repo string) string {
+	return strings.TrimSuffix(statePath(dir, repo), ".json") + ".lock"
 }
 
 func loadState(dir, repo string) (*state, error) {

@@ -40,6 +40,7 @@ func setupJob(t *testing.T) (repo string, job wire.Assign) {
 func checkOutput(t *testing.T, got string, job wire.Assign) {
 	t.Helper()
 	header, rest, _ := strings.Cut(got, "\n")
+	rest, _, _ = strings.Cut(rest, "eventide: CPU time ") // the job's usage, last
 	if want := "eventide: runner runner-1, commit " + job.Commit + ", running "; !strings.HasPrefix(header, want) || rest != commandOutput {
 		t.Fatalf("output %q; want a line starting %q, then %q", got, want, commandOutput)
 	}

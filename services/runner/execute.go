@@ -91,9 +91,13 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	testsStarted := time.Now()
 	out := testrun.Run(ctx, spec, testrun.Options{
 		Dir: wt, Output: j, Grace: r.cfg.Grace, Timeout: timeout,
-		Env: []string{"EVENTIDE_JOB_ID=" + j.a.JobID, "EVENTIDE_COMMIT=" + j.a.Commit, "CI=true"},
+		Env:     []string{"EVENTIDE_JOB_ID=" + j.a.JobID, "EVENTIDE_COMMIT=" + j.a.Commit, "CI=true"},
+		Contain: r.contain,
 	})
 	tests = time.Since(testsStarted)
+	if out.Usage != nil {
+		fmt.Fprint(j, usageLine(out.Usage, r.contain.Mode()))
+	}
 	res.ExitCode = out.ExitCode
 	s := testrun.ParseUnittest(j.output())
 	res.Summary = wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}

@@ -17,6 +17,7 @@ import (
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/gitrepo"
+	"github.com/eventide-ci/eventide/services/testrun"
 )
 
 // Config configures a Runner. Zero values take the defaults.
@@ -31,7 +32,11 @@ type Config struct {
 	DispatcherTimeout time.Duration
 	JobTimeout        time.Duration // default 30m, unless the repository sets one
 	Grace             time.Duration // SIGTERM → SIGKILL for test processes; default 5s
-	Logger            *slog.Logger
+	// Containment is how each job's processes are held together and killed:
+	// "auto" (the default) a cgroup v2 where one can be made, else a process
+	// group; "cgroup"; or "pgroup". See testrun.Containment.
+	Containment string
+	Logger      *slog.Logger
 }
 
 // Reasons a runner stops its jobs.
@@ -55,6 +60,14 @@ type Runner struct {
 	quit     chan struct{} // closed when Run is about to return
 	wg       sync.WaitGroup
 	jobsCtx  context.Context
+
+	setupOnce sync.Once
+	setupErr  error
+	contain   *testrun.Containment // nil where the platform has none
+	contained string               // what contains jobs, as logged
+	leftovers testrun.Leftovers    // of an earlier runner, killed by Setup
+	// staleWorktrees counts the worktrees of an earlier runner Setup removed.
+	staleWorktrees int
 }
 
 // New makes a runner.
@@ -89,6 +102,10 @@ func New(cfg Config) *Runner {
 // runner has drained, or no dispatcher was reachable for DispatcherTimeout (it then
 // returns an error wrapping peer.ErrDispatcherGone).
 func (r *Runner) Run(ctx context.Context) error {
+	if _, err := r.Setup(); err != nil {
+		return err
+	}
+	r.logSetup()
 	jobsCtx, stopJobs := context.WithCancelCause(context.Background())
 	r.mu.Lock()
 	r.jobsCtx = jobsCtx

@@ -4,12 +4,25 @@
 //
 // The hard part of running untrusted test suites is not starting them but
 // stopping them: test commands fork servers, daemonise helpers with setsid,
-// ignore SIGTERM and hold the output pipe open from grandchildren. Run
-// therefore tracks a job's processes two ways, by process group and by a
-// per-run marker in the environment (the Jenkins ProcessTreeKiller
-// technique), and does not return until both sets are gone or SIGKILLed.
+// clear their environment, ignore SIGTERM and hold the output pipe open from
+// grandchildren. And the runner that should stop them may itself be killed.
 //
-// Process tracking is complete on Linux, which has /proc to find marked
-// processes and PR_SET_CHILD_SUBREAPER to adopt orphans; on other Unix
-// systems only the process group is covered.
+// A runner therefore runs each job under a supervisor (Options.Contain, see
+// Containment): its own binary re-executed (MaybeSupervise), which is the
+// child subreaper of the job, so every orphan of the job becomes its child.
+// It kills the whole job when the command ends, when the runner asks (timeout,
+// cancel) and, reading end of file on a pipe only the runner holds, the
+// moment the runner dies, however it died. The job lives in a cgroup v2 of
+// its own where the runner can make one (killed whole with cgroup.kill,
+// which also gives its CPU time and peak memory); otherwise in a process
+// group, where the supervisor's descendants are the job. Every process also
+// carries a marker in its environment naming the runner's data dir, and
+// every cgroup that id, so a runner started again on the data dir kills
+// what an earlier one left.
+//
+// Without Options.Contain, Run tracks the job itself, by process group and
+// marker (the Jenkins ProcessTreeKiller technique): complete on Linux, which
+// has /proc to find marked processes and PR_SET_CHILD_SUBREAPER to adopt
+// orphans, but a process that clears its environment after setsid escapes
+// it, and nothing survives the runner's own death.
 package testrun

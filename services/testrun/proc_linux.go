@@ -28,11 +28,8 @@ func BecomeSubreaper() error {
 	return nil
 }
 
-// members lists the processes in group pgid, plus those owned by our
-// effective uid whose environment contains the entry marker. Processes
-// that vanish or deny access mid-scan are skipped: they are either gone
-// or not ours. Pass pgid -1 to match on the marker alone.
-func members(pgid int, marker string) ([]member, error) {
+// scan lists the processes sel matches, skipping this one.
+func scan(sel selector) ([]member, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, err
@@ -43,29 +40,54 @@ func members(pgid int, marker string) ([]member, error) {
 		return nil, err
 	}
 	self, euid := os.Getpid(), uint32(os.Geteuid())
-	var out []member
+	var all []member
 	var buf [512]byte
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
 		if err != nil || pid == self {
 			continue
 		}
-		m, ok := readStat(pid, buf[:])
-		if !ok {
-			continue
+		if m, ok := readStat(pid, buf[:]); ok {
+			all = append(all, m)
 		}
-		if m.pgid == pgid {
+	}
+	var desc map[int]bool
+	if sel.root > 0 {
+		desc = descendants(all, sel.root)
+	}
+	var out []member
+	for _, m := range all {
+		if m.pgid == sel.pgid || desc[m.pid] {
 			out = append(out, m)
 			continue
 		}
 		// A zombie's environment is already gone, so it cannot be matched.
 		// The ones we care about were seen alive by an earlier scan.
-		if m.zombie || !ownedBy(pid, euid) || !hasEnv(pid, marker) {
+		if sel.marker == "" || m.zombie || !ownedBy(m.pid, euid) || !hasEnv(m.pid, sel.marker, sel.prefix) {
 			continue
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// descendants returns the pids below root in the parent links of procs.
+func descendants(procs []member, root int) map[int]bool {
+	children := make(map[int][]int)
+	for _, m := range procs {
+		children[m.ppid] = append(children[m.ppid], m.pid)
+	}
+	desc := make(map[int]bool)
+	queue := children[root]
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if !desc[pid] {
+			desc[pid] = true
+			queue = append(queue, children[pid]...)
+		}
+	}
+	return desc
 }
 
 // readStat parses /proc/<pid>/stat: "pid (comm) state ppid pgrp ...".
@@ -90,12 +112,13 @@ func readStat(pid int, buf []byte) (member, bool) {
 	if len(f) < 3 || len(f[0]) != 1 {
 		return member{}, false
 	}
-	pgid, err := strconv.Atoi(string(f[2]))
-	if err != nil {
+	ppid, err1 := strconv.Atoi(string(f[1]))
+	pgid, err2 := strconv.Atoi(string(f[2]))
+	if err1 != nil || err2 != nil {
 		return member{}, false
 	}
 	state := f[0][0]
-	return member{pid: pid, pgid: pgid, zombie: state == 'Z' || state == 'X'}, true
+	return member{pid: pid, ppid: ppid, pgid: pgid, zombie: state == 'Z' || state == 'X'}, true
 }
 
 // ownedBy checks the owner of /proc/<pid>, which is the process's
@@ -107,9 +130,9 @@ func ownedBy(pid int, uid uint32) bool {
 }
 
 // hasEnv reports whether the initial environment of pid contains entry
-// exactly. A process could overwrite that memory to hide; the marker is
+// exactly (or, with prefix, an entry starting with it). A process could overwrite that memory to hide; the marker is
 // protection against accidents (daemonising), not against malice.
-func hasEnv(pid int, entry string) bool {
+func hasEnv(pid int, entry string, prefix bool) bool {
 	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
 		return false
@@ -121,7 +144,7 @@ func hasEnv(pid int, entry string) bool {
 		} else {
 			e, env = env, nil
 		}
-		if string(e) == entry {
+		if string(e) == entry || prefix && bytes.HasPrefix(e, []byte(entry)) {
 			return true
 		}
 	}

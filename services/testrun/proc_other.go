@@ -17,9 +17,9 @@ func BecomeSubreaper() error {
 	return fmt.Errorf("testrun: child subreaper: %w", errors.ErrUnsupported)
 }
 
-// members needs /proc. Without it procTree falls back to the process
+// scan needs /proc. Without it procTree falls back to the process
 // group alone, and escapees that called setsid are not found.
-func members(pgid int, marker string) ([]member, error) {
+func scan(sel selector) ([]member, error) {
 	return nil, errors.ErrUnsupported
 }
 

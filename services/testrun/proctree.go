@@ -12,15 +12,46 @@ import (
 // member is one process found to belong to a run.
 type member struct {
 	pid    int
+	ppid   int
 	pgid   int
 	zombie bool // dead but unreaped: it needs a wait, not a signal
 }
 
+// members lists the processes in group pgid, plus those owned by our
+// effective uid whose environment contains the entry marker. Processes
+// that vanish or deny access mid-scan are skipped: they are either gone
+// or not ours. Pass pgid -1 to match on the marker alone.
+func members(pgid int, marker string) ([]member, error) {
+	return scan(selector{pgid: pgid, marker: marker, root: -1})
+}
+
+// selector says which processes a scan matches; any one criterion suffices.
+type selector struct {
+	pgid   int    // members of this process group; -1 for none
+	marker string // processes whose environment holds this entry; "" for none
+	prefix bool   // marker matches entries that start with it (a runner's leftovers)
+	root   int    // descendants of this pid (not itself); -1 for none
+}
+
+// tracker finds the processes of one job and signals them.
+type tracker interface {
+	// signal sends sig to the job and reports whether any of it was alive.
+	signal(sig unix.Signal) bool
+	// alive reports whether any process of the job is still running.
+	alive() bool
+}
+
 // procTree is the set of processes of one run: the command's process group
-// plus every process carrying the run's environment marker.
+// plus every process carrying the run's environment marker, plus, under a
+// job supervisor, every descendant of the supervisor.
 type procTree struct {
 	leader int    // the command's pid, which is also the group's id
 	marker string // "EVENTIDE_RUN_TOKEN=<hex>"
+	// root, when positive, is a child subreaper above the command (the job
+	// supervisor): every orphan of the job is re-parented to it, so its
+	// descendants are the job, whatever the job did to its group and
+	// environment (setsid env -i ...).
+	root int
 	// seen collects every non-leader pid found in the tree so that reap
 	// can collect the ones that were orphaned onto us. The leader belongs
 	// to os/exec: reaping it here would make cmd.Wait fail.
@@ -28,14 +59,14 @@ type procTree struct {
 }
 
 func newProcTree(leader int, marker string) *procTree {
-	return &procTree{leader: leader, marker: marker, seen: make(map[int]struct{})}
+	return &procTree{leader: leader, marker: marker, root: -1, seen: make(map[int]struct{})}
 }
 
 // scan lists the tree's live processes, remembering every pid for reap.
 // Without /proc (non-Linux) the group is all we can see and there is no
 // per-process list; ok is then false.
 func (t *procTree) scan() (live []member, ok bool) {
-	ms, err := members(t.leader, t.marker)
+	ms, err := scan(selector{pgid: t.leader, marker: t.marker, root: t.root})
 	if err != nil {
 		return nil, false
 	}
@@ -92,25 +123,30 @@ func (t *procTree) alive() bool {
 // terminate sends SIGTERM, waits up to grace for the tree to exit, then
 // SIGKILLs whatever is left, repeating for a bounded time to catch
 // processes forked in between. It returns at once if nothing is running.
-func (t *procTree) terminate(grace time.Duration) {
+func (t *procTree) terminate(grace time.Duration) { terminate(t, grace) }
+
+// terminate sends SIGTERM to the job t tracks, waits up to grace for it to
+// exit, then SIGKILLs whatever is left, repeating for a bounded time to catch
+// processes forked in between.
+func terminate(t tracker, grace time.Duration) {
 	if !t.signal(unix.SIGTERM) {
 		return
 	}
-	if t.waitGone(grace) {
+	if waitGone(t, grace) {
 		return
 	}
 	deadline := time.Now().Add(killWait)
 	for t.signal(unix.SIGKILL) {
 		left := time.Until(deadline)
-		if left <= 0 || t.waitGone(min(left, 100*time.Millisecond)) {
+		if left <= 0 || waitGone(t, min(left, 100*time.Millisecond)) {
 			return
 		}
 	}
 }
 
-// waitGone polls until the tree is dead or d has passed. Polling is the
+// waitGone polls until the job is dead or d has passed. Polling is the
 // only option: we cannot wait on processes that are not our children.
-func (t *procTree) waitGone(d time.Duration) bool {
+func waitGone(t tracker, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	interval := 2 * time.Millisecond
 	for {

@@ -38,6 +38,11 @@ type Options struct {
 	Output  io.Writer     // combined stdout+stderr, written as produced (must be safe to call from one goroutine)
 	Grace   time.Duration // SIGTERM -> SIGKILL grace, default 5s
 	Timeout time.Duration // whole-run timeout, 0 = none; a non-zero Spec.Timeout overrides it
+	// Contain runs the command under a job supervisor that kills everything
+	// it started even if this process dies, in a cgroup where it has one.
+	// Without it the command is this process's child and Run does the
+	// killing, which a SIGKILLed runner cannot.
+	Contain *Containment
 }
 
 // Outcome is how a run ended.
@@ -49,6 +54,18 @@ type Outcome struct {
 	// code. Otherwise it wraps the start failure, ErrTimeout, the
 	// context's cause, ErrUnkillable, or the error from writing Output.
 	Err error
+	// Usage is what the job consumed, nil where it was not measured
+	// (without Options.Contain).
+	Usage *Usage
+}
+
+// Usage is what a job consumed, all its processes together.
+type Usage struct {
+	CPU time.Duration // user and system time
+	// PeakMemory is the most memory the job's cgroup held at once, in bytes;
+	// -1 when not measured: in pgroup mode, and where the cgroup2 tree does
+	// not enable the memory controller for it.
+	PeakMemory int64
 }
 
 // Reason says why a run ended.
@@ -111,6 +128,9 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 	output := opts.Output
 	if output == nil {
 		output = io.Discard
+	}
+	if opts.Contain != nil {
+		return opts.Contain.run(ctx, spec, opts, grace, timeout, output)
 	}
 
 	marker := TokenEnv + "=" + newToken()
