@@ -400,7 +400,7 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 // log under its size limit. It starts with a line break so that it is a line of
 // its own even when the output before it ends mid-line.
 func DroppedMarker(n int64) string {
-	return fmt.Sprintf("\n[eventide: %d bytes of output were dropped here to keep the log under its size limit]\n", n)
+	return fmt.Sprintf("\n[eventide: %d bytes of output were dropped here; a log keeps its start and its end]\n", n)
 }
 
 // Unwritten returns finished jobs whose result file is not written yet, oldest
