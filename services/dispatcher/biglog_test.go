@@ -123,3 +123,17 @@ func TestLogRunnerDropJoinsTheHole(t *testing.T) {
 }
 
 func clipTo(s string, n int) string { return s[:min(n, len(s))] }
+
+// After a restart, the stored chunks are split again into head and tail.
+func TestRestoreLogSplitsHeadAndTail(t *testing.T) {
+	var j job
+	j.restoreLog([]store.Extent{{Offset: 0, Len: 10}, {Offset: 10, Len: 6}, {Offset: 40, Len: 20}, {Offset: 60, Len: 5}}, 16)
+	if j.headEnd != 16 || !j.headDone || j.logBytes != 65 || j.logStored != 25 || len(j.extents) != 2 || j.extents[0].Offset != 40 {
+		t.Fatalf("restored head end %d (done %v), received %d, tail %d bytes in %v", j.headEnd, j.headDone, j.logBytes, j.logStored, j.extents)
+	}
+	var k job
+	k.restoreLog([]store.Extent{{Offset: 0, Len: 10}}, 16)
+	if k.headEnd != 10 || k.headDone || k.logStored != 0 {
+		t.Fatalf("a short log restored as head end %d (done %v), tail %d bytes", k.headEnd, k.headDone, k.logStored)
+	}
+}
