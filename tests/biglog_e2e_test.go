@@ -133,6 +133,7 @@ func checkBigLog(tb testing.TB, run *bigLogRun, limit int64) int64 {
 
 // TestBigLogKeepsHeadAndTail prints ~100 MB with a 64 KiB limit.
 func TestBigLogKeepsHeadAndTail(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("100 MB of output: not with -short")
 	}
