@@ -27,7 +27,7 @@ type hostFlags struct {
 	ResultsDir       string        `placeholder:"DIR" default:"test_results" help:"where result files are written"`
 	NoResultFiles    bool          `help:"keep results in the database only, without a file per job in --results-dir"`
 	LogRetention     time.Duration `default:"720h" help:"remove the logs of jobs finished longer ago than this (results stay); 0 keeps them"`
-	MaxLogBytes      int64         `placeholder:"BYTES" default:"33554432" help:"output kept per attempt; beyond it the oldest output is dropped and the cut marked"`
+	MaxLogBytes      int64         `placeholder:"BYTES" default:"33554432" help:"output kept per attempt: its head, min(1 MiB, a quarter), and its tail; the middle is dropped and marked"`
 	HandshakeTimeout time.Duration `default:"5s" help:"drop a client that has not said hello by then"`
 	LeaseTimeout     time.Duration `default:"5s" help:"a runner must accept an assignment within this"`
 	// Connections that have not said hello yet; past either bound the oldest such

@@ -41,6 +41,7 @@ func runSplit(t *testing.T, env []string, args ...string) (stdout, stderr string
 var oneDash = regexp.MustCompile(`(^|[\s\[])-[a-z][a-z-]+`)
 
 func TestCLIHelpAndVersion(t *testing.T) {
+	t.Parallel()
 	out, errOut, code := runSplit(t, nil, "--help")
 	if code != 0 || errOut != "" {
 		t.Errorf("--help: exit %d, stderr %q; want 0 and nothing", code, errOut)
@@ -97,6 +98,7 @@ func TestCLIHelpAndVersion(t *testing.T) {
 // A mistake on the command line is one line that says where to read more, with
 // exit 2 and nothing on stdout.
 func TestCLIMistakes(t *testing.T) {
+	t.Parallel()
 	repo := t.TempDir()
 	for _, tc := range []struct {
 		args  []string
@@ -126,6 +128,7 @@ func TestCLIMistakes(t *testing.T) {
 // file, which may hold other modes' keys too; the variables a runner sets for a
 // job are no settings.
 func TestCLISettings(t *testing.T) {
+	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "eventide.yml")
 	body := "# one file for every mode\ndispatcher-server: 127.0.0.1:1\nname: from-file\nslots: 3\n" +
 		"port: 9999\nresults-dir: /nowhere\ninterval: 2s\n"
@@ -153,6 +156,7 @@ func TestCLISettings(t *testing.T) {
 // --no-result-files holds in the console too: its hosted dispatcher records the
 // job's result and writes no file for it.
 func TestConsoleNoResultFiles(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
 	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0", "--heartbeat", "200ms", "--no-result-files")

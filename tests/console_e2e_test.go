@@ -97,6 +97,7 @@ func (c *tmuxConsole) waitExit(timeout time.Duration) (string, string) {
 // in one command: its commit shows as failed (the sample has a failing test),
 // `r` on it runs attempt 2, and `q` quits cleanly.
 func TestConsoleHostsCI(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
 	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "2", "--port", "0")
@@ -132,6 +133,7 @@ func TestConsoleHostsCI(t *testing.T) {
 // and results, live; the time from the dispatcher recording a result to the
 // screen showing it is logged.
 func TestConsoleConnects(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)

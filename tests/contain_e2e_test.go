@@ -78,6 +78,7 @@ func cgroupWritable() (bool, string) {
 // after a SIGKILL its next start on the data dir removes the stale worktree.
 // Each case logs the time from the job's end to its last process gone.
 func TestContainment(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"cgroup", "pgroup"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "cgroup" {
@@ -315,6 +316,7 @@ func procRunning(pid int) bool {
 // them before it takes work. A process that also cleared its environment is
 // found only by the cgroup: in pgroup mode that one is beyond reach.
 func TestContainmentLeftovers(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"cgroup", "pgroup"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "cgroup" {
@@ -381,6 +383,7 @@ func supervisorOf(runner int) int {
 
 // A bad --containment is refused at start, naming the flag and the choices.
 func TestContainmentFlagChecked(t *testing.T) {
+	t.Parallel()
 	out, code := runBinary(t, 20*time.Second, "--mode=runner", "--dispatcher-server", "127.0.0.1:1", "--containment", "jail")
 	if code != 2 || !strings.Contains(out, `--containment: containment "jail": want auto, cgroup or pgroup`) {
 		t.Errorf("exit %d, output %q; want 2 and a message naming --containment and its values", code, out)

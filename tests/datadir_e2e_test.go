@@ -34,6 +34,7 @@ func refused(t *testing.T, stdout, stderr string, code int, dataDir string, pid 
 // A second dispatcher on the data dir of a running one (on another port) stops
 // at once; the first goes on serving.
 func TestSecondDispatcherRefused(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
 	d := startDispatcher(t, 0, filepath.Join(dir, "test_results"), nil)
@@ -56,6 +57,7 @@ func TestSecondDispatcherRefused(t *testing.T) {
 // The README's default: a dispatcher, a runner and an observer started in one
 // directory share its .eventide, and a commit is tested.
 func TestOneDataDirForEveryMode(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
 	d := startDispatcher(t, 0, filepath.Join(dir, "test_results"), nil)
@@ -78,6 +80,7 @@ func TestOneDataDirForEveryMode(t *testing.T) {
 // A second runner on a runner's data dir stops at once, and so does a second
 // observer of the same repository; the first ones go on.
 func TestSecondRunnerAndObserverRefused(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), nil)
 	dataDir := t.TempDir()
@@ -104,6 +107,7 @@ func TestSecondRunnerAndObserverRefused(t *testing.T) {
 // dir: a headless dispatcher there is refused, a headless runner is not (the
 // console's runners have folders of their own).
 func TestConsoleDataDirShared(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	dir := t.TempDir()
 	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0")

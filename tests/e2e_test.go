@@ -33,6 +33,7 @@ func checkFailing(t *testing.T, r *resultFile) {
 // TestThreeCommits: the observer's first look dispatches HEAD, then every later
 // commit; each gets a result file with the right outcome.
 func TestThreeCommits(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
@@ -84,6 +85,7 @@ func TestThreeCommits(t *testing.T) {
 // TestRunnerKilledJobMovesOn: a runner SIGKILLed mid-job loses the job to the
 // other runner, which runs it as attempt 2.
 func TestRunnerKilledJobMovesOn(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 3)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
@@ -148,6 +150,7 @@ func TestRunnerKilledJobMovesOn(t *testing.T) {
 // the same port and results directory gets the result from the reconnecting
 // runner.
 func TestDispatcherRestartDeliversResult(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 3)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d1 := startDispatcher(t, 0, resDir, nil)
@@ -201,6 +204,7 @@ func TestDispatcherRestartDeliversResult(t *testing.T) {
 // connection stays open) is declared lost after 3 missed heartbeats and its job
 // runs elsewhere; once it wakes up, its stale attempt is cancelled, not recorded.
 func TestRunnerFrozenJobMovesOn(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 3)
 	resDir := filepath.Join(t.TempDir(), "results")
 	// Short heartbeats, so that the freeze is noticed quickly; not so short that a
@@ -351,6 +355,7 @@ func etcNames(t *testing.T) []string {
 // requests over raw sockets; each gets its error code, and the dispatcher goes on
 // serving its runner and observers.
 func TestBadInputRefused(t *testing.T) {
+	t.Parallel()
 	const token = "s3cret"
 	repo, head := newRepo(t, 0)
 	base := t.TempDir()
@@ -538,6 +543,7 @@ func TestBadInputRefused(t *testing.T) {
 // TestStartupErrors: mistakes the user can fix exit 2 with a message naming
 // what is wrong.
 func TestStartupErrors(t *testing.T) {
+	t.Parallel()
 	t.Run("observer of a missing repository", func(t *testing.T) {
 		out, code := runBinary(t, patience, "--mode=observer", "--data-dir", t.TempDir(), "/no/such/repo")
 		if code != 2 {
@@ -640,6 +646,7 @@ func TestStartupErrors(t *testing.T) {
 // TestRunnerStartedBeforeDispatcher: a runner waits for a dispatcher that is not
 // there yet and serves it once it comes.
 func TestRunnerStartedBeforeDispatcher(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	port := reservePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -660,6 +667,7 @@ func TestRunnerStartedBeforeDispatcher(t *testing.T) {
 // TestObserverRestartNoRepeat: an observer restarted with its data dir submits
 // only what is new since it stopped.
 func TestObserverRestartNoRepeat(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
@@ -707,6 +715,7 @@ func TestObserverRestartNoRepeat(t *testing.T) {
 // then it exits 0; it takes no new job meanwhile, and that job waits in the queue
 // for the next runner.
 func TestRunnerSIGTERMDrains(t *testing.T) {
+	t.Parallel()
 	repo, c1 := newRepo(t, 2)
 	c2 := repo.commit("fast", map[string]string{"tests/test_sample.py": sampleTest(0, false, "fast")})
 	resDir := filepath.Join(t.TempDir(), "results")

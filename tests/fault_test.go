@@ -38,13 +38,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,6 +50,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 )
@@ -161,7 +159,7 @@ func runFaults(t *testing.T, cfg faultConfig) {
 	if err := os.MkdirAll(r.repoDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gitIn(r.repoDir, nil, "init", "-q", "-b", "main"); err != nil {
+	if _, err := gitIn(r.repoDir, "", "init", "-q", "-b", "main"); err != nil {
 		t.Fatal(err)
 	}
 	first, err := appendCommits(r.repoDir, 0, cfg.Commits, cfg.Unittest)
@@ -955,10 +953,10 @@ func appendCommits(dir string, first, n int, unittest bool) ([]string, error) {
 			file("check.sh", faultCheck(i))
 		}
 	}
-	if _, err := gitIn(dir, &b, "fast-import", "--quiet"); err != nil {
+	if _, err := gitIn(dir, b.String(), "fast-import", "--quiet"); err != nil {
 		return nil, err
 	}
-	out, err := gitIn(dir, nil, "rev-list", "--reverse", "-n", strconv.Itoa(n), "main")
+	out, err := gitIn(dir, "", "rev-list", "--reverse", "-n", strconv.Itoa(n), "main")
 	if err != nil {
 		return nil, err
 	}
@@ -969,27 +967,11 @@ func appendCommits(dir string, first, n int, unittest bool) ([]string, error) {
 	return ids, nil
 }
 
-// gitIn runs git in dir as gitRepo.git does, with stdin, and returns its output.
-func gitIn(dir string, stdin io.Reader, args ...string) (string, error) {
-	full := append([]string{"-c", "user.name=Eventide E2E", "-c", "user.email=e2e@eventide.invalid",
-		"-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"}, args...)
-	cmd := exec.Command("git", full...)
-	cmd.Dir = dir
-	cmd.Stdin = stdin
-	cmd.Env = childEnv("GIT_AUTHOR_NAME=Eventide E2E", "GIT_AUTHOR_EMAIL=e2e@eventide.invalid",
-		"GIT_COMMITTER_NAME=Eventide E2E", "GIT_COMMITTER_EMAIL=e2e@eventide.invalid",
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) || stderr.Len() > 0 {
-			return "", fmt.Errorf("git %v: %v\n%s", args, err, stderr.String())
-		}
-		return "", fmt.Errorf("git %v: %w", args, err)
-	}
-	return strings.TrimSpace(string(out)), nil
+// gitIn runs git in dir with stdin, as the fixtures of internal/testkit do, in
+// the children's environment, and returns its output. It is safe off the test's
+// goroutine (the soak's feeder calls it).
+func gitIn(dir, stdin string, args ...string) (string, error) {
+	return testkit.GitCmd{Dir: dir, Base: childEnv(), Stdin: stdin}.Run(args...)
 }
 
 func short12(commit string) string { return commit[:min(len(commit), 12)] }

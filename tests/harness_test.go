@@ -30,6 +30,11 @@ import (
 // binary is the eventide binary built (with -race) by TestMain.
 var binary string
 
+// Most tests here call t.Parallel: each has its own temporary directories,
+// ports, data dirs and tmux socket, and most of their time is spent waiting for
+// processes, so two at a time use a 2-core machine better. The heavy ones (fault
+// injection, the flood, the load smoke test) stay serial, so that what they log
+// is about Eventide rather than their neighbours.
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }

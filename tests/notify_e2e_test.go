@@ -12,6 +12,7 @@ import (
 // A post-commit hook running `eventide notify` gets each commit tested with no
 // observer at all, at once.
 func TestNotifyFromPostCommitHook(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)

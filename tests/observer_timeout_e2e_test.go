@@ -37,6 +37,7 @@ func gaveUp(t *testing.T, p *proc, addr string, since time.Time) time.Duration {
 // An observer that never reaches a dispatcher exits 1 after --dispatcher-timeout,
 // saying why, as a runner does.
 func TestObserverGivesUpWithoutDispatcher(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	addr := "127.0.0.1:" + strconv.Itoa(reservePort(t))
 	const timeout = 700 * time.Millisecond
@@ -53,6 +54,7 @@ func TestObserverGivesUpWithoutDispatcher(t *testing.T) {
 // what it submitted saved: restarted on the same data dir against a new
 // dispatcher that knows nothing, it neither repeats nor skips a commit.
 func TestObserverGivesUpWhenDispatcherDies(t *testing.T) {
+	t.Parallel()
 	repo, first := newRepo(t, 0)
 	obsDir := t.TempDir()
 	d1 := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), nil)
@@ -95,6 +97,7 @@ func TestObserverGivesUpWhenDispatcherDies(t *testing.T) {
 // With --dispatcher-timeout 0 the observer waits for ever (as under a service
 // manager, which restarts it anyway).
 func TestObserverZeroTimeoutWaits(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	addr := "127.0.0.1:" + strconv.Itoa(reservePort(t))
 	o := startObserverWith(t, addr, t.TempDir(), repo.dir, "--dispatcher-timeout", "0")

@@ -12,6 +12,7 @@ import (
 
 // A runner with no dispatcher gives up after --dispatcher-timeout, saying why.
 func TestRunnerGivesUpWithoutDispatcher(t *testing.T) {
+	t.Parallel()
 	port := reservePort(t)
 	r := startRunner(t, "127.0.0.1:"+strconv.Itoa(port), t.TempDir(), "e2e-lonely", nil, "--dispatcher-timeout", "700ms")
 	r.waitLog(patience, "waiting for the dispatcher")
@@ -26,6 +27,7 @@ func TestRunnerGivesUpWithoutDispatcher(t *testing.T) {
 // A second SIGTERM cancels the job in hand (its processes die) and the runner
 // exits; the job is an infrastructure failure, run again by the next runner.
 func TestRunnerSecondSIGTERMCancels(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	// Slow only on the runner that has E2E_SLOW set, so the retry is quick.
 	c1 := repo.commit("slow here", map[string]string{".eventide.yml": `command: |
@@ -62,6 +64,7 @@ func TestRunnerSecondSIGTERMCancels(t *testing.T) {
 // A broken .eventide.yml ends the job as error with the parser's message and line;
 // a repository's own command and timeout are used, and a timeout is an error.
 func TestRepositoryConfig(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	resDir := filepath.Join(t.TempDir(), "results")
 	d := startDispatcher(t, 0, resDir, nil)
@@ -102,6 +105,7 @@ func TestRepositoryConfig(t *testing.T) {
 // A runner, an observer and notify refuse to start with a git too old for them,
 // saying which version they need; a bare dispatcher does not need git.
 func TestOldGitRefused(t *testing.T) {
+	t.Parallel()
 	bin := t.TempDir()
 	fake := "#!/bin/sh\nfor a; do [ \"$a\" = version ] && { echo 'git version 2.20.1'; exit 0; }; done\nexit 1\n"
 	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(fake), 0o755); err != nil {

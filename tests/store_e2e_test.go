@@ -13,6 +13,7 @@ import (
 // it exits 2 with one line naming the file and what to do, and leaves the file
 // as it found it.
 func TestTruncatedDatabaseRefused(t *testing.T) {
+	t.Parallel()
 	repo, _ := newRepo(t, 0)
 	base := t.TempDir()
 	resDir := filepath.Join(base, "results")

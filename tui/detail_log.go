@@ -132,7 +132,12 @@ func (d *detailPane) onLog(msg logMsg) tea.Cmd {
 			}
 		}
 	}
+	start := l.end
 	d.appendLog(c.Offset, c.Data)
+	if c.Offset >= start && c.Next > start {
+		// Data may hold a marker (output dropped or lost): read on from Next.
+		l.end = c.Next
+	}
 	l.final = c.Final && l.end >= c.End
 	if (len(c.Data) > 0 && l.end < c.End) || l.again {
 		return d.fetchLog()

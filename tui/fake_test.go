@@ -29,7 +29,8 @@ type fakeBackend struct {
 	subs      []chan wire.Events
 	calls     []string
 	jobs      map[string]wire.JobInfo
-	logs      map[string]string // by job id, the current attempt's output
+	logs      map[string]string      // by job id, the current attempt's output
+	gaps      map[string]wire.LogGap // by job id: output dropped from the log, as a store does
 	logLimit  int
 	final     map[string]bool
 	actionErr error
@@ -138,6 +139,9 @@ func (b *fakeBackend) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, 
 	defer b.mu.Unlock()
 	b.record("log %s@%d", q.JobID, q.Offset)
 	data := b.logs[q.JobID]
+	if g, ok := b.gaps[q.JobID]; ok {
+		return gapLog(q, data, g, b.final[q.JobID]), nil
+	}
 	c := wire.LogChunk{JobID: q.JobID, Attempt: b.jobs[q.JobID].Attempt, Offset: q.Offset, End: int64(len(data)), Final: b.final[q.JobID]}
 	if q.Offset < int64(len(data)) {
 		c.Data = data[q.Offset:]
@@ -146,6 +150,21 @@ func (b *fakeBackend) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, 
 		}
 	}
 	return c, nil
+}
+
+// gapLog reads data from q.Offset to its end as a store with the hole g does.
+func gapLog(q wire.LogQuery, data string, g wire.LogGap, final bool) wire.LogChunk {
+	c := wire.LogChunk{JobID: q.JobID, Offset: q.Offset, Next: int64(len(data)), End: int64(len(data)), Final: final, Gap: &g}
+	off := q.Offset
+	if off < g.Offset {
+		c.Data, off = data[off:g.Offset], g.Offset
+	}
+	if end := g.Offset + g.Length; off < end {
+		c.Data += fmt.Sprintf("\n[eventide: %d bytes of output were dropped here; a log keeps its start and its end]\n", end-off)
+		off = end
+	}
+	c.Data += data[min(off, int64(len(data))):]
+	return c
 }
 
 func (b *fakeBackend) Retry(ctx context.Context, id string) (wire.JobInfo, error) {

@@ -221,19 +221,27 @@ func (q *LogQuery) Validate() error {
 }
 
 // LogChunk is the reply to job.log. Offsets are positions in the attempt's output
-// as the runner produced it. Data may hold markers where output was lost or cut
-// (so its length need not be Next-Offset): ask again from Next to continue. Start
-// is the first offset still stored, above 0 when the head was cut to keep the log
-// under its size cap.
+// as the runner produced it. Data may hold markers where output was lost or
+// dropped (so its length need not be Next-Offset): ask again from Next to
+// continue. Start is the first offset still stored. Gap (since version 6) is the
+// hole dropped between the log's head and its tail to keep it under its size
+// limit; it grows as the tail moves on.
 type LogChunk struct {
-	JobID   string `json:"job_id"`
-	Attempt int    `json:"attempt"`
-	Offset  int64  `json:"offset"` // where Data starts
-	Data    string `json:"data"`
-	Next    int64  `json:"next"`  // offset to ask for next
-	Start   int64  `json:"start"` // first stored offset
-	End     int64  `json:"end"`   // end of the stored output so far
-	Final   bool   `json:"final"` // the attempt has ended: End will not grow
+	JobID   string  `json:"job_id"`
+	Attempt int     `json:"attempt"`
+	Offset  int64   `json:"offset"` // where Data starts
+	Data    string  `json:"data"`
+	Next    int64   `json:"next"`  // offset to ask for next
+	Start   int64   `json:"start"` // first stored offset
+	End     int64   `json:"end"`   // end of the stored output so far
+	Final   bool    `json:"final"` // the attempt has ended: End will not grow
+	Gap     *LogGap `json:"gap,omitempty"`
+}
+
+// LogGap is output dropped from a log: Length bytes from Offset.
+type LogGap struct {
+	Offset int64 `json:"offset"`
+	Length int64 `json:"length"`
 }
 
 // RunnerName names a runner (params of runner.stop).

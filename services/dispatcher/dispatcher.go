@@ -45,7 +45,7 @@ type Config struct {
 	// 0 keeps them forever.
 	LogRetention time.Duration
 	Token        string
-	MaxLogBytes  int64 // per attempt; the tail is kept; default 32 MiB
+	MaxLogBytes  int64 // per attempt: a head (headLimit) and the tail; default 32 MiB
 	KeepFinished int   // finished jobs kept in memory (the store has them all); default 10,000
 	Logger       *slog.Logger
 	Version      string

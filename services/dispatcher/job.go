@@ -19,7 +19,9 @@ type (
 type job struct {
 	Job
 	logBytes  int64          // logical output offset received for the current attempt
-	extents   []store.Extent // stored chunks of the current attempt, oldest first
+	headEnd   int64          // end of the stored head of the current attempt's output
+	headDone  bool           // the head is complete: later output is tail
+	extents   []store.Extent // stored chunks of the tail, oldest first
 	logStored int64          // their total size
 	stopping  bool           // a cancel was asked for: the runner's result ends it
 	saved     *store.Ticket  // the last change's; acknowledge nothing before it

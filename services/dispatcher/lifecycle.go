@@ -141,7 +141,7 @@ func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
 	}
 	j.Attempt++
 	j.Runner = r.name
-	j.logBytes, j.logStored, j.extents = 0, 0, nil
+	j.logBytes, j.logStored, j.extents, j.headEnd, j.headDone = 0, 0, nil, 0, false
 	d.dropOutputLocked(j)
 	j.outOK = d.results != nil // kept for the result file
 	j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"unicode/utf8"
+
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/store"
 )
@@ -34,26 +36,86 @@ func (d *Dispatcher) output(r *runner, o *wire.Output) (*store.Ticket, error) {
 	return t, nil
 }
 
-// appendLogLocked stores a chunk and, past MaxLogBytes, drops the oldest chunks:
-// the end of a log is where a failure shows, so the tail is what is kept.
+// maxHead bounds the head of a log: its start says what ran and the end how it
+// failed, so the end gets the most.
+const maxHead = 1 << 20
+
+// headLimit is how much of an attempt's output is kept from its start, for a log
+// limit of max bytes: a quarter of it, at most maxHead. The tail gets the rest.
+func headLimit(max int64) int64 { return min(maxHead, max/4) }
+
+// appendLogLocked stores a chunk, keeping the log within MaxLogBytes: the head
+// (headLimit) stays, and the tail holds the last of the rest. The tail is
+// contiguous: after a gap past the head (the runner dropped output it could not
+// send in time) it starts again, so that one hole lies between head and tail.
 func (d *Dispatcher) appendLogLocked(j *job, off int64, data string) {
 	if len(data) == 0 {
 		return
 	}
 	d.emitOutputLocked(j, off, data)
 	d.keepOutputLocked(j, off, data)
-	ops := []store.Op{store.AppendLog{JobID: j.ID, Attempt: j.Attempt, Offset: off, Data: data}}
-	j.extents = append(j.extents, store.Extent{Offset: off, Len: int64(len(data))})
-	j.logStored += int64(len(data))
-	if j.logStored > d.cfg.MaxLogBytes && len(j.extents) > 1 {
-		for j.logStored > d.cfg.MaxLogBytes && len(j.extents) > 1 {
-			j.logStored -= j.extents[0].Len
-			j.extents = j.extents[1:]
+	var ops []store.Op
+	head := headLimit(d.cfg.MaxLogBytes)
+	if !j.headDone {
+		n := len(data)
+		if off+int64(n) >= head {
+			n = int(max(head-off, 0))
+			for n > 0 && n < len(data) && !utf8.RuneStart(data[n]) {
+				n-- // the head ends at a whole character
+			}
+			j.headDone = true
 		}
-		ops = append(ops, store.TrimLog{JobID: j.ID, Attempt: j.Attempt, Before: j.extents[0].Offset})
-		d.dropOutputLocked(j)
+		if n > 0 {
+			ops = append(ops, store.AppendLog{JobID: j.ID, Attempt: j.Attempt, Offset: off, Data: data[:n]})
+			j.headEnd = off + int64(n)
+			off, data = off+int64(n), data[n:]
+		}
+	}
+	if len(data) > 0 {
+		next := j.headEnd
+		if n := len(j.extents); n > 0 {
+			next = j.extents[n-1].Offset + j.extents[n-1].Len
+		}
+		if off > next {
+			ops = append(ops, store.TrimLog{JobID: j.ID, Attempt: j.Attempt, From: j.headEnd, Before: off})
+			j.extents, j.logStored = j.extents[:0], 0
+			d.dropOutputLocked(j)
+		}
+		ops = append(ops, store.AppendLog{JobID: j.ID, Attempt: j.Attempt, Offset: off, Data: data})
+		j.extents = append(j.extents, store.Extent{Offset: off, Len: int64(len(data))})
+		j.logStored += int64(len(data))
+		if tailMax := d.cfg.MaxLogBytes - head; j.logStored > tailMax {
+			cut := off + int64(len(data)) - tailMax
+			for j.extents[0].Offset+j.extents[0].Len <= cut {
+				j.logStored -= j.extents[0].Len
+				j.extents = j.extents[1:]
+			}
+			if e := &j.extents[0]; e.Offset < cut {
+				j.logStored -= cut - e.Offset
+				e.Len -= cut - e.Offset
+				e.Offset = cut
+			}
+			ops = append(ops, store.TrimLog{JobID: j.ID, Attempt: j.Attempt, From: j.headEnd, Before: cut})
+			d.dropOutputLocked(j)
+		}
 	}
 	j.saved = d.st.Apply(ops...)
+}
+
+// restoreLog takes up the stored chunks of j's current attempt after a restart:
+// those ending within the head are the head, the others the tail.
+func (j *job) restoreLog(extents []store.Extent, head int64) {
+	for _, e := range extents {
+		end := e.Offset + e.Len
+		j.logBytes = max(j.logBytes, end)
+		if end <= head {
+			j.headEnd, j.headDone = end, end == head
+			continue
+		}
+		j.headDone = true
+		j.extents = append(j.extents, e)
+		j.logStored += e.Len
+	}
 }
 
 // Bounds of the output kept in memory for result files: per attempt, and in all

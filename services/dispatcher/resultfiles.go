@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -224,20 +225,21 @@ func (w *resultWriter) write(ctx context.Context, p *pendingFile) (string, error
 	if !wire.ValidCommit(j.Commit) {
 		return "", fmt.Errorf("refusing to write a result for commit %q", j.Commit)
 	}
-	out := p.out
-	if j.Attempt > 0 && !p.haveOut {
-		part, err := w.st.Log(ctx, j.ID, j.Attempt, 0, 0)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("reading output: %w", err)
-		}
-		out = part.Data
-	}
 	f, err := os.CreateTemp(w.dir, ".result-*")
 	if err != nil {
 		return "", fmt.Errorf("result file: %w", err)
 	}
 	defer os.Remove(f.Name())
-	_, err = f.WriteString(summary(j, j.Result) + out)
+	bw := bufio.NewWriter(f)
+	bw.WriteString(summary(j, j.Result))
+	if j.Attempt > 0 && !p.haveOut {
+		err = w.copyLog(ctx, bw, j)
+	} else {
+		bw.WriteString(p.out)
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -249,6 +251,30 @@ func (w *resultWriter) write(ctx context.Context, p *pendingFile) (string, error
 		return "", fmt.Errorf("result file: %w", err)
 	}
 	return dst, nil
+}
+
+// logPage is how much stored output copyLog holds at once: a log may be as large
+// as --max-log-bytes, and the dispatcher's memory should not grow with it.
+const logPage = 1 << 20
+
+// copyLog writes j's stored output to out, a page at a time.
+func (w *resultWriter) copyLog(ctx context.Context, out *bufio.Writer, j *Job) error {
+	for off := int64(0); ; {
+		part, err := w.st.Log(ctx, j.ID, j.Attempt, off, logPage)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading output: %w", err)
+		}
+		if _, err := out.WriteString(part.Data); err != nil {
+			return err
+		}
+		if part.Data == "" || part.Next <= off {
+			return nil
+		}
+		off = part.Next
+	}
 }
 
 // summary renders the head of a result file: one "Key: value" per line. Every value

@@ -46,11 +46,7 @@ func (d *Dispatcher) resume() error {
 			d.queue.pushBack(j.ID)
 			continue
 		}
-		for _, e := range snap.Extents[j.ID] {
-			j.extents = append(j.extents, e)
-			j.logStored += e.Len
-			j.logBytes = max(j.logBytes, e.Offset+e.Len)
-		}
+		j.restoreLog(snap.Extents[j.ID], headLimit(d.cfg.MaxLogBytes))
 		d.orphans[j.ID] = j
 	}
 	for _, sj := range snap.Unwritten {

@@ -144,8 +144,12 @@ func (d *Dispatcher) readLog(ctx context.Context, q wire.LogQuery) (wire.LogChun
 	if err != nil {
 		return wire.LogChunk{}, wire.Errorf(wire.CodeInternal, "%s: %v", wire.MethodJobLog, err)
 	}
-	return wire.LogChunk{JobID: q.JobID, Attempt: attempt, Offset: q.Offset, Data: part.Data, Next: part.Next,
-		Start: part.Start, End: part.End, Final: final}, nil
+	c := wire.LogChunk{JobID: q.JobID, Attempt: attempt, Offset: q.Offset, Data: part.Data, Next: part.Next,
+		Start: part.Start, End: part.End, Final: final}
+	if part.Dropped.Len > 0 {
+		c.Gap = &wire.LogGap{Offset: part.Dropped.Offset, Length: part.Dropped.Len}
+	}
+	return c, nil
 }
 
 // retry makes a new attempt of a job: a finished one is queued again (its earlier

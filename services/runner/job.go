@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -15,9 +14,16 @@ const (
 	chunkTarget = 32 << 10               // flush once this much output is pending
 	chunkDelay  = 100 * time.Millisecond // or once the oldest pending byte is this old
 	tailKeep    = 2 << 20                // output kept for parsing the test summary
-	// maxOutput bounds what one attempt sends (and so what waits in memory while
-	// the dispatcher is away); the dispatcher keeps less than this anyway.
-	maxOutput = 64 << 20
+	// The runner sends all output: the dispatcher decides what to keep (the
+	// head and the tail of a log). What waits unsent, while the dispatcher is
+	// slower than the test or away, is bounded: past maxBacklog the oldest unsent
+	// chunks are dropped, an offset jump telling the dispatcher. The first
+	// keepHead bytes (the most of a head any dispatcher keeps) are never
+	// dropped, and the newest output always waits, so that the live tail and
+	// the end survive. Dropping rather than blocking the test's output: a test
+	// must not stall, and time out, because its dispatcher is slow or away.
+	maxBacklog = 8 << 20
+	keepHead   = 1 << 20
 )
 
 // job is one attempt in this runner's hands, from acceptance until the dispatcher
@@ -32,8 +38,8 @@ type job struct {
 	chunks   []wire.Output // cut but not yet acknowledged, in order
 	seq      uint64
 	offset   int64 // bytes cut into chunks so far
+	unsent   int64 // bytes in chunks
 	tail     []byte
-	capped   bool // maxOutput reached: further output is dropped
 	result   *wire.Result
 	dropped  bool
 	kick     chan struct{} // wakes the deliverer
@@ -104,17 +110,6 @@ func (j *job) cutLocked(final bool) {
 	}
 	data := strings.ToValidUTF8(string(j.pending[:n]), "\uFFFD")
 	j.pending = append(j.pending[:0], j.pending[n:]...)
-	if j.capped {
-		return
-	}
-	if room := maxOutput - j.offset; int64(len(data)) > room {
-		cut := int(max(room, 0))
-		for cut > 0 && !utf8.RuneStart(data[cut]) {
-			cut--
-		}
-		data = data[:cut] + fmt.Sprintf("\n[eventide: output over %d MiB was dropped by the runner]\n", maxOutput>>20)
-		j.capped = true
-	}
 	for len(data) > 0 {
 		size := min(len(data), wire.MaxChunkSize)
 		for size < len(data) && !utf8.RuneStart(data[size]) {
@@ -124,9 +119,34 @@ func (j *job) cutLocked(final bool) {
 		j.chunks = append(j.chunks, wire.Output{JobID: j.a.JobID, Attempt: j.a.Attempt,
 			Seq: j.seq, Offset: j.offset, Data: data[:size]})
 		j.offset += int64(size)
+		j.unsent += int64(size)
 		data = data[size:]
 	}
+	j.trimBacklogLocked()
 	j.wake()
+}
+
+// trimBacklogLocked drops the oldest unsent chunks past the head while more than
+// maxBacklog waits. The first window chunks may be on their way (outbox hands out
+// a prefix) and stay, and so does the newest chunk.
+func (j *job) trimBacklogLocked() {
+	if j.unsent <= maxBacklog {
+		return
+	}
+	from := window
+	for from < len(j.chunks) && j.chunks[from].Offset < keepHead {
+		from++
+	}
+	to := from
+	for to < len(j.chunks)-1 && j.unsent > maxBacklog {
+		j.unsent -= int64(len(j.chunks[to].Data))
+		to++
+	}
+	if to > from {
+		n := copy(j.chunks[from:], j.chunks[to:])
+		clear(j.chunks[from+n:]) // let the dropped data go
+		j.chunks = j.chunks[:from+n]
+	}
 }
 
 // completeUTF8 returns the length of b without a trailing incomplete character.
@@ -178,6 +198,7 @@ func (j *job) acked(seq uint64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if len(j.chunks) > 0 && j.chunks[0].Seq == seq {
+		j.unsent -= int64(len(j.chunks[0].Data))
 		j.chunks[0] = wire.Output{}
 		j.chunks = j.chunks[1:]
 	}

@@ -69,23 +69,53 @@ func TestSmallOutputIsFlushedByTimer(t *testing.T) {
 	}
 }
 
-func TestOutputIsCapped(t *testing.T) {
+// All output is sent while the dispatcher keeps up: no cap on the stream.
+func TestOutputIsNotCapped(t *testing.T) {
 	j := testJob()
 	block := []byte(strings.Repeat("z", 1<<20))
-	marked := false
-	for range maxOutput>>20 + 3 {
+	next := int64(0)
+	for range 70 {
 		j.Write(block)
 		for _, c := range drain(j) { // as if the dispatcher acknowledged everything
-			marked = marked || strings.Contains(c.Data, "was dropped by the runner")
+			if c.Offset != next {
+				t.Fatalf("chunk at %d, want %d: output was dropped", c.Offset, next)
+			}
+			next += int64(len(c.Data))
 		}
 	}
 	j.finish(&wire.Result{})
 	drain(j)
-	_, res, _ := j.outbox(window)
-	if res.OutputBytes > maxOutput+200 {
-		t.Fatalf("sent %d bytes, cap %d", res.OutputBytes, maxOutput)
+	if _, res, _ := j.outbox(window); res.OutputBytes != 70<<20 || next != 70<<20 {
+		t.Fatalf("sent %d bytes (result says %d), want %d", next, res.OutputBytes, 70<<20)
 	}
-	if !marked {
-		t.Fatal("the cut is not marked in the output")
+}
+
+// While nothing is acknowledged (the dispatcher is slow or away), what waits is
+// bounded: the middle goes, the head and the newest output stay.
+func TestBacklogIsBounded(t *testing.T) {
+	j := testJob()
+	line := []byte(strings.Repeat("y", 1023) + "\n")
+	for range 40 << 10 { // 40 MiB
+		j.Write(line)
+	}
+	j.Write([]byte("the last line\n"))
+	j.finish(&wire.Result{})
+	if j.unsent > maxBacklog+wire.MaxChunkSize {
+		t.Fatalf("%d bytes wait unsent, want at most %d", j.unsent, maxBacklog+wire.MaxChunkSize)
+	}
+	cs := drain(j)
+	next, jumps := int64(0), 0
+	for _, c := range cs {
+		if c.Offset != next {
+			jumps++
+			if next < keepHead {
+				t.Fatalf("jump from %d to %d: the head was dropped", next, c.Offset)
+			}
+		}
+		next = c.Offset + int64(len(c.Data))
+	}
+	_, res, _ := j.outbox(window)
+	if jumps != 1 || next != res.OutputBytes || !strings.HasSuffix(cs[len(cs)-1].Data, "the last line\n") {
+		t.Fatalf("%d jumps, end %d of %d: want one hole and the end kept", jumps, next, res.OutputBytes)
 	}
 }

@@ -21,9 +21,12 @@ var opSQL = map[string]string{
 			ended_at=excluded.ended_at, outcome=excluded.outcome, reason=excluded.reason`,
 	"result": `INSERT OR REPLACE INTO results (job_id, attempt, status, reason, exit_code, passed, failed, errors, skipped,
 			failing, started_at, finished_at, output_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-	"test":      `INSERT OR REPLACE INTO test_outcomes (job_id, attempt, pos, name, outcome) VALUES (?,?,?,?,?)`,
-	"log":       `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
-	"trim":      `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset < ?`,
+	"test": `INSERT OR REPLACE INTO test_outcomes (job_id, attempt, pos, name, outcome) VALUES (?,?,?,?,?)`,
+	"log":  `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
+	"trim": `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ?`,
+	// A chunk across the cut keeps its part from the cut on (offsets are bytes).
+	"trimsplit": `UPDATE logs SET data = substr(data, ? - offset + 1), offset = ?
+		WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ? AND offset + length(data) > ?`,
 	"trimmark":  `UPDATE attempts SET log_cut = max(log_cut, ?) WHERE job_id = ? AND n = ?`,
 	"deletelog": `DELETE FROM logs WHERE job_id = ? AND attempt = ?`,
 	"file":      `UPDATE jobs SET file_written = 1 WHERE id = ?`,
@@ -104,7 +107,10 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 	case AppendLog:
 		return s.exec(ctx, "log", o.JobID, o.Attempt, o.Offset, []byte(o.Data))
 	case TrimLog:
-		if err := s.exec(ctx, "trim", o.JobID, o.Attempt, o.Before); err != nil {
+		if err := s.exec(ctx, "trimsplit", o.Before, o.Before, o.JobID, o.Attempt, o.From, o.Before, o.Before); err != nil {
+			return err
+		}
+		if err := s.exec(ctx, "trim", o.JobID, o.Attempt, o.From, o.Before); err != nil {
 			return err
 		}
 		return s.exec(ctx, "trimmark", o.Before, o.JobID, o.Attempt)

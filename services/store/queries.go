@@ -311,8 +311,8 @@ func (s *SQLite) Position(ctx context.Context, repo string) (map[string]string, 
 }
 
 // Log reads an attempt's output from offset, at most limit bytes of it (0: all),
-// marking where the head was cut, where output was lost, and a tail the runner
-// sent but the store never got.
+// marking the hole cut between head and tail, where output was lost, and a tail
+// the runner sent but the store never got.
 func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, limit int) (LogPart, error) {
 	var cut int64
 	var sent sql.NullInt64
@@ -325,14 +325,18 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 		return LogPart{}, s.describe(err)
 	}
 	part := LogPart{Next: offset, Start: cut}
-	var first, end sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT min(offset), max(offset + length(data)) FROM logs WHERE job_id = ? AND attempt = ?`,
-		id, attempt).Scan(&first, &end); err != nil {
+	var first, end, headEnd sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT min(offset), max(offset + length(data)),
+		max(CASE WHEN offset < ? THEN offset + length(data) END) FROM logs WHERE job_id = ? AND attempt = ?`,
+		cut, id, attempt).Scan(&first, &end, &headEnd); err != nil {
 		return LogPart{}, s.describe(err)
 	}
 	part.End = end.Int64
-	if first.Valid && first.Int64 > part.Start {
+	if first.Valid {
 		part.Start = first.Int64
+	}
+	if cut > headEnd.Int64 {
+		part.Dropped = Extent{Offset: headEnd.Int64, Len: cut - headEnd.Int64}
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT offset, data FROM logs WHERE job_id = ? AND attempt = ? AND offset + length(data) > ?
 		ORDER BY offset`, id, attempt, offset)
@@ -355,7 +359,7 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 		}
 		if at > pos {
 			if at <= cut {
-				fmt.Fprintf(&b, "[eventide: the first %d bytes of output were cut to keep the log under its size limit]\n", at)
+				b.WriteString(DroppedMarker(at - pos))
 			} else {
 				fmt.Fprintf(&b, "\n[eventide: %d bytes of output were lost here]\n", at-pos)
 			}
@@ -390,6 +394,13 @@ func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, 
 	}
 	part.Data, part.Next = b.String(), pos
 	return part, nil
+}
+
+// DroppedMarker is the line that stands for n bytes of output dropped to keep a
+// log under its size limit. It starts with a line break so that it is a line of
+// its own even when the output before it ends mid-line.
+func DroppedMarker(n int64) string {
+	return fmt.Sprintf("\n[eventide: %d bytes of output were dropped here; a log keeps its start and its end]\n", n)
 }
 
 // Unwritten returns finished jobs whose result file is not written yet, oldest

@@ -164,13 +164,16 @@ type Snapshot struct {
 	Runners   []Runner
 }
 
-// LogPart is part of an attempt's output. Data holds markers where output was cut
-// or lost, so read on from Next, not from Offset+len(Data).
+// LogPart is part of an attempt's output. Data holds markers where output was
+// dropped or lost, so read on from Next, not from Offset+len(Data).
 type LogPart struct {
 	Data  string
 	Next  int64
-	Start int64 // first stored offset (above 0 when the head was cut)
+	Start int64 // first stored offset
 	End   int64 // end of the stored output
+	// Dropped is the hole left between the head and the tail to keep the log
+	// under its size limit (Len 0: none).
+	Dropped Extent
 }
 
 // An Op is one change to record.
@@ -199,11 +202,13 @@ type AppendLog struct {
 	Data    string
 }
 
-// TrimLog drops an attempt's chunks that start before Before (the head is cut
-// to keep the log under its cap) and records the cut.
+// TrimLog drops an attempt's output from From up to Before, to keep the log under
+// its cap: a chunk across Before keeps its part from Before on. It records Before
+// as the cut: a gap ending at or before it was dropped on purpose, not lost.
 type TrimLog struct {
 	JobID   string
 	Attempt int
+	From    int64
 	Before  int64
 }
 

@@ -472,9 +472,6 @@ func wantPart(t *testing.T, what string, got, want LogPart) {
 func lostHere(n int) string {
 	return fmt.Sprintf("\n[eventide: %d bytes of output were lost here]\n", n)
 }
-func cutHead(n int) string {
-	return fmt.Sprintf("[eventide: the first %d bytes of output were cut to keep the log under its size limit]\n", n)
-}
 func lostTail(n int) string {
 	return fmt.Sprintf("\n[eventide: the last %d bytes of output were lost]\n", n)
 }
@@ -515,20 +512,39 @@ func TestLog(t *testing.T) {
 		s := logStore(t)
 		appendChunks(t, s, 2, map[int64]string{0: "0123", 4: "4567", 8: "89ab"})
 		applyOK(t, s, TrimLog{JobID: "L", Attempt: 2, Before: 8})
-		wantPart(t, "from 0", readLog(t, s, 2, 0, 0), LogPart{Data: cutHead(8) + "89ab", Next: 12, Start: 8, End: 12})
-		wantPart(t, "from inside the cut", readLog(t, s, 2, 3, 0), LogPart{Data: cutHead(8) + "89ab", Next: 12, Start: 8, End: 12})
-		wantPart(t, "from the start", readLog(t, s, 2, 8, 0), LogPart{Data: "89ab", Next: 12, Start: 8, End: 12})
+		cut := Extent{Offset: 0, Len: 8}
+		wantPart(t, "from 0", readLog(t, s, 2, 0, 0), LogPart{Data: DroppedMarker(8) + "89ab", Next: 12, Start: 8, End: 12, Dropped: cut})
+		wantPart(t, "from inside the cut", readLog(t, s, 2, 3, 0), LogPart{Data: DroppedMarker(5) + "89ab", Next: 12, Start: 8, End: 12, Dropped: cut})
+		wantPart(t, "from the start", readLog(t, s, 2, 8, 0), LogPart{Data: "89ab", Next: 12, Start: 8, End: 12, Dropped: cut})
 		// A later trim below the cut does not lower it; one above it raises it.
 		applyOK(t, s, TrimLog{JobID: "L", Attempt: 2, Before: 4}, AppendLog{JobID: "L", Attempt: 2, Offset: 12, Data: "cdef"})
-		wantPart(t, "lower trim", readLog(t, s, 2, 0, 0), LogPart{Data: cutHead(8) + "89abcdef", Next: 16, Start: 8, End: 16})
+		wantPart(t, "lower trim", readLog(t, s, 2, 0, 0), LogPart{Data: DroppedMarker(8) + "89abcdef", Next: 16, Start: 8, End: 16, Dropped: cut})
 		applyOK(t, s, TrimLog{JobID: "L", Attempt: 2, Before: 12})
-		wantPart(t, "second trim", readLog(t, s, 2, 0, 0), LogPart{Data: cutHead(12) + "cdef", Next: 16, Start: 12, End: 16})
+		cut.Len = 12
+		wantPart(t, "second trim", readLog(t, s, 2, 0, 0), LogPart{Data: DroppedMarker(12) + "cdef", Next: 16, Start: 12, End: 16, Dropped: cut})
 		// A gap after the cut is a loss, not a cut.
 		applyOK(t, s, AppendLog{JobID: "L", Attempt: 2, Offset: 20, Data: "gh"})
-		wantPart(t, "gap after cut", readLog(t, s, 2, 12, 0), LogPart{Data: "cdef" + lostHere(4) + "gh", Next: 22, Start: 12, End: 22})
+		wantPart(t, "gap after cut", readLog(t, s, 2, 12, 0), LogPart{Data: "cdef" + lostHere(4) + "gh", Next: 22, Start: 12, End: 22, Dropped: cut})
 		// The trim is the attempt's own.
 		appendChunks(t, s, 1, map[int64]string{0: "one"})
 		wantPart(t, "attempt 1", readLog(t, s, 1, 0, 0), LogPart{Data: "one", Next: 3, End: 3})
+	})
+	t.Run("head and tail", func(t *testing.T) {
+		// The head stays; the middle goes, the chunk across the cut keeping its
+		// part from the cut on.
+		s := logStore(t)
+		appendChunks(t, s, 2, map[int64]string{0: "head\n", 5: "0123", 9: "456789", 15: "tail\n"})
+		applyOK(t, s, TrimLog{JobID: "L", Attempt: 2, From: 5, Before: 12})
+		hole := Extent{Offset: 5, Len: 7}
+		wantPart(t, "from 0", readLog(t, s, 2, 0, 0),
+			LogPart{Data: "head\n" + DroppedMarker(7) + "789tail\n", Next: 20, Start: 0, End: 20, Dropped: hole})
+		wantPart(t, "from the tail", readLog(t, s, 2, 13, 0), LogPart{Data: "89tail\n", Next: 20, Start: 0, End: 20, Dropped: hole})
+		wantPart(t, "limited to the head", readLog(t, s, 2, 0, 5), LogPart{Data: "head\n", Next: 5, Start: 0, End: 20, Dropped: hole})
+		// The hole grows from the same head.
+		applyOK(t, s, AppendLog{JobID: "L", Attempt: 2, Offset: 20, Data: "more"}, TrimLog{JobID: "L", Attempt: 2, From: 5, Before: 17})
+		hole.Len = 12
+		wantPart(t, "grown", readLog(t, s, 2, 0, 0),
+			LogPart{Data: "head\n" + DroppedMarker(12) + "il\nmore", Next: 24, Start: 0, End: 24, Dropped: hole})
 	})
 	t.Run("missing tail", func(t *testing.T) {
 		s := logStore(t)
