@@ -118,17 +118,22 @@ func checkBigLog(tb testing.TB, run *bigLogRun, limit int64) int64 {
 	before, after := out[:m[0][0]], out[m[0][1]:]
 	dropped, _ := strconv.ParseInt(out[m[0][2]:m[0][3]], 10, 64)
 	note, _, _ := strings.Cut(before, "\n") // the runner's note of what it runs
-	total := int64(len(note)+1) + run.printed
+	// The runner's last line, after the test's output, gives the job's CPU time.
+	var usage string
+	if i := strings.LastIndex(after, "\neventide: CPU time "); i >= 0 {
+		after, usage = after[:i+1], after[i+1:]
+	}
+	total := int64(len(note)+1) + run.printed + int64(len(usage))
 	if !strings.HasPrefix(before, note+"\nFIRST-LINE\n"+bigLogLine+"\n") || int64(len(before)) != head {
 		tb.Errorf("head: %d bytes starting %q, want %d bytes from the first line", len(before), before[:min(len(before), 20)], head)
 	}
-	if !strings.HasSuffix(after, bigLogLine+"\nLAST-LINE\n") || int64(len(after)) > limit-head {
+	if !strings.HasSuffix(after, bigLogLine+"\nLAST-LINE\n") || int64(len(after)+len(usage)) > limit-head {
 		tb.Errorf("tail: %d bytes ending %q, want at most the last %d bytes", len(after), after[max(len(after)-20, 0):], limit-head)
 	}
-	if want := total - head - int64(len(after)); dropped != want {
+	if want := total - head - int64(len(after)+len(usage)); dropped != want {
 		tb.Errorf("marker counts %d bytes dropped, want %d (%d printed)", dropped, want, total)
 	}
-	return int64(len(after))
+	return int64(len(after) + len(usage))
 }
 
 // TestBigLogKeepsHeadAndTail prints ~100 MB with a 64 KiB limit.
