@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +75,7 @@ func requireNoSurvivors(t *testing.T, token string, pids []int) {
 func killAndReap(t *testing.T, pid int) {
 	t.Helper()
 	_ = unix.Kill(pid, unix.SIGKILL)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for time.Now().Before(deadline) {
 		wpid, err := unix.Wait4(pid, nil, unix.WNOHANG, nil)
 		if wpid == pid || (errors.Is(err, unix.ECHILD) && !pidExists(pid)) {
