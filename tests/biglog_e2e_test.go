@@ -6,6 +6,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,6 +80,10 @@ func runBigLog(tb testing.TB, n int64, dispatcherFlags ...string) *bigLogRun {
 		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		lc, err := c.Log(ctx, wire.LogQuery{JobID: job.JobID, Limit: 1})
 		cancel()
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code == wire.CodeUnknownJob {
+			return false // not assigned yet: no attempt to read
+		}
 		if err != nil {
 			tb.Fatalf("job.log: %v", err)
 		}
