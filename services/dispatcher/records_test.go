@@ -10,6 +10,7 @@ import (
 
 // What a runner reports comes back to a console as it was sent.
 func TestRecordsKeepWhatTheWireCarries(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	res := &wire.Result{JobID: "0123456789abcdef", Attempt: 3, Status: wire.StatusFailed, Reason: "r", ExitCode: 2,
 		StartedAt: now.Add(-time.Second), FinishedAt: now, OutputBytes: 77,

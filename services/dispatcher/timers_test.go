@@ -53,6 +53,7 @@ func connectSilentRunner(t *testing.T, d *Dispatcher, name string) <-chan wire.A
 }
 
 func TestLeaseTimeout(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const lease = 5 * time.Second
 		d := newTestDispatcher(t, Config{MaxAttempts: 2, LeaseTimeout: lease, NoResultFiles: true})
@@ -96,6 +97,7 @@ func TestLeaseTimeout(t *testing.T) {
 // A job that was running when the dispatcher stopped waits ReclaimWindow for its
 // runner, and is queued again when none reports it.
 func TestOrphanNotReclaimedInTime(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const window = 3 * time.Second
 		cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), ReclaimWindow: window, NoResultFiles: true}
@@ -133,6 +135,7 @@ func TestOrphanNotReclaimedInTime(t *testing.T) {
 // A runner whose connection stays open but says nothing is lost once
 // Heartbeat × MaxMissed pass without a frame from it, and its job is queued again.
 func TestSilentRunnerIsLost(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true})
 		silence := d.cfg.Heartbeat * time.Duration(d.cfg.MaxMissed)
