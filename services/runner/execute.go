@@ -95,8 +95,12 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		Contain: r.contain,
 	})
 	tests = time.Since(testsStarted)
-	if out.Usage != nil {
-		fmt.Fprint(j, usageLine(out.Usage, r.contain.Mode()))
+	if u := out.Usage; u != nil {
+		fmt.Fprint(j, usageLine(u, r.contain.Mode()))
+		res.CPUMS = new(min(u.CPU.Milliseconds(), wire.MaxCPUMS))
+		if u.PeakMemory >= 0 {
+			res.PeakMemoryBytes = new(min(u.PeakMemory, wire.MaxPeakMemoryBytes))
+		}
 	}
 	res.ExitCode = out.ExitCode
 	s := testrun.ParseUnittest(j.output())
