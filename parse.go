@@ -78,6 +78,7 @@ func parse(args []string, env func(string) (string, bool)) (*request, error) {
 			o.portSet = true
 		}
 	}
+	o.settingVars = settingVars(k.Model)
 	req := &request{opts: o, app: k.Model, help: c.Help || wantHelp, helpMode: mode, version: c.Version}
 	if req.help || req.version {
 		return req, nil

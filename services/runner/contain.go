@@ -17,6 +17,11 @@ import (
 // jobs safely here (--containment=cgroup without a writable cgroup2).
 func (r *Runner) Setup() (string, error) {
 	r.setupOnce.Do(func() {
+		if r.cfg.JobUser != "" {
+			if r.setupErr = r.setupJobUser(); r.setupErr != nil {
+				return
+			}
+		}
 		mode, err := testrun.ParseMode(r.cfg.Containment)
 		if err != nil {
 			r.setupErr = err

@@ -76,6 +76,14 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		}
 	}
 
+	if r.jobUser != nil {
+		if err := r.jobUser.Own(wt); err != nil {
+			res.Status, res.Reason, res.Infra = wire.StatusError, err.Error(), true
+			fmt.Fprintf(j, "eventide: %s\n", res.Reason)
+			return
+		}
+	}
+
 	spec, err := testrun.LoadSpec(wt)
 	if err != nil {
 		res.Status, res.Reason = wire.StatusError, err.Error()
@@ -91,7 +99,7 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	testsStarted := time.Now()
 	out := testrun.Run(ctx, spec, testrun.Options{
 		Dir: wt, Output: j, Grace: r.cfg.Grace, Timeout: timeout,
-		Env:     []string{"EVENTIDE_JOB_ID=" + j.a.JobID, "EVENTIDE_COMMIT=" + j.a.Commit, "CI=true"},
+		Env: jobEnv(&j.a), Hide: r.cfg.HideEnv, User: r.jobUser,
 		Contain: r.contain,
 	})
 	tests = time.Since(testsStarted)
