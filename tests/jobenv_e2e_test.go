@@ -97,7 +97,7 @@ func TestJobUserNeedsRoot(t *testing.T) {
 }
 
 // As root, --job-user runs jobs as that user: they can work in their worktree
-// but not read the runner's own files (its identity, mode 0600), under either
+// (and read it with git) but not read the runner's own files (its identity, mode 0600), under either
 // containment, with the CPU time still measured. A data dir the user cannot
 // reach is refused at start. Skipped unless the test runs as root.
 func TestJobUser(t *testing.T) {
@@ -123,6 +123,7 @@ command: |
   echo "home=$HOME"
   touch made-by-the-job && echo wrote=yes
   cat "$E2E_IDENTITY" > /dev/null 2>&1 && echo read=yes || echo read=no
+  echo "head=$(git rev-parse HEAD)"
   i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done
 `
 	for _, mode := range []string{"cgroup", "pgroup"} {
@@ -151,7 +152,8 @@ command: |
 			if res.get("Status") != "passed" {
 				t.Fatalf("the job did not pass:\n%s", res.raw)
 			}
-			for k, want := range map[string]string{"uid": strconv.Itoa(int(nobody.UID)), "home": nobody.Home, "wrote": "yes", "read": "no"} {
+			for k, want := range map[string]string{"uid": strconv.Itoa(int(nobody.UID)), "home": nobody.Home, "wrote": "yes", "read": "no",
+				"head": commit} {
 				if !strings.Contains(res.output, k+"="+want+"\n") {
 					t.Errorf("the job should print %s=%s:\n%s", k, want, res.output)
 				}

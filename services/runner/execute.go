@@ -99,7 +99,7 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	testsStarted := time.Now()
 	out := testrun.Run(ctx, spec, testrun.Options{
 		Dir: wt, Output: j, Grace: r.cfg.Grace, Timeout: timeout,
-		Env: jobEnv(&j.a), Hide: r.cfg.HideEnv, User: r.jobUser,
+		Env: r.jobEnv(&j.a, wt), Hide: r.cfg.HideEnv, User: r.jobUser,
 		Contain: r.contain,
 	})
 	tests = time.Since(testsStarted)

@@ -20,9 +20,19 @@ const (
 // eventide run inside a job must never read one as a setting.
 func JobEnvNames() []string { return []string{EnvJobID, EnvCommit, testrun.TokenEnv} }
 
-// jobEnv is what a job's environment has from its assignment.
-func jobEnv(a *wire.Assign) []string {
-	return []string{EnvJobID + "=" + a.JobID, EnvCommit + "=" + a.Commit, "CI=true"}
+// jobEnv is what a job's environment has from its assignment, for the
+// worktree wt.
+func (r *Runner) jobEnv(a *wire.Assign, wt string) []string {
+	env := []string{EnvJobID + "=" + a.JobID, EnvCommit + "=" + a.Commit, "CI=true"}
+	if r.jobUser != nil {
+		// The worktree is the job user's, its repository (in the runner's
+		// cache) the runner's: git refuses such a mix as "dubious ownership"
+		// unless told that this worktree is safe, which only the command line
+		// or these variables can say. Reading works then; writing to the
+		// repository (commit, fetch) does not, as it is not the user's.
+		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=safe.directory", "GIT_CONFIG_VALUE_0="+wt)
+	}
+	return env
 }
 
 // setupJobUser checks that jobs can run as Config.JobUser: only root can
