@@ -98,7 +98,10 @@ type repoFlags struct {
 type options struct {
 	mode    string // "" is the console
 	portSet bool   // --port was on the command line (the demo otherwise picks a free one)
-	refs    []string
+	// tokenInArgs: --token was on the command line, which every local user can
+	// read (/proc/PID/cmdline), jobs run as --job-user too.
+	tokenInArgs bool
+	refs        []string
 	// settingVars are the environment variables settings are read from, of
 	// every mode: a runner hides them from its jobs.
 	settingVars []string

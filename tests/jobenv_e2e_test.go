@@ -143,9 +143,16 @@ command: |
 				t.Fatal(err)
 			}
 			name := "job-user-" + mode
-			r := startRunner(t, d.addr, data, name, childEnv("E2E_IDENTITY="+identity),
-				"--containment", mode, "--job-user", "nobody")
+			args := []string{"--containment", mode, "--job-user", "nobody"}
+			if mode == "pgroup" { // a token the job could read: warned about
+				args = append(args, "--token", "on-the-command-line")
+			}
+			r := startRunner(t, d.addr, data, name, childEnv("E2E_IDENTITY="+identity), args...)
 			d.waitLog(20*time.Second, "runner registered", "runner="+name)
+			_, warned := r.find("--token is on the command line")
+			if want := mode == "pgroup"; warned != want {
+				t.Errorf("warned of a --token on the command line: %v, want %v", warned, want)
+			}
 			commit := repo.commit("as nobody "+mode, map[string]string{".eventide.yml": script})
 			submitCommit(t, d.addr, "", repo.dir, commit, "main")
 			res := waitResult(t, resDir, commit, 60*time.Second)
