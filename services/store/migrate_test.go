@@ -151,6 +151,8 @@ func TestMigrateFromEachVersion(t *testing.T) {
 			}
 			if j.Result == nil || len(j.Result.Summary.Tests) != 3 {
 				t.Errorf("result after upgrade = %+v", j.Result)
+			} else if c, p := j.Result.CPUMS, j.Result.PeakMemoryBytes; c == nil || *c != 2345 || p != nil {
+				t.Errorf("usage after upgrade: cpu_ms %v, peak_memory_bytes %v; want 2345 and not measured", c, p)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)

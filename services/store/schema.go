@@ -99,6 +99,11 @@ var migrations = []string{
 		PRIMARY KEY (job_id, attempt, pos),
 		FOREIGN KEY (job_id, attempt) REFERENCES results(job_id, attempt) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 	) WITHOUT ROWID;`,
+
+	// 3: what each attempt consumed, NULL where it was not measured (older
+	// runners, and peak memory without the memory controller).
+	`ALTER TABLE results ADD COLUMN cpu_ms INTEGER;
+	ALTER TABLE results ADD COLUMN peak_memory_bytes INTEGER;`,
 }
 
 // SchemaVersion is the schema this build writes.
