@@ -24,7 +24,8 @@ func dispatcherConfig(o *options, log *slog.Logger) dispatcher.Config {
 		LogRetention: o.LogRetention, MaxLogBytes: o.MaxLogBytes, MaxAttempts: o.MaxAttempts,
 		Heartbeat: o.Heartbeat, LeaseTimeout: o.LeaseTimeout, HandshakeTimeout: o.HandshakeTimeout,
 		MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerSource: o.MaxHandshakesPerSource,
-		Token: o.Token, Logger: log, Version: version,
+		Token: o.Token, TokenFile: o.TokenFile, AllowRepos: o.allowRepos, MaxQueuedPerClient: o.MaxQueuedPerClient,
+		Logger: log, Version: version,
 	}
 }
 
@@ -51,6 +52,9 @@ func openDispatcher(o *options, log *slog.Logger) (*dispatcher.Dispatcher, net.L
 		return nil, nil, nil, err
 	}
 	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
+	if a, ok := l.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() && !o.allowRepos.Restricts() {
+		log.Warn("no --allow-repo: runners will clone and run any repository a client with a token submits", "addr", l.Addr().String())
+	}
 	return d, l, lock, nil
 }
 
