@@ -51,10 +51,12 @@ func openDispatcher(o *options, log *slog.Logger) (*dispatcher.Dispatcher, net.L
 		lock.Release()
 		return nil, nil, nil, err
 	}
-	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
+	// Before the line that means ready, so that a test (or a person) who saw it
+	// has seen any warning.
 	if a, ok := l.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() && !o.allowRepos.Restricts() {
-		log.Warn("no --allow-repo: runners will clone and run any repository a client with a token submits", "addr", l.Addr().String())
+		log.Warn("no --allow-repo: runners will clone and run any repository a client submits", "addr", l.Addr().String())
 	}
+	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
 	return d, l, lock, nil
 }
 

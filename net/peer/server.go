@@ -325,10 +325,12 @@ func (s *Server) handshake(c *Conn, w *waiter, timeout time.Duration) (helloFram
 		return h, nil, wire.Errorf(wire.CodeHandshake, "the first frame must be a %q request, got %q", wire.MethodHello, f.Method)
 	}
 	h.id = f.ID
-	// Version and token first, so that their errors carry their own codes.
+	// Version, token and role first, so that their errors carry their own
+	// codes, whatever else the hello holds.
 	var probe struct {
 		ProtocolVersion *int   `json:"protocol_version"`
 		Token           string `json:"token"`
+		Role            string `json:"role"`
 	}
 	if err := wire.Decode("hello", f.Params, &probe); err != nil {
 		return h, nil, err
@@ -340,11 +342,11 @@ func (s *Server) handshake(c *Conn, w *waiter, timeout time.Duration) (helloFram
 	if !ok {
 		return h, nil, wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
 	}
+	if !cred.Roles.Admits(probe.Role) {
+		return h, nil, errNotAllowed(probe.Role)
+	}
 	if err := wire.Decode("hello", f.Params, &h.Hello); err != nil {
 		return h, nil, err
-	}
-	if !cred.Roles.Admits(h.Role) {
-		return h, nil, errNotAllowed(h.Role)
 	}
 	c.cred = cred
 	welcome := &wire.Welcome{
