@@ -42,20 +42,24 @@ func (d *Dispatcher) ReloadTokens() error {
 	}
 	logLines(d.cfg, lines)
 	closed := d.srv.CloseRemoved()
-	d.log.Info("token file reloaded", "file", d.cfg.TokenFile, "credentials", len(lines), "sessions closed", closed)
+	d.log.Info("token file reloaded", "file", d.cfg.TokenFile, "credentials", len(lines), "closed", closed)
 	return nil
 }
 
-// allowed refuses a job for repo when --allow-repo does not allow it.
-func (d *Dispatcher) allowed(method, repo string) error {
-	ok, err := d.cfg.AllowRepos.Allows(repo)
-	switch {
-	case ok:
-		return nil
-	case err != nil:
-		return wire.Errorf(wire.CodeInvalidParams, "%s: repository not allowed: %s: %v", method, repo, err)
+// allowed refuses a submission for repo when --allow-repo does not allow it.
+func (d *Dispatcher) allowed(repo string) error {
+	if ok, err := d.cfg.AllowRepos.Allows(repo); !ok {
+		return wire.Errorf(wire.CodeInvalidParams, "%s: repository not allowed: %s%s", wire.MethodCommitSubmit, repo, errSuffix(err))
 	}
-	return wire.Errorf(wire.CodeInvalidParams, "%s: repository not allowed: %s", method, repo)
+	return nil
+}
+
+// errSuffix is ": err", or nothing without one.
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
 }
 
 // overQuotaLocked refuses another job from owner while it has its quota of jobs

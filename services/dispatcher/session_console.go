@@ -32,7 +32,9 @@ var watchMethods = map[string]bool{
 func (s *consoleSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
 	d := s.d
 	if s.readOnly && !watchMethods[method] {
-		return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to a read-only console (its token allows console-readonly)", method)
+		// Not CodeMethodNotFound, which would close the connection: a
+		// person pressed a key the console could not know was not theirs.
+		return nil, wire.Errorf(wire.CodeUnauthorized, "this token allows a read-only console: %s is not allowed", method)
 	}
 	switch method {
 	case wire.MethodConsoleSubscribe:
@@ -181,9 +183,11 @@ func (d *Dispatcher) retry(ctx context.Context, id, owner string) (wire.JobInfo,
 		d.mu.Unlock()
 		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "commit %s is %s as job %s already", short(j.Commit), other.State, other.ID)
 	}
-	if err := d.allowed(wire.MethodJobRetry, j.Repo); err != nil {
+	if ok, err := d.cfg.AllowRepos.Allows(j.Repo); !ok {
+		// Refused, not invalid (which would close the console's connection):
+		// the job came before --allow-repo changed.
 		d.mu.Unlock()
-		return wire.JobInfo{}, err
+		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "%s: repository not allowed: %s%s", wire.MethodJobRetry, j.Repo, errSuffix(err))
 	}
 	if err := d.overQuotaLocked(wire.MethodJobRetry, owner); err != nil {
 		d.mu.Unlock()

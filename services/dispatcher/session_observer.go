@@ -52,7 +52,7 @@ func (d *Dispatcher) submit(s *wire.Submit, owner string) (wire.Submitted, *stor
 	if err := s.Validate(); err != nil {
 		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodCommitSubmit, err)
 	}
-	if err := d.allowed(wire.MethodCommitSubmit, s.Repo); err != nil {
+	if err := d.allowed(s.Repo); err != nil {
 		return wire.Submitted{}, nil, err
 	}
 	if err := d.st.Err(); err != nil {
