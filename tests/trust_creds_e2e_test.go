@@ -16,10 +16,10 @@ import (
 // queue quota per credential, through the real binary.
 
 const (
-	codeUnauthorized   = -32000
-	codeInvalidParams  = -32602
-	codeUnknownJob     = -32004
-	codeOverQuota      = -32010
+	codeUnauthorized  = -32000
+	codeInvalidParams = -32602
+	codeUnknownJob    = -32004
+	codeOverQuota     = -32010
 )
 
 // A token for each role, long enough for a token file.
