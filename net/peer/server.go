@@ -33,9 +33,9 @@ type AdmitFunc func(c *Conn, hello *wire.Hello, welcome *wire.Welcome) (Session,
 type Server struct {
 	Admit AdmitFunc
 	// Keys are the tokens clients must present, each admitting some roles; nil
-	// makes a keyring of Token alone (when set, clients must present it).
+	// makes a keyring of Token alone.
 	Keys             *auth.Keyring
-	Token            string
+	Token            string // when set (and Keys is nil), clients must present it
 	HandshakeTimeout time.Duration // default 5s
 	Options          Options       // for every admitted connection
 	Name             string        // server software, sent in the welcome
@@ -223,9 +223,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	sess, err := s.Admit(c, &hello.Hello, welcome)
 	if err == nil && !s.admit(c) {
-		// Its credential was removed while Admit ran.
+		// Its token was removed while Admit ran, after CloseRemoved looked.
 		sess.Closed(ErrCredentialRemoved)
-		err = errNotAllowed(hello.Role)
+		err = wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
 	}
 	if err != nil {
 		var we *wire.Error
