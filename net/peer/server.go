@@ -35,7 +35,7 @@ type Server struct {
 	// Keys are the tokens clients must present, each admitting some roles; nil
 	// makes a keyring of Token alone.
 	Keys             *auth.Keyring
-	Token            string // when set (and Keys is nil), clients must present it
+	Token            string        // when set (and Keys is nil), clients must present it
 	HandshakeTimeout time.Duration // default 5s
 	Options          Options       // for every admitted connection
 	Name             string        // server software, sent in the welcome
