@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/repoallow"
 	"github.com/eventide-ci/eventide/services/testrun"
 )
 
@@ -104,6 +105,14 @@ func (h *hostFlags) check() error {
 		return fmt.Errorf("--max-handshakes %d, --max-handshakes-per-source %d: want at least 1 each, per source at most the total",
 			h.MaxHandshakes, h.MaxHandshakesPerSource)
 	}
+	if h.MaxQueuedPerClient < 1 {
+		return fmt.Errorf("--max-queued-per-client %d: want at least 1", h.MaxQueuedPerClient)
+	}
+	allow, err := repoallow.New(h.AllowRepo)
+	if err != nil {
+		return err
+	}
+	h.allowRepos = allow
 	return nil
 }
 

@@ -20,7 +20,8 @@ import (
 // The headless modes: one service each, logging to stderr, stopped by a signal.
 
 // signals delivers SIGINT, SIGTERM and SIGHUP (a closed terminal, handled like
-// SIGTERM) until ctx ends.
+// SIGTERM, except by a dispatcher with a --token-file: it re-reads the file)
+// until ctx ends.
 func signals(ctx context.Context) <-chan os.Signal {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -39,11 +40,20 @@ func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(l) }()
 	var serveErr error
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case serveErr = <-served:
-		log.Error("serving stopped", "err", serveErr)
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP && o.TokenFile != "" {
+				log.Info("re-reading the token file", "signal", s.String())
+				d.ReloadTokens() // logs what it did, or why not
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+		case serveErr = <-served:
+			log.Error("serving stopped", "err", serveErr)
+		}
+		break wait
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

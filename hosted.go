@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,6 +29,11 @@ type hosted struct {
 
 // startHosted starts everything; on an error nothing is left running.
 func startHosted(ctx context.Context, o *options, log *slog.Logger) (*hosted, error) {
+	if o.TokenFile != "" && o.Token == "" {
+		// The console's own clients (itself, its runners and observer) need a
+		// token that admits them, and nobody else needs to know it.
+		o.Token = rand.Text()
+	}
 	d, l, lock, err := openDispatcher(o, log.With("mode", "dispatcher"))
 	if err != nil {
 		return nil, err

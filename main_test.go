@@ -251,3 +251,39 @@ func TestVersionLine(t *testing.T) {
 		t.Errorf("without build info: %q", got)
 	}
 }
+
+// The trust settings come from the environment and the --config file like every
+// other; --allow-repo, repeatable, takes a comma-separated list there.
+func TestTrustSettings(t *testing.T) {
+	cfg := writeConfig(t, "token-file: /etc/eventide/tokens\nmax-queued-per-client: 7\nallow-repo: /srv/git/*,https://git.example.com/team/*\n")
+	req, err := parse([]string{"--mode=dispatcher", "--config", cfg}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := req.opts
+	if o.TokenFile != "/etc/eventide/tokens" || o.MaxQueuedPerClient != 7 || len(o.AllowRepo) != 2 || !o.allowRepos.Restricts() {
+		t.Errorf("from the file: token-file %q, max-queued-per-client %d, allow-repo %q", o.TokenFile, o.MaxQueuedPerClient, o.AllowRepo)
+	}
+	env := envOf(map[string]string{"EVENTIDE_TOKEN_FILE": "/run/tokens", "EVENTIDE_MAX_QUEUED_PER_CLIENT": "3", "EVENTIDE_ALLOW_REPO": "/a/*"})
+	req, err = parse([]string{"--mode=dispatcher", "--config", cfg}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = req.opts
+	if o.TokenFile != "/run/tokens" || o.MaxQueuedPerClient != 3 || len(o.AllowRepo) != 1 || o.AllowRepo[0] != "/a/*" {
+		t.Errorf("from the environment: token-file %q, max-queued-per-client %d, allow-repo %q", o.TokenFile, o.MaxQueuedPerClient, o.AllowRepo)
+	}
+	req, err = parse([]string{"--mode=dispatcher", "--allow-repo", "/x/*", "--allow-repo", "git@host:team/*"}, envOf(nil))
+	if err != nil || len(req.opts.AllowRepo) != 2 {
+		t.Errorf("repeated --allow-repo: %v, %q", err, req.opts.AllowRepo)
+	}
+	for _, bad := range [][]string{
+		{"--mode=dispatcher", "--allow-repo", "/srv/../etc"},
+		{"--mode=dispatcher", "--allow-repo", "/srv/[git"},
+		{"--mode=dispatcher", "--max-queued-per-client", "0"},
+	} {
+		if _, err := parse(bad, envOf(nil)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

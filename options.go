@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/eventide-ci/eventide/services/repoallow"
 )
 
 // Every flag is declared once, in one of the groups below; each mode is the set of
@@ -34,6 +36,12 @@ type hostFlags struct {
 	// connection is dropped (see PROTOCOL.md §4).
 	MaxHandshakes          int `placeholder:"N" default:"256" help:"connections waiting for their hello, in all; past it the oldest is dropped"`
 	MaxHandshakesPerSource int `placeholder:"N" default:"16" help:"connections waiting for their hello from one address (one /64 for IPv6); past it that address's oldest is dropped"`
+	// Credentials and what they may queue (see net/auth, services/repoallow).
+	TokenFile          string   `placeholder:"FILE" help:"more tokens, one a line: ROLES TOKEN, ROLES a comma-separated subset of runner, observer, console, console-readonly (# starts a comment); the dispatcher re-reads it on SIGHUP"`
+	AllowRepo          []string `placeholder:"PATTERN" help:"run only repositories at this location or glob (repeatable; * does not cross /), e.g. /srv/git/* or https://git.example.com/team/*; without it every location is allowed"`
+	MaxQueuedPerClient int      `placeholder:"N" default:"10000" help:"jobs each credential (a token-file line, the --token, or everyone when there is no token) may have waiting in the queue; beyond, its submissions are refused until some are taken"`
+
+	allowRepos *repoallow.List // AllowRepo, checked
 }
 
 // clientFlags say where the dispatcher is, for the modes that connect to one.

@@ -24,7 +24,8 @@ func dispatcherConfig(o *options, log *slog.Logger) dispatcher.Config {
 		LogRetention: o.LogRetention, MaxLogBytes: o.MaxLogBytes, MaxAttempts: o.MaxAttempts,
 		Heartbeat: o.Heartbeat, LeaseTimeout: o.LeaseTimeout, HandshakeTimeout: o.HandshakeTimeout,
 		MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerSource: o.MaxHandshakesPerSource,
-		Token: o.Token, Logger: log, Version: version,
+		Token: o.Token, TokenFile: o.TokenFile, AllowRepos: o.allowRepos, MaxQueuedPerClient: o.MaxQueuedPerClient,
+		Logger: log, Version: version,
 	}
 }
 
@@ -49,6 +50,11 @@ func openDispatcher(o *options, log *slog.Logger) (*dispatcher.Dispatcher, net.L
 		l.Close()
 		lock.Release()
 		return nil, nil, nil, err
+	}
+	// Before the line that means ready, so that a test (or a person) who saw it
+	// has seen any warning.
+	if a, ok := l.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() && !o.allowRepos.Restricts() {
+		log.Warn("no --allow-repo: runners will clone and run any repository a client submits", "addr", l.Addr().String())
 	}
 	log.Info("dispatcher listening", "addr", l.Addr().String(), "version", version)
 	return d, l, lock, nil

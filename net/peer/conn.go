@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/auth"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -103,6 +104,8 @@ type Conn struct {
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Frame
 
+	cred auth.Credential // what the hello's token admits; set before Serve
+
 	deferred chan struct{}  // a token per deferred reply in progress
 	waits    sync.WaitGroup // the deferred replies' goroutines
 }
@@ -148,6 +151,19 @@ func (c *Conn) Err() error {
 
 // Close ends the connection with ErrClosed. It is safe to call more than once.
 func (c *Conn) Close() { c.closeWith(ErrClosed) }
+
+// Credential is what the client's token admitted: its id and roles (on the
+// server side; a client's own connection has none).
+func (c *Conn) Credential() auth.Credential { return c.cred }
+
+// closeFor tells the peer why in an error notification, then closes with reason.
+func (c *Conn) closeFor(we *wire.Error, reason error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if c.sendThenClose(ctx, wire.NewErrorReply(0, we), reason) != nil {
+		c.closeWith(reason)
+	}
+}
 
 func (c *Conn) closeWith(err error) {
 	c.once.Do(func() {

@@ -13,6 +13,9 @@ var (
 	ErrHeartbeatTimeout = errors.New("heartbeats missed")
 	// ErrProtocol means the peer broke the protocol.
 	ErrProtocol = errors.New("protocol violation")
+	// ErrCredentialRemoved means the server no longer accepts the token the
+	// client said hello with (Server.CloseRemoved).
+	ErrCredentialRemoved = errors.New("credential removed")
 	// ErrServerClosed is returned by Server.Serve after Shutdown or Close.
 	ErrServerClosed = errors.New("peer: server closed")
 )

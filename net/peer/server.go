@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/auth"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -30,8 +31,11 @@ type AdmitFunc func(c *Conn, hello *wire.Hello, welcome *wire.Welcome) (Session,
 
 // Server accepts protocol connections, in the shape of net/http.Server.
 type Server struct {
-	Admit            AdmitFunc
-	Token            string        // when set, clients must present it
+	Admit AdmitFunc
+	// Keys are the tokens clients must present, each admitting some roles; nil
+	// makes a keyring of Token alone.
+	Keys             *auth.Keyring
+	Token            string        // when set (and Keys is nil), clients must present it
 	HandshakeTimeout time.Duration // default 5s
 	Options          Options       // for every admitted connection
 	Name             string        // server software, sent in the welcome
@@ -51,6 +55,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
+	admitted  map[*Conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
 	cancel    context.CancelFunc
@@ -61,6 +66,7 @@ func (s *Server) init() {
 	if s.listeners == nil {
 		s.listeners = make(map[net.Listener]struct{})
 		s.conns = make(map[net.Conn]struct{})
+		s.admitted = make(map[*Conn]struct{})
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		total, per := s.MaxHandshakes, s.MaxHandshakesPerSource
 		if total <= 0 {
@@ -73,6 +79,9 @@ func (s *Server) init() {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
+	}
+	if s.Keys == nil {
+		s.Keys = auth.NewKeyring(s.Token)
 	}
 }
 
@@ -213,6 +222,11 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	sess, err := s.Admit(c, &hello.Hello, welcome)
+	if err == nil && !s.admit(c) {
+		// Its token was removed while Admit ran, after CloseRemoved looked.
+		sess.Closed(ErrCredentialRemoved)
+		err = wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
+	}
 	if err != nil {
 		var we *wire.Error
 		if !errors.As(err, &we) {
@@ -239,7 +253,46 @@ func (s *Server) serveConn(nc net.Conn) {
 		sess.Closed(c.err)
 		return
 	}
-	sess.Closed(c.Serve(s.ctx, sess))
+	err = c.Serve(s.ctx, sess)
+	s.mu.Lock()
+	delete(s.admitted, c)
+	s.mu.Unlock()
+	sess.Closed(err)
+}
+
+// admit counts c among the admitted connections, unless its credential is no
+// longer known: CloseRemoved closes those it counts.
+func (s *Server) admit(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.Keys.Known(c.cred.ID) {
+		return false
+	}
+	s.admitted[c] = struct{}{}
+	return true
+}
+
+// CloseRemoved closes the admitted connections whose credential Keys no longer
+// has (after Keys.LoadFile), telling each why, and returns how many.
+func (s *Server) CloseRemoved() int {
+	s.mu.Lock()
+	s.init()
+	var gone []*Conn
+	for c := range s.admitted {
+		if !s.Keys.Known(c.cred.ID) {
+			gone = append(gone, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range gone {
+		s.Logger.Info("closing a session: its credential was removed", "credential", c.cred.ID, "remote", c.RemoteAddr())
+		c.closeFor(wire.Errorf(wire.CodeUnauthorized, "the token of this connection is no longer accepted"), ErrCredentialRemoved)
+	}
+	return len(gone)
+}
+
+func errNotAllowed(role string) *wire.Error {
+	return wire.Errorf(wire.CodeUnauthorized, "this token does not allow the %s role", role)
 }
 
 type helloFrame struct {
@@ -272,10 +325,12 @@ func (s *Server) handshake(c *Conn, w *waiter, timeout time.Duration) (helloFram
 		return h, nil, wire.Errorf(wire.CodeHandshake, "the first frame must be a %q request, got %q", wire.MethodHello, f.Method)
 	}
 	h.id = f.ID
-	// Version and token first, so that their errors carry their own codes.
+	// Version, token and role first, so that their errors carry their own
+	// codes, whatever else the hello holds.
 	var probe struct {
 		ProtocolVersion *int   `json:"protocol_version"`
 		Token           string `json:"token"`
+		Role            string `json:"role"`
 	}
 	if err := wire.Decode("hello", f.Params, &probe); err != nil {
 		return h, nil, err
@@ -283,12 +338,17 @@ func (s *Server) handshake(c *Conn, w *waiter, timeout time.Duration) (helloFram
 	if err := checkVersion(probe.ProtocolVersion); err != nil {
 		return h, nil, err
 	}
-	if !TokenMatches(s.Token, probe.Token) {
+	cred, ok := s.Keys.Lookup(probe.Token)
+	if !ok {
 		return h, nil, wire.Errorf(wire.CodeUnauthorized, "missing or wrong token")
+	}
+	if !cred.Roles.Admits(probe.Role) {
+		return h, nil, errNotAllowed(probe.Role)
 	}
 	if err := wire.Decode("hello", f.Params, &h.Hello); err != nil {
 		return h, nil, err
 	}
+	c.cred = cred
 	welcome := &wire.Welcome{
 		SessionID:       newSessionID(),
 		ProtocolVersion: min(h.ProtocolVersion, wire.ProtocolVersion),

@@ -50,4 +50,8 @@ const (
 	// when too many from its address, or in all, were waiting to: the oldest
 	// goes. Retry with backoff.
 	CodeCrowded = -32007
+	// CodeOverQuota (since version 8) refuses a commit.submit (or a job.retry)
+	// while the client's credential has --max-queued-per-client jobs waiting in
+	// the queue. Nothing was queued: offer it again later, with backoff.
+	CodeOverQuota = -32010
 )

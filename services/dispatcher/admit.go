@@ -9,11 +9,12 @@ import (
 func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.Session, error) {
 	switch h.Role {
 	case wire.RoleObserver:
-		d.log.Info("observer connected", "name", h.Name, "remote", c.RemoteAddr())
-		return &observerSession{d: d, name: h.Name}, nil
+		d.log.Info("observer connected", "name", h.Name, "remote", c.RemoteAddr(), "credential", c.Credential().ID)
+		return &observerSession{d: d, name: h.Name, owner: c.Credential().ID}, nil
 	case wire.RoleConsole:
-		d.log.Info("console connected", "name", h.Name, "remote", c.RemoteAddr())
-		return &consoleSession{d: d, name: h.Name, conn: c}, nil
+		cred := c.Credential()
+		d.log.Info("console connected", "name", h.Name, "remote", c.RemoteAddr(), "credential", cred.ID, "read_only", cred.Roles.ReadOnly())
+		return &consoleSession{d: d, name: h.Name, conn: c, owner: cred.ID, readOnly: cred.Roles.ReadOnly()}, nil
 	case wire.RoleRunner:
 		return &runnerSession{d: d, r: d.register(c, h, w)}, nil
 	}

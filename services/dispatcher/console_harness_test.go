@@ -24,6 +24,7 @@ import (
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/dispatcher"
+	"github.com/eventide-ci/eventide/services/repoallow"
 )
 
 // waitTime bounds every wait of these tests: nothing here takes more than a
@@ -46,8 +47,10 @@ type serverOpts struct {
 	token      string
 	dataDir    string // default: a new temporary directory
 	resultsDir string
-	addr       string // listen here; default 127.0.0.1:0
-	noListen   bool   // in-process clients only
+	addr       string   // listen here; default 127.0.0.1:0
+	noListen   bool     // in-process clients only
+	allow      []string // --allow-repo patterns
+	maxQueued  int      // --max-queued-per-client
 }
 
 func startDispatcher(t *testing.T, o serverOpts) *server {
@@ -58,9 +61,15 @@ func startDispatcher(t *testing.T, o serverOpts) *server {
 	if o.resultsDir == "" {
 		o.resultsDir = filepath.Join(t.TempDir(), "results")
 	}
+	allow, err := repoallow.New(o.allow)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := dispatcher.New(dispatcher.Config{
-		ResultsDir: o.resultsDir,
-		DataDir:    o.dataDir,
+		AllowRepos:         allow,
+		MaxQueuedPerClient: o.maxQueued,
+		ResultsDir:         o.resultsDir,
+		DataDir:            o.dataDir,
 		// The product's heartbeat: the tests end connections explicitly, and a
 		// busy machine running the race detector can starve a goroutine for
 		// longer than a few short intervals.

@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/auth"
 	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/services/repoallow"
 	"github.com/eventide-ci/eventide/services/store"
 )
 
@@ -44,11 +46,20 @@ type Config struct {
 	// LogRetention removes the logs of jobs finished longer ago (results stay);
 	// 0 keeps them forever.
 	LogRetention time.Duration
-	Token        string
-	MaxLogBytes  int64 // per attempt: a head (headLimit) and the tail; default 32 MiB
-	KeepFinished int   // finished jobs kept in memory (the store has them all); default 10,000
-	Logger       *slog.Logger
-	Version      string
+	// Token is the shared token, admitting every role; TokenFile names a file
+	// of more tokens, each admitting the roles its line lists (see net/auth),
+	// which ReloadTokens reads again.
+	Token     string
+	TokenFile string
+	// AllowRepos restricts the repositories jobs may name; nil allows all.
+	AllowRepos *repoallow.List
+	// MaxQueuedPerClient bounds the jobs each credential may have waiting in the
+	// queue; default 10,000.
+	MaxQueuedPerClient int
+	MaxLogBytes        int64 // per attempt: a head (headLimit) and the tail; default 32 MiB
+	KeepFinished       int   // finished jobs kept in memory (the store has them all); default 10,000
+	Logger             *slog.Logger
+	Version            string
 }
 
 // Dispatcher is the central service. Its zero value is not usable; call New.
@@ -56,6 +67,7 @@ type Dispatcher struct {
 	cfg     Config
 	log     *slog.Logger
 	srv     *peer.Server
+	keys    *auth.Keyring
 	st      store.Store
 	ownsSt  bool
 	results *resultWriter
@@ -116,8 +128,15 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.MaxLogBytes <= 0 {
 		cfg.MaxLogBytes = 32 << 20
 	}
+	if cfg.MaxQueuedPerClient <= 0 {
+		cfg.MaxQueuedPerClient = 10000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var rw *resultWriter
 	if !cfg.NoResultFiles {
@@ -141,6 +160,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		st:      st,
 		ownsSt:  owns,
 		results: rw,
+		keys:    keys,
 		jobs:    make(map[string]*job),
 		active:  make(map[string]*job),
 		runners: make(map[string]*runner),
@@ -162,7 +182,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d.srv = &peer.Server{
 		Admit:                  d.admit,
-		Token:                  cfg.Token,
+		Keys:                   keys,
 		HandshakeTimeout:       cfg.HandshakeTimeout,
 		MaxHandshakes:          cfg.MaxHandshakes,
 		MaxHandshakesPerSource: cfg.MaxHandshakesPerSource,

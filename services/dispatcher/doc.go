@@ -10,7 +10,9 @@
 //     queue.go: the queue and its order
 //   - registry.go: the runners, their registration, loss and drain
 //   - admit.go: the handshake's admission, one session per role in
-//     session_runner.go, session_observer.go and session_console.go
+//     session_runner.go, session_observer.go and session_console.go;
+//     credentials.go: the token file and its reload, --allow-repo and the
+//     queue quota per credential (counted by the queue, queue.go)
 //   - output.go: a running attempt's output; results.go: fencing and recording
 //     an attempt's result
 //   - resultfiles.go: the test_results/<commit> writer

@@ -12,7 +12,7 @@ import (
 // Submit queues a commit as an observer's commit.submit does, and returns once
 // the job is stored.
 func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted, error) {
-	got, t, err := d.submit(s)
+	got, t, err := d.submit(s, "")
 	if err != nil {
 		return got, err
 	}

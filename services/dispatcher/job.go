@@ -24,6 +24,7 @@ type job struct {
 	extents   []store.Extent // stored chunks of the tail, oldest first
 	logStored int64          // their total size
 	stopping  bool           // a cancel was asked for: the runner's result ends it
+	owner     string         // the credential that queued it (submit or retry), for its quota; "" after a restart
 	saved     *store.Ticket  // the last change's; acknowledge nothing before it
 	// out is the current attempt's whole output while it is small and came in order
 	// (outOK): the result file is then written from it instead of from the store.

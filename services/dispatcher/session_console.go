@@ -14,16 +14,28 @@ import (
 // consoleSession serves a console: history queries, and the actions a person
 // takes from the dashboard.
 type consoleSession struct {
-	d    *Dispatcher
-	name string
-	conn *peer.Conn
+	d        *Dispatcher
+	name     string
+	conn     *peer.Conn
+	owner    string // its credential's id, for the queue quota of its retries
+	readOnly bool   // its token allows console-readonly only: watchMethods
 
 	mu  sync.Mutex
 	sub *subscriber
 }
 
+// watchMethods are those a read-only console may call: they change nothing.
+var watchMethods = map[string]bool{
+	wire.MethodConsoleSubscribe: true, wire.MethodJobsList: true, wire.MethodJobGet: true, wire.MethodJobLog: true,
+}
+
 func (s *consoleSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
 	d := s.d
+	if s.readOnly && !watchMethods[method] {
+		// Not CodeMethodNotFound, which would close the connection: a
+		// person pressed a key the console could not know was not theirs.
+		return nil, wire.Errorf(wire.CodeUnauthorized, "this token allows a read-only console: %s is not allowed", method)
+	}
 	switch method {
 	case wire.MethodConsoleSubscribe:
 		s.mu.Lock()
@@ -77,7 +89,7 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		if err := wire.Decode(method, params, &id); err != nil {
 			return nil, err
 		}
-		return d.retry(ctx, id.JobID)
+		return d.retry(ctx, id.JobID, s.owner)
 	case wire.MethodJobStop:
 		var id wire.JobID
 		if err := wire.Decode(method, params, &id); err != nil {
@@ -153,8 +165,9 @@ func (d *Dispatcher) readLog(ctx context.Context, q wire.LogQuery) (wire.LogChun
 }
 
 // retry makes a new attempt of a job: a finished one is queued again (its earlier
-// attempts stay in its history); a queued or running one is left as it is.
-func (d *Dispatcher) retry(ctx context.Context, id string) (wire.JobInfo, error) {
+// attempts stay in its history), counting against owner's quota; a queued or
+// running one is left as it is.
+func (d *Dispatcher) retry(ctx context.Context, id, owner string) (wire.JobInfo, error) {
 	d.mu.Lock()
 	j := d.lookupLocked(id)
 	if j == nil {
@@ -170,6 +183,17 @@ func (d *Dispatcher) retry(ctx context.Context, id string) (wire.JobInfo, error)
 		d.mu.Unlock()
 		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "commit %s is %s as job %s already", short(j.Commit), other.State, other.ID)
 	}
+	if ok, err := d.cfg.AllowRepos.Allows(j.Repo); !ok {
+		// Refused, not invalid (which would close the console's connection):
+		// the job came before --allow-repo changed.
+		d.mu.Unlock()
+		return wire.JobInfo{}, wire.Errorf(wire.CodeRefused, "%s: repository not allowed: %s%s", wire.MethodJobRetry, j.Repo, errSuffix(err))
+	}
+	if err := d.overQuotaLocked(wire.MethodJobRetry, owner); err != nil {
+		d.mu.Unlock()
+		return wire.JobInfo{}, err
+	}
+	j.owner = owner
 	t, err := d.retryLocked(j)
 	if err != nil { // it is final
 		d.mu.Unlock()

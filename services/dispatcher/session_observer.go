@@ -11,8 +11,9 @@ import (
 
 // observerSession handles one observer connection.
 type observerSession struct {
-	d    *Dispatcher
-	name string
+	d     *Dispatcher
+	name  string
+	owner string // its credential's id, for the queue quota
 }
 
 func (s *observerSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
@@ -34,7 +35,7 @@ func (s *observerSession) Handle(ctx context.Context, method string, params json
 	if err := wire.Decode(method, params, &sub); err != nil {
 		return nil, err
 	}
-	got, t, err := s.d.submit(&sub)
+	got, t, err := s.d.submit(&sub, s.owner)
 	if err != nil {
 		return nil, err
 	}
@@ -45,10 +46,14 @@ func (s *observerSession) Closed(err error) {
 	s.d.log.Info("observer disconnected", "name", s.name, "reason", err)
 }
 
-// submit is Submit up to the wait: the job is stored once the ticket is.
-func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, error) {
+// submit is Submit up to the wait: the job is stored once the ticket is. owner
+// is the credential the job counts against while it is queued.
+func (d *Dispatcher) submit(s *wire.Submit, owner string) (wire.Submitted, *store.Ticket, error) {
 	if err := s.Validate(); err != nil {
 		return wire.Submitted{}, nil, wire.Errorf(wire.CodeInvalidParams, "%s: %v", wire.MethodCommitSubmit, err)
+	}
+	if err := d.allowed(s.Repo); err != nil {
+		return wire.Submitted{}, nil, err
 	}
 	if err := d.st.Err(); err != nil {
 		// Refuse new work while the store cannot take it: the observer keeps the
@@ -66,10 +71,14 @@ func (d *Dispatcher) submit(s *wire.Submit) (wire.Submitted, *store.Ticket, erro
 		d.mu.Unlock()
 		return wire.Submitted{JobID: j.ID, Duplicate: true}, t, nil
 	}
+	if err := d.overQuotaLocked(wire.MethodCommitSubmit, owner); err != nil {
+		d.mu.Unlock()
+		return wire.Submitted{}, nil, err
+	}
 	j := &job{Job: Job{
 		ID: d.newJobIDLocked(), Repo: s.Repo, Commit: s.Commit, Branch: s.Branch,
 		Author: s.Author, Message: s.Message, QueuedAt: time.Now(),
-	}}
+	}, owner: owner}
 	t, err := d.submitLocked(j, pos...)
 	if err != nil { // a new job is always queued
 		d.mu.Unlock()

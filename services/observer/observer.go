@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/dirlock"
@@ -359,12 +361,38 @@ func (o *Observer) firstLook(ctx context.Context, conn *peer.Conn) error {
 }
 
 func (o *Observer) submit(ctx context.Context, conn *peer.Conn, branch string, c gitrepo.Commit) error {
-	got, err := submit(ctx, conn, o.repo.URL(), branch, c)
+	got, err := o.submitPatiently(ctx, conn, branch, c)
 	if err != nil {
 		return fmt.Errorf("submit %s on %s: %w", c.ID[:12], branch, err)
 	}
 	o.log.Info("commit submitted", "commit", c.ID[:12], "branch", branch, "job", got.JobID, "duplicate", got.Duplicate)
 	return nil
+}
+
+// submitPatiently offers a commit until the dispatcher takes it: while this
+// observer's credential has its quota of jobs queued (wire.CodeOverQuota) it
+// offers it again with backoff, as runners take jobs. The same commit is offered
+// again and nothing after it, so no commit is lost or sent out of order; and a
+// commit is queued once however often it is offered.
+func (o *Observer) submitPatiently(ctx context.Context, conn *peer.Conn, branch string, c gitrepo.Commit) (wire.Submitted, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 100*time.Millisecond, 5*time.Second
+	refused := 0
+	got, err := backoff.Retry(ctx, func() (wire.Submitted, error) {
+		got, err := submit(ctx, conn, o.repo.URL(), branch, c)
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeOverQuota {
+			return got, backoff.Permanent(err)
+		}
+		if refused++; refused == 1 {
+			o.log.Info("dispatcher's queue quota reached; offering the commit again with backoff", "commit", c.ID[:12], "err", we.Message)
+		}
+		return got, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if refused > 0 && err == nil {
+		o.log.Info("dispatcher took the commit after its queue quota", "commit", c.ID[:12], "offers refused", refused)
+	}
+	return got, err
 }
 
 // submit offers one commit of repo to the dispatcher: the observer's and

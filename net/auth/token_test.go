@@ -1,13 +1,13 @@
-package peer_test
+package auth_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/auth"
 )
 
-func TestTokenMatches(t *testing.T) {
+func TestSharedToken(t *testing.T) {
 	long := strings.Repeat("k", 1024)
 	cases := []struct {
 		want, got string
@@ -31,8 +31,8 @@ func TestTokenMatches(t *testing.T) {
 		{"a", strings.Repeat("a", 1<<16), false},
 	}
 	for _, tc := range cases {
-		if got := peer.TokenMatches(tc.want, tc.got); got != tc.ok {
-			t.Errorf("TokenMatches(%q, %q) = %v, want %v", clipped(tc.want), clipped(tc.got), got, tc.ok)
+		if _, got := auth.NewKeyring(tc.want).Lookup(tc.got); got != tc.ok {
+			t.Errorf("NewKeyring(%q).Lookup(%q) = %v, want %v", clipped(tc.want), clipped(tc.got), got, tc.ok)
 		}
 	}
 }
