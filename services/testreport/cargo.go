@@ -89,7 +89,7 @@ func (p *cargoParser) line(l []byte) bool {
 // flushMessage gives the section just read to its test.
 func (p *cargoParser) flushMessage() {
 	if p.msgFor != "" && p.b != nil {
-		if i, ok := p.b.index[clean(p.msgFor, MaxIDBytes)]; ok {
+		if i, ok := p.b.lookup(p.target, p.msgFor); ok {
 			p.b.setMessage(i, p.msg.String())
 		}
 	}

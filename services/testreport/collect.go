@@ -13,7 +13,7 @@ type collector struct {
 type runBuilder struct {
 	c     *collector
 	run   Run
-	index map[string]int // ID -> index in run.Records
+	index map[string]int // key(Suite, ID) -> index in run.Records
 	tally Counts         // top-level records by outcome, kept or not
 	// dropped remembers the top-level outcome of dropped records, so a
 	// later worse report of one still moves the tally.
@@ -37,7 +37,8 @@ func (b *runBuilder) add(r Record) int {
 	if r.Parent != "" && r.Outcome.severity() >= Failed.severity() {
 		b.raise(r.Parent, r.Suite, Failed)
 	}
-	if i, ok := b.index[r.ID]; ok {
+	k := key(r.Suite, r.ID)
+	if i, ok := b.index[k]; ok {
 		old := &b.run.Records[i]
 		if r.Outcome.severity() > old.Outcome.severity() {
 			if old.Parent == "" {
@@ -54,11 +55,11 @@ func (b *runBuilder) add(r Record) int {
 		}
 		return i
 	}
-	if o, ok := b.dropped[r.ID]; ok {
+	if o, ok := b.dropped[k]; ok {
 		if r.Parent == "" && r.Outcome.severity() > o.severity() {
 			b.tally.tally(o, -1)
 			b.tally.tally(r.Outcome, 1)
-			b.dropped[r.ID] = r.Outcome
+			b.dropped[k] = r.Outcome
 		}
 		return -1
 	}
@@ -73,7 +74,7 @@ func (b *runBuilder) add(r Record) int {
 		// twice may be counted twice, which only a suite of more than
 		// twice MaxRecords tests can cause.
 		if len(b.dropped) < MaxRecords {
-			b.dropped[r.ID] = r.Outcome
+			b.dropped[k] = r.Outcome
 		}
 		b.run.Dropped++
 		return -1
@@ -82,7 +83,7 @@ func (b *runBuilder) add(r Record) int {
 		b.index = make(map[string]int)
 	}
 	b.c.kept++
-	b.index[r.ID] = len(b.run.Records)
+	b.index[k] = len(b.run.Records)
 	b.run.Records = append(b.run.Records, r)
 	return len(b.run.Records) - 1
 }
@@ -92,10 +93,14 @@ func (b *runBuilder) raise(id, suite string, o Outcome) {
 	b.add(Record{ID: id, Suite: suite, Outcome: o, Duration: NoDuration})
 }
 
-// has reports whether a record with this ID was added.
-func (b *runBuilder) has(id string) bool {
-	_, ok := b.index[id]
-	return ok
+// key identifies a record in a run: two suites may hold tests of one
+// name (TestMain in two Go packages of one JUnit file).
+func key(suite, id string) string { return suite + "\x00" + id }
+
+// lookup returns the index of the record with this suite and ID.
+func (b *runBuilder) lookup(suite, id string) (int, bool) {
+	i, ok := b.index[key(clean(suite, MaxIDBytes), clean(id, MaxIDBytes))]
+	return i, ok
 }
 
 // setMessage sets the message of record i if it has none.

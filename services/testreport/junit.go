@@ -9,18 +9,21 @@ import (
 	"unicode/utf8"
 )
 
-// JUnit report limits. The file is the test suite's to write, so it is
-// read under a byte cap, a nesting cap and a token cap.
-const (
-	// MaxJUnitBytes bounds a JUnit XML file. A 50,000-test report with
-	// short messages is about 10 MB.
-	MaxJUnitBytes = 64 << 20
-	// MaxJUnitDepth bounds element nesting; real reports nest
-	// testsuites > testsuite (> testsuite, node) > testcase > failure.
-	MaxJUnitDepth = 32
-	// MaxJUnitTokens bounds the XML tokens read, about 20 per test.
-	MaxJUnitTokens = 4 << 20
-)
+// JUnitLimits bound what reading one JUnit file may cost. The file is
+// the test suite's to write, so none of it is trusted to be small.
+type JUnitLimits struct {
+	// MaxBytes bounds the file's size.
+	MaxBytes int64
+	// MaxDepth bounds element nesting; real reports nest testsuites >
+	// testsuite (> testsuite, node) > testcase > failure.
+	MaxDepth int
+	// MaxTokens bounds the XML tokens read, about 10 per test.
+	MaxTokens int
+}
+
+// DefaultJUnitLimits are ParseJUnit's: a 50,000-test report with short
+// messages is about 10 MB and 500,000 tokens.
+var DefaultJUnitLimits = JUnitLimits{MaxBytes: 64 << 20, MaxDepth: 32, MaxTokens: 4 << 20}
 
 // Errors for a JUnit file past a limit or not one.
 var (
@@ -41,11 +44,16 @@ var (
 // encoding/xml is used with Strict set: it expands no entity beyond the
 // five predefined ones and character references, and fails on any other,
 // so neither an external entity nor an entity bomb can cost anything. A
-// DOCTYPE is refused outright all the same. The file is read at most
-// MaxJUnitBytes, MaxJUnitDepth elements deep and MaxJUnitTokens tokens;
-// past a limit the error says which and no report is returned.
+// DOCTYPE is refused outright all the same. The file is read within
+// DefaultJUnitLimits; past a limit the error says which and no report is
+// returned.
 func ParseJUnit(r io.Reader) (*Report, error) {
-	lr := &io.LimitedReader{R: r, N: MaxJUnitBytes + 1}
+	return ParseJUnitLimits(r, DefaultJUnitLimits)
+}
+
+// ParseJUnitLimits is ParseJUnit with other limits.
+func ParseJUnitLimits(r io.Reader, lim JUnitLimits) (*Report, error) {
+	lr := &io.LimitedReader{R: r, N: lim.MaxBytes + 1}
 	d := xml.NewDecoder(lr)
 	d.Strict = true
 	d.CharsetReader = charsetReader
@@ -56,15 +64,15 @@ func ParseJUnit(r io.Reader) (*Report, error) {
 		suites        []string
 		inCase        bool
 		cur           Record
-		inMsg         bool // inside <failure>, <error> or <skipped>
-		msg           message
+		inMsg         bool            // inside <failure>, <error> or <skipped>
+		msgAttr       string          // its message attribute
 		text          strings.Builder // the message element's text, bounded
 		root          = true
 	)
 	for {
 		tok, err := d.Token()
 		if lr.N <= 0 {
-			return nil, fmt.Errorf("%w: over %d bytes", ErrJUnitTooBig, MaxJUnitBytes)
+			return nil, fmt.Errorf("%w: over %d bytes", ErrJUnitTooBig, lim.MaxBytes)
 		}
 		if err == io.EOF {
 			break
@@ -72,8 +80,8 @@ func ParseJUnit(r io.Reader) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading junit report: %w", err)
 		}
-		if tokens++; tokens > MaxJUnitTokens {
-			return nil, fmt.Errorf("%w: over %d XML tokens", ErrJUnitTooBig, MaxJUnitTokens)
+		if tokens++; tokens > lim.MaxTokens {
+			return nil, fmt.Errorf("%w: over %d XML tokens", ErrJUnitTooBig, lim.MaxTokens)
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
@@ -81,8 +89,8 @@ func ParseJUnit(r io.Reader) (*Report, error) {
 				return nil, ErrJUnitDoctype
 			}
 		case xml.StartElement:
-			if depth++; depth > MaxJUnitDepth {
-				return nil, fmt.Errorf("%w: over %d elements", ErrJUnitTooDeep, MaxJUnitDepth)
+			if depth++; depth > lim.MaxDepth {
+				return nil, fmt.Errorf("%w: over %d elements", ErrJUnitTooDeep, lim.MaxDepth)
 			}
 			name := t.Name.Local
 			if root {
@@ -106,13 +114,8 @@ func ParseJUnit(r io.Reader) (*Report, error) {
 				if o.severity() > cur.Outcome.severity() || cur.Outcome == Passed {
 					cur.Outcome = o
 					inMsg = true
-					msg.reset()
 					text.Reset()
-					if m := attr(t, "message"); m != "" {
-						for l := range strings.SplitSeq(m, "\n") {
-							msg.add(l)
-						}
-					}
+					msgAttr = attr(t, "message")
 				}
 			}
 		case xml.CharData:
@@ -133,12 +136,7 @@ func ParseJUnit(r io.Reader) (*Report, error) {
 				b.add(cur)
 			case inMsg && (name == "failure" || name == "error" || name == "skipped"):
 				inMsg = false
-				if msg.lines == 0 {
-					for l := range strings.SplitSeq(strings.ToValidUTF8(text.String(), "\uFFFD"), "\n") {
-						msg.add(l)
-					}
-				}
-				cur.Message = msg.String()
+				cur.Message = junitMessage(msgAttr, text.String())
 			}
 		}
 	}
@@ -147,6 +145,29 @@ func ParseJUnit(r io.Reader) (*Report, error) {
 	}
 	b.finish(nil)
 	return c.report(), nil
+}
+
+// junitMessage picks a failure's message: its message attribute (pytest,
+// Surefire and node put the assertion there), or its text when the
+// attribute is missing or one generic word ("Failed" from
+// go-junit-report).
+func junitMessage(attr, text string) string {
+	src := attr
+	if strings.TrimSpace(text) != "" && (attr == "" || genericMessages[strings.ToLower(strings.TrimSpace(attr))]) {
+		src = text
+	}
+	var m message
+	for l := range strings.SplitSeq(strings.ToValidUTF8(src, "\uFFFD"), "\n") {
+		m.add(l)
+	}
+	return m.String()
+}
+
+// genericMessages are message attributes that say nothing the element's
+// name does not.
+var genericMessages = map[string]bool{
+	"failed": true, "failure": true, "error": true, "skipped": true,
+	"build error": true, "runtime error": true, "test failed": true,
 }
 
 func attr(t xml.StartElement, name string) string {

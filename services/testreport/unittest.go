@@ -183,7 +183,7 @@ func (p *unittestParser) flushPending() {
 	if p.guess != "" {
 		p.verbose = true
 		p.run().add(Record{ID: p.pending, Suite: unittestSuite(p.pending), Outcome: Outcome(p.guess), Duration: NoDuration})
-	} else if p.b != nil && p.b.has(p.pending) {
+	} else if p.b != nil && p.recorded(p.pending) {
 		// Its failing subtests already marked it.
 	} else if p.b != nil {
 		// A method whose subtests all failed prints no result of its own
@@ -196,6 +196,12 @@ func (p *unittestParser) flushPending() {
 		}
 	}
 	p.pending, p.guess = "", ""
+}
+
+// recorded reports whether the test has a record already.
+func (p *unittestParser) recorded(name string) bool {
+	_, ok := p.b.lookup(unittestSuite(name), name)
+	return ok
 }
 
 // header starts a FAIL:/ERROR: section.
