@@ -85,6 +85,9 @@ func (p *jestParser) line(l []byte) bool {
 // them.
 func (p *jestParser) tree(ind int, body []byte) {
 	depth := ind/2 - 1
+	if depth >= maxNesting {
+		return
+	}
 	m := jestTreeRE.FindSubmatch(body)
 	if m == nil {
 		if depth < len(p.names) {
@@ -93,7 +96,7 @@ func (p *jestParser) tree(ind int, body []byte) {
 		for len(p.names) < depth {
 			p.names = append(p.names, "")
 		}
-		p.names = append(p.names, string(body))
+		p.names = append(p.names, clean(string(body), MaxIDBytes))
 		return
 	}
 	o := Passed

@@ -17,4 +17,7 @@ const (
 	// maxOpen bounds the tests whose output is buffered at once while
 	// waiting for their result (go test -v, test2json, unittest).
 	maxOpen = 256
+	// maxNesting bounds the suite and subtest levels followed (by
+	// indentation in TAP, node's spec reporter and jest's tree).
+	maxNesting = 32
 )

@@ -103,6 +103,10 @@ func (p *nodeSpecParser) run() *runBuilder {
 }
 
 func (p *nodeSpecParser) nest(depth int, name string) {
+	if depth >= maxNesting {
+		return
+	}
+	name = clean(name, MaxIDBytes)
 	if depth < len(p.names) {
 		p.names = p.names[:depth]
 	}

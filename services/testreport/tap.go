@@ -89,14 +89,14 @@ func (p *tapParser) line(l []byte) bool {
 		return false
 	case bytes.HasPrefix(body, []byte("# Subtest: ")):
 		d := ind / 4
-		if p.b != nil || d == 0 {
+		if d < maxNesting && (p.b != nil || d == 0) {
 			if d < len(p.names) {
 				p.names = p.names[:d]
 			}
 			for len(p.names) < d {
 				p.names = append(p.names, "")
 			}
-			p.names = append(p.names, string(body[len("# Subtest: "):]))
+			p.names = append(p.names, clean(string(body[len("# Subtest: "):]), MaxIDBytes))
 			if p.b == nil {
 				p.start(false)
 			}

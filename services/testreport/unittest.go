@@ -183,25 +183,11 @@ func (p *unittestParser) flushPending() {
 	if p.guess != "" {
 		p.verbose = true
 		p.run().add(Record{ID: p.pending, Suite: unittestSuite(p.pending), Outcome: Outcome(p.guess), Duration: NoDuration})
-	} else if p.b != nil && p.recorded(p.pending) {
-		// Its failing subtests already marked it.
-	} else if p.b != nil {
-		// A method whose subtests all failed prints no result of its own
-		// (Python 3.11); with none failed it would have printed "ok".
-		for _, r := range p.b.run.Records {
-			if r.Parent == p.pending {
-				p.b.raise(p.pending, unittestSuite(p.pending), Failed)
-				break
-			}
-		}
 	}
+	// Else its result was lost, or it is a method whose subtests failed:
+	// it prints no result of its own (Python 3.11), and the subtests'
+	// records marked it.
 	p.pending, p.guess = "", ""
-}
-
-// recorded reports whether the test has a record already.
-func (p *unittestParser) recorded(name string) bool {
-	_, ok := p.b.lookup(unittestSuite(name), name)
-	return ok
 }
 
 // header starts a FAIL:/ERROR: section.
