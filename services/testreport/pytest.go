@@ -68,10 +68,12 @@ func (p *pytestParser) line(l []byte) bool {
 		p.flushSection()
 		return false
 	}
-	if c, ok := pytestCounts(string(l)); ok {
-		// -q's bare closing line, "3 failed, 4 passed in 0.09s".
-		p.close(&c)
-		return true
+	if len(l) > 0 && (l[0] >= '0' && l[0] <= '9' || l[0] == 'n') && bytes.Contains(l, []byte(" in ")) {
+		if c, ok := pytestCounts(string(l)); ok {
+			// -q's bare closing line, "3 failed, 4 passed in 0.09s".
+			p.close(&c)
+			return true
+		}
 	}
 	if len(l) > 0 && l[0] == '_' {
 		if m := pytestSectionRE.FindSubmatch(l); m != nil && p.b != nil {
