@@ -3,7 +3,7 @@
 //
 // Parse reads the output and recognises each run in it without being told
 // the tool: unittest, pytest, go test (plain, -v, -json), TAP 13/14 (node
-// --test off a terminal, prove -v), node's spec reporter, jest, vitest,
+// --test off a terminal, prove -v) and prove's summary, node's spec reporter, jest, vitest,
 // cargo test, and the plain "N passed, N failed" line. Every parser sees
 // every line, so an output holding several runs (a make target running go
 // test and then pytest, two unittest suites) gives a run for each, in the
@@ -47,6 +47,9 @@
 //	           (duration_ms, error/message), "#" diagnostics after a failure,
 //	           SKIP/TODO (Skipped), "Bail out!" (Error); node's "# tests/pass/
 //	           fail/..." trailer gives the counts.
+//	prove      without -v: "Files=N, Tests=M", each file's "Failed tests:"
+//	           numbers ("t/x.t #2"), a file that died (Error); with -v the
+//	           TAP is counted and the summary is not.
 //	node spec  ✔ ✖ ﹣ ▶ lines with their durations and nesting, the error
 //	           under a failure, "ℹ pass/fail/..." counts.
 //	jest       "● suite › test" failures with their message, --verbose's tree,

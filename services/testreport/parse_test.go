@@ -114,6 +114,8 @@ var fixtureCases = []struct {
 	{"node-spec.txt", []wantRun{{FormatNodeSpec, "", "4 5 0 2"}}, nodeFailing},
 	{"tap-perl.txt", []wantRun{{FormatTAP, "", "1 1 0 2"}}, []string{"second fails"}},
 	{"prove-v.txt", []wantRun{{FormatTAP, "", "1 1 0 2"}, {FormatTAP, "", "1 0 0 0"}}, []string{"second fails"}},
+	{"prove.txt", []wantRun{{FormatProve, "", "4 1 0 -"}}, []string{"t/basic.t #2"}},
+	{"prove-dies.txt", []wantRun{{FormatProve, "", "5 1 1 -"}}, []string{"t/basic.t #2", "t/dies.t"}},
 	{"jest.txt", []wantRun{{FormatJest, "", "3 3 0 2"}}, jestFailing},
 	{"jest-verbose.txt", []wantRun{{FormatJest, "", "3 3 0 2"}}, []string{"param 2", "math › subtracts wrongly", "math › nested › deep fails"}},
 	{"vitest.txt", []wantRun{{FormatVitest, "", "3 3 0 2"}}, vitestFailing},
@@ -166,8 +168,9 @@ func TestFixtures(t *testing.T) {
 			}
 			for _, run := range r.Runs {
 				for _, rec := range run.Records {
-					if (rec.Outcome == Failed || rec.Outcome == Error) && rec.Message == "" && !hasFailingChild(run, rec) && run.Format != FormatJUnit && tc.file != "prove-v.txt" {
-						// (prove -v prints a test's stderr before its TAP.)
+					if (rec.Outcome == Failed || rec.Outcome == Error) && rec.Message == "" && !hasFailingChild(run, rec) && run.Format != FormatJUnit && run.Format != FormatProve && tc.file != "prove-v.txt" {
+						// (prove prints a test's stderr before its TAP or
+						// its summary.)
 						t.Errorf("%s: %q failed with no message", run.Format, rec.ID)
 					}
 				}

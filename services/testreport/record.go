@@ -130,6 +130,7 @@ const (
 	FormatGoTest    Format = "go test"
 	FormatGoJSON    Format = "go test -json"
 	FormatTAP       Format = "tap"
+	FormatProve     Format = "prove"
 	FormatNodeSpec  Format = "node spec"
 	FormatJest      Format = "jest"
 	FormatVitest    Format = "vitest"

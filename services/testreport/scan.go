@@ -31,7 +31,7 @@ func Parse(r io.Reader) (*Report, error) {
 	c := &collector{}
 	parsers := []parser{
 		newUnittest(c), newPytest(c), newGoTest(c), newGoJSON(c, false),
-		newTAP(c), newNodeSpec(c), newJest(c), newVitest(c), newCargo(c),
+		newTAP(c), newProve(c), newNodeSpec(c), newJest(c), newVitest(c), newCargo(c),
 	}
 	plain := newPlain(c)
 	err := eachLine(r, func(l []byte) {

@@ -75,6 +75,9 @@ func (p *tapParser) line(l []byte) bool {
 	switch {
 	case len(body) == 0:
 		return false
+	case ind == 0 && (bytes.HasPrefix(body, []byte("Files=")) || bytes.Equal(body, []byte("Test Summary Report"))):
+		p.close() // prove's summary: the last file's TAP is over
+		return false
 	case ind == 0 && bytes.HasPrefix(body, []byte("TAP version ")):
 		p.start(true)
 	case bytes.HasPrefix(body, []byte("1..")):
