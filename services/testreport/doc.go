@@ -3,8 +3,9 @@
 //
 // Parse reads the output and recognises each run in it without being told
 // the tool: unittest, pytest, go test (plain, -v, -json), TAP 13/14 (node
-// --test off a terminal, prove -v) and prove's summary, node's spec reporter, jest, vitest,
-// cargo test, and the plain "N passed, N failed" line. Every parser sees
+// --test off a terminal, prove -v) and prove's summary, node's spec
+// reporter, jest, vitest, cargo test, and the plain "N passed, N failed"
+// line. Every parser sees
 // every line, so an output holding several runs (a make target running go
 // test and then pytest, two unittest suites) gives a run for each, in the
 // order they ended. ParseJUnit reads a JUnit XML report and ParseTest2JSON

@@ -31,7 +31,9 @@ func mustParse(t testing.TB, s string) *Report {
 }
 
 func TestNothingRecognised(t *testing.T) {
-	r := mustParse(t, "building...\nall done\nok\n1 passed\n")
+	// Lines that look like TAP test points, with no plan or version to
+	// confirm them, are a script's own log.
+	r := mustParse(t, "building...\nok 1 - connected\nok 2 - ready\nnot ok 3 - cache cold\nall done\nok\n1 passed\n")
 	if r.Recognised() || len(r.Runs) != 0 {
 		t.Fatalf("recognised runs in plain text:\n%s", dump(r))
 	}
@@ -88,20 +90,22 @@ func TestCRLF(t *testing.T) {
 
 // A failure message is the first lines, whatever the test printed.
 func TestMessageBounded(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("=== RUN   TestBig\n")
-	for i := range 10000 {
-		fmt.Fprintf(&b, "    big_test.go:%d: %s\n", i, strings.Repeat("x", 300))
-	}
-	b.WriteString("--- FAIL: TestBig (0.00s)\nFAIL\nFAIL\tpkg\t0.01s\n")
-	r := mustParse(t, b.String())
-	f := r.Failing()
-	if len(f) != 1 {
-		t.Fatalf("failing %d, want 1\n%s", len(f), dump(r))
-	}
-	m := f[0].Message
-	if len(m) > MaxMessageBytes || strings.Count(m, "\n")+1 > MaxMessageLines || !strings.HasPrefix(m, "big_test.go:0: ") {
-		t.Errorf("message of %d bytes, %d lines, starting %.40q", len(m), strings.Count(m, "\n")+1, m)
+	for _, width := range []int{10, 300} { // the line bound, the byte bound
+		var b strings.Builder
+		b.WriteString("=== RUN   TestBig\n")
+		for i := range 10000 {
+			fmt.Fprintf(&b, "    big_test.go:%d: %s\n", i, strings.Repeat("x", width))
+		}
+		b.WriteString("--- FAIL: TestBig (0.00s)\nFAIL\nFAIL\tpkg\t0.01s\n")
+		r := mustParse(t, b.String())
+		f := r.Failing()
+		if len(f) != 1 {
+			t.Fatalf("failing %d, want 1\n%s", len(f), dump(r))
+		}
+		m := f[0].Message
+		if len(m) > MaxMessageBytes || strings.Count(m, "\n")+1 > MaxMessageLines || !strings.HasPrefix(m, "big_test.go:0: ") {
+			t.Errorf("message of %d bytes, %d lines, starting %.40q", len(m), strings.Count(m, "\n")+1, m)
+		}
 	}
 }
 
@@ -198,5 +202,18 @@ func TestJUnitLatin1(t *testing.T) {
 	_, err = ParseJUnit(strings.NewReader(`<?xml version="1.0" encoding="EBCDIC"?><testsuite/>`))
 	if err == nil || !strings.Contains(err.Error(), "EBCDIC") {
 		t.Errorf("unknown encoding: %v", err)
+	}
+}
+
+// Two suites of one JUnit file may hold tests of one name.
+func TestJUnitSameNameInTwoSuites(t *testing.T) {
+	x := `<testsuites><testsuite name="a"><testcase classname="pkg/a" name="TestMain"><failure message="a broke"/></testcase></testsuite>` +
+		`<testsuite name="b"><testcase classname="pkg/b" name="TestMain"/></testsuite></testsuites>`
+	r, err := ParseJUnit(strings.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countsString(r.Totals); got != "1 1 0 0" {
+		t.Errorf("totals %s, want 1 1 0 0\n%s", got, dump(r))
 	}
 }

@@ -189,3 +189,44 @@ func hasFailingChild(run Run, rec Record) bool {
 	}
 	return false
 }
+
+// The message of a failure is its first lines: the assertion, not the
+// traceback or the stack.
+func TestMessages(t *testing.T) {
+	for _, tc := range []struct{ file, id, want string }{
+		{"unittest-v.txt", "test_sub_wrong (tests.test_sample.Arithmetic.test_sub_wrong)", "AssertionError: 2 != 1 : subtraction is off"},
+		{"unittest.txt", "test_even (tests.test_sample.Arithmetic.test_even) (i=3)", "AssertionError: 1 != 0"},
+		{"pytest-default.txt", "test_pyt.py::TestGroup::test_in_class_fails", "ValueError: bad value\nsecond line"},
+		{"pytest-q.txt", "test_pyt.py::test_error", "RuntimeError: fixture broke"},
+		{"go-plain.txt", "TestTable/2+2", "calc_test.go:29: got 4, want 5\nsecond line of the message"},
+		{"go-v.txt", "TestAddWrong", "calc_test.go:15: checking a sum that is wrong on purpose\ncalc_test.go:17: Add(2, 2) = 4, want 5"},
+		{"go-v.txt", "TestPanics", "panic: assignment to entry in nil map [recovered, repanicked]"},
+		{"go-json.txt", "example.com/sample/broken", "broken/broken.go:3:23: undefined: undefinedThing"},
+		{"go-json.txt", "TestParallel/b", "calc_test.go:47: b failed in parallel"},
+		{"node-tap.txt", "math suite > divides wrongly", "Expected values to be strictly equal:\n\n2 !== 3"},
+		{"node-spec.txt", "throws", "Error: boom in the test"},
+		{"tap-perl.txt", "second fails", "Failed test 'second fails'\nat t/basic.t line 3."},
+		{"jest.txt", "math › nested › deep fails", "boom deep"},
+		{"vitest.txt", "math > nested > deep fails", "Error: boom deep"},
+		{"cargo.txt", "integration_fails", "thread 'integration_fails' (14348) panicked at tests/integration.rs:5:26:\nintegration broke"},
+		{"prove-dies.txt", "t/dies.t", "Non-zero exit status: 255\nParse errors: Bad plan.  You planned 2 tests but ran 1."},
+		{"pytest-junit.xml", "test_fail", "AssertionError: subtraction is off\nassert (3 - 1) == 1"},
+		{"go-junit-report.xml", "[build failed]", "broken/broken.go:3:23: undefined: undefinedThing"},
+		{"surefire.xml", "subtractsWrongly", "expected: <1> but was: <2>"},
+		{"jest-junit.xml", "math nested deep fails", "Error: boom deep"},
+	} {
+		r := parseFixture(t, tc.file)
+		found := false
+		for _, rec := range r.Failing() {
+			if rec.ID == tc.id {
+				found = true
+				if rec.Message != tc.want {
+					t.Errorf("%s %q: message %q, want %q", tc.file, tc.id, rec.Message, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no failing %q", tc.file, tc.id)
+		}
+	}
+}
