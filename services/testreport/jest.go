@@ -57,7 +57,9 @@ func (p *jestParser) line(l []byte) bool {
 		if m := jestTestsRE.FindSubmatch(l); m != nil {
 			if c, ok := jestCounts(string(m[1]), ", "); ok {
 				p.flushMessage()
-				p.run().finish(&c)
+				b := p.run()
+				c.Errors = b.tally.Errors // files that failed to run: no test counts them
+				b.finish(&c)
 				p.b = nil
 				return true
 			}
@@ -207,6 +209,7 @@ func (p *vitestParser) line(l []byte) bool {
 				if p.b == nil {
 					p.b = p.c.start(FormatVitest, "")
 				}
+				c.Errors = p.b.tally.Errors // files that failed to load
 				p.b.finish(&c)
 				p.b = nil
 				return true

@@ -118,6 +118,8 @@ var fixtureCases = []struct {
 	{"prove-dies.txt", []wantRun{{FormatProve, "", "5 1 1 -"}}, []string{"t/basic.t #2", "t/dies.t"}},
 	{"jest.txt", []wantRun{{FormatJest, "", "3 3 0 2"}}, jestFailing},
 	{"jest-verbose.txt", []wantRun{{FormatJest, "", "3 3 0 2"}}, []string{"param 2", "math › subtracts wrongly", "math › nested › deep fails"}},
+	{"jest-broken.txt", []wantRun{{FormatJest, "", "1 0 1 0"}}, []string{"t/broken.test.js"}},
+	{"vitest-broken.txt", []wantRun{{FormatVitest, "", "1 0 1 0"}}, []string{"t/broken.test.js"}},
 	{"vitest.txt", []wantRun{{FormatVitest, "", "3 3 0 2"}}, vitestFailing},
 	{"vitest-color.txt", []wantRun{{FormatVitest, "", "3 3 0 2"}}, vitestFailing},
 	{"cargo.txt", []wantRun{
