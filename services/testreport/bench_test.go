@@ -23,11 +23,13 @@ func BenchmarkParse(b *testing.B) {
 		b.Run(strings.TrimSuffix(filepath.Base(n), ".txt"), func(b *testing.B) {
 			b.SetBytes(int64(len(in)))
 			b.ReportAllocs()
+			cpu := cpuSeconds()
 			for b.Loop() {
 				if _, err := Parse(bytes.NewReader(in)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu, len(in))
 		})
 	}
 	b.Run("test2json-file", func(b *testing.B) {
@@ -35,12 +37,23 @@ func BenchmarkParse(b *testing.B) {
 		in := bytes.Repeat(one, 4<<20/len(one)+1)
 		b.SetBytes(int64(len(in)))
 		b.ReportAllocs()
+		cpu := cpuSeconds()
 		for b.Loop() {
 			if _, err := ParseTest2JSON(bytes.NewReader(in)); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu, len(in))
 	})
+}
+
+// reportCPU reports MB parsed per CPU second (all of the process's
+// threads, the collector's included), which a busy machine does not skew
+// as it does MB/s of wall time.
+func reportCPU(b *testing.B, since float64, size int) {
+	if d := cpuSeconds() - since; d > 0 && since > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/(1<<20)/d, "MB/cpu-s")
+	}
 }
 
 // junit50k writes a pytest-shaped JUnit report of n tests, one in 50
@@ -66,6 +79,7 @@ func BenchmarkParseJUnit50k(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	var peak uint64
+	cpu := cpuSeconds()
 	for b.Loop() {
 		peak = max(peak, peakHeap(func() {
 			r, err := ParseJUnit(bytes.NewReader(in))
@@ -74,6 +88,7 @@ func BenchmarkParseJUnit50k(b *testing.B) {
 			}
 		}))
 	}
+	reportCPU(b, cpu, len(in))
 	b.ReportMetric(float64(len(in))/(1<<20), "input-MB")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
@@ -175,6 +190,7 @@ func BenchmarkGarbage100MB(b *testing.B) {
 			b.ReportAllocs()
 			var peak uint64
 			var r *Report
+			cpu := cpuSeconds()
 			for b.Loop() {
 				peak = max(peak, peakHeap(func() {
 					var err error
@@ -183,6 +199,7 @@ func BenchmarkGarbage100MB(b *testing.B) {
 					}
 				}))
 			}
+			reportCPU(b, cpu, size)
 			kept := 0
 			for _, run := range r.Runs {
 				kept += len(run.Records)

@@ -3,8 +3,11 @@ package testreport
 // collector gathers the runs that the parsers close, in the order they
 // close, and enforces MaxRecords across them.
 type collector struct {
-	runs []Run
-	kept int // records kept, all runs together
+	runs   []Run
+	kept   int // records kept, all runs together
+	totals Counts
+	// dropped counts the runs past MaxRuns: in the totals, not kept.
+	dropped int
 }
 
 // runBuilder is one run being parsed: its records by ID, so that a test
@@ -95,7 +98,13 @@ func (b *runBuilder) raise(id, suite string, o Outcome) {
 
 // key identifies a record in a run: two suites may hold tests of one
 // name (TestMain in two Go packages of one JUnit file).
-func key(suite, id string) string { return suite + "\x00" + id }
+// A cleaned ID holds no NUL, so an ID alone never equals a suite's key.
+func key(suite, id string) string {
+	if suite == "" {
+		return id
+	}
+	return suite + "\x00" + id
+}
 
 // lookup returns the index of the record with this suite and ID.
 func (b *runBuilder) lookup(suite, id string) (int, bool) {
@@ -123,13 +132,15 @@ func (b *runBuilder) finish(counts *Counts) {
 	} else {
 		b.run.Counts = b.tally
 	}
+	b.c.totals = b.c.totals.add(b.run.Counts)
+	if len(b.c.runs) >= MaxRuns {
+		b.c.dropped++
+		b.c.kept -= len(b.run.Records)
+		return
+	}
 	b.c.runs = append(b.c.runs, b.run)
 }
 
 func (c *collector) report() *Report {
-	r := &Report{Runs: c.runs}
-	for _, run := range c.runs {
-		r.Totals = r.Totals.add(run.Counts)
-	}
-	return r
+	return &Report{Runs: c.runs, Totals: c.totals, DroppedRuns: c.dropped}
 }

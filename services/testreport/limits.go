@@ -6,6 +6,9 @@ const (
 	// MaxRecords bounds the records kept for one report, all runs
 	// together; past it tests are still counted (Run.Dropped).
 	MaxRecords = 100_000
+	// MaxRuns bounds the runs kept for one report; past it a run is
+	// counted in the totals only (Report.DroppedRuns).
+	MaxRuns = 10_000
 	// MaxIDBytes bounds a record's ID, Suite and Parent.
 	MaxIDBytes = 512
 	// MaxMessageLines and MaxMessageBytes bound a record's Message.

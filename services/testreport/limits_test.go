@@ -217,3 +217,23 @@ func TestJUnitSameNameInTwoSuites(t *testing.T) {
 		t.Errorf("totals %s, want 1 1 0 0\n%s", got, dump(r))
 	}
 }
+
+// Past MaxRuns runs are counted in the totals and not kept.
+func TestMaxRuns(t *testing.T) {
+	var b strings.Builder
+	n := MaxRuns + 10
+	for i := range n {
+		fmt.Fprintf(&b, "--- FAIL: TestX (0.00s)\nFAIL\tpkg%d\t0.01s\n", i)
+	}
+	r := mustParse(t, b.String())
+	if len(r.Runs) != MaxRuns || r.DroppedRuns != 10 || r.Totals.Failed.N != n {
+		t.Errorf("%d runs, %d dropped, %d failed; want %d, 10, %d", len(r.Runs), r.DroppedRuns, r.Totals.Failed.N, MaxRuns, n)
+	}
+	kept := 0
+	for _, run := range r.Runs {
+		kept += len(run.Records)
+	}
+	if kept != MaxRuns {
+		t.Errorf("%d records kept, want %d", kept, MaxRuns)
+	}
+}

@@ -164,7 +164,10 @@ type Run struct {
 // Report is what one output, or one report file, says about its tests.
 type Report struct {
 	Runs   []Run
-	Totals Counts // the sum of the runs' counts
+	Totals Counts // the sum of the runs' counts, dropped ones included
+	// DroppedRuns is how many runs past MaxRuns were counted in Totals
+	// but not kept (an output of a million "ok pkg" lines).
+	DroppedRuns int
 }
 
 // Recognised reports whether any run was found. When none was, the

@@ -112,22 +112,31 @@ func (p *unittestParser) perTest(l []byte, described string) {
 		if bytes.HasSuffix(l, []byte(" ...")) {
 			sep = len(l) - len(" ...") // the line's trailing space trimmed
 		} else {
-			if v, ok := unittestVerdict(string(l)); ok && p.pending != "" {
-				p.guess = string(v)
-			} else if isUnittestName(l) {
+			if p.pending != "" && len(l) <= len("unexpected success") {
+				if v, ok := unittestVerdict(string(l)); ok {
+					p.guess = string(v)
+					return
+				}
+			}
+			if isUnittestName(l) {
 				p.flushPending()
 				p.described = string(bytes.TrimSpace(l))
 			}
 			return
 		}
 	}
-	head, rest := bytes.TrimSpace(l[:sep]), ""
+	head := bytes.TrimSpace(l[:sep])
+	named := isUnittestName(head)
+	if !named && described == "" && p.pending == "" {
+		return // most lines: no string made of them
+	}
+	rest := ""
 	if sep+5 <= len(l) {
 		rest = string(l[sep+5:])
 	}
 	name := ""
 	switch {
-	case isUnittestName(head):
+	case named:
 		name = string(head)
 	case described != "":
 		name = described // the docstring's line
