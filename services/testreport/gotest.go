@@ -77,7 +77,7 @@ func (p *goTestParser) line(l []byte) bool {
 		p.flushAfter()
 		p.panicked(string(l), lastFail)
 		return false
-	case bytes.HasPrefix(l, []byte("# ")):
+	case bytes.HasPrefix(l, []byte("# ")) && isBuildHeader(l[2:]):
 		p.flushAfter()
 		p.flushBuild()
 		p.buildPkg, _, _ = strings.Cut(string(l[2:]), " ")
@@ -110,6 +110,17 @@ func (p *goTestParser) line(l []byte) bool {
 		p.flushAfter()
 	}
 	return false
+}
+
+// isBuildHeader reports whether h, after "# ", names a package as the go
+// command heads its compiler output: "pkg" or "pkg [pkg.test]". It keeps
+// TAP's "# Subtest: x" and "# tests 3" out.
+func isBuildHeader(h []byte) bool {
+	pkg, rest, two := bytes.Cut(h, []byte(" "))
+	if len(pkg) == 0 || bytes.ContainsAny(pkg, ":#") {
+		return false
+	}
+	return !two || (len(rest) > 2 && rest[0] == '[' && rest[len(rest)-1] == ']' && !bytes.Contains(rest, []byte(" ")))
 }
 
 // goResultLine reads "    --- FAIL: name (0.01s)": its indent, verdict,
