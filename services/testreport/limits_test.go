@@ -123,6 +123,7 @@ func TestLongLine(t *testing.T) {
 func TestMaxRecords(t *testing.T) {
 	n := MaxRecords + 500
 	pr, pw := io.Pipe()
+	defer pr.Close() // unblocks the writer if Parse stopped early
 	go func() {
 		fmt.Fprintf(pw, "TAP version 14\n1..%d\n", n)
 		for i := 1; i <= n; i++ {

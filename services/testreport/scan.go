@@ -22,8 +22,8 @@ type parser interface {
 
 // Parse reads a test command's output and returns every run it
 // recognises, without configuration: unittest, pytest, go test (plain, -v
-// and -json), TAP, node's spec reporter, jest, vitest, cargo test and the
-// plain "N passed, N failed" line. It reads line by line, keeping no copy
+// and -json), TAP, prove's summary, node's spec reporter, jest, vitest,
+// cargo test and the plain "N passed, N failed" line. It reads line by line, keeping no copy
 // of the output; what it keeps is bounded by MaxRecords, MaxMessageBytes
 // and MaxLine. The error is the reader's; the runs found before it are
 // returned with it.
