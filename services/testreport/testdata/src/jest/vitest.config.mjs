@@ -1,0 +1,1 @@
+export default { test: { include: ['t/**/*.test.js'], globals: true } };
