@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ func connectSilentRunner(t *testing.T, d *Dispatcher, name string) <-chan wire.A
 	t.Helper()
 	a, b := net.Pipe()
 	go d.ServeConn(a)
-	c, _, err := peer.Handshake(t.Context(), b, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1}, peer.Options{})
+	c, _, err := peer.Handshake(t.Context(), b, withIdentity(d, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1}), peer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,27 +135,31 @@ func TestOrphanNotReclaimedInTime(t *testing.T) {
 // Heartbeat × MaxMissed pass without a frame from it, and its job is queued again.
 func TestSilentRunnerIsLost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true})
+		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true, LeaseTimeout: time.Hour})
 		silence := d.cfg.Heartbeat * time.Duration(d.cfg.MaxMissed)
-		a, b := net.Pipe()
-		go d.ServeConn(a)
-		// It says it runs a job (which it is adopted with: no lease is pending to
-		// fail first) and then nothing: no read or write loop, so no heartbeat.
-		const id = "0123456789abcdef"
-		held := wire.HeldJob{Assign: wire.Assign{JobID: id, Attempt: 1, Repo: "/r", Commit: commit(0)}}
-		hello := &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1, Jobs: []wire.HeldJob{held}}
-		if _, _, err := peer.Handshake(t.Context(), b, hello, peer.Options{}); err != nil {
+		s, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
+		if err != nil {
 			t.Fatal(err)
 		}
+		id := s.JobID
+		a, b := net.Pipe()
+		go d.ServeConn(a)
+		// It is leased the job and then says nothing: it reads (so that the
+		// dispatcher's writes go through) but never answers, so no heartbeat.
+		hello := &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1}
+		if _, _, err := peer.Handshake(t.Context(), b, withIdentity(d, hello), peer.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, b)
 		t.Cleanup(func() { b.Close() })
 		synctest.Wait()
-		if j, _ := d.findJob(id); j.State != wire.StateRunning || j.Runner != "r1" {
-			t.Fatalf("job %s on %q, want running on r1", j.State, j.Runner)
+		if j, _ := d.findJob(id); j.State != wire.StateAssigned || j.Runner != "r1" {
+			t.Fatalf("job %s on %q, want assigned to r1", j.State, j.Runner)
 		}
 		time.Sleep(silence - 10*time.Millisecond)
 		synctest.Wait()
-		if j, _ := d.findJob(id); j.State != wire.StateRunning {
-			t.Fatalf("before the runner missed %d heartbeats the job is %s, want running", d.cfg.MaxMissed, j.State)
+		if j, _ := d.findJob(id); j.State != wire.StateAssigned {
+			t.Fatalf("before the runner missed %d heartbeats the job is %s, want assigned", d.cfg.MaxMissed, j.State)
 		}
 		time.Sleep(20 * time.Millisecond)
 		synctest.Wait()
