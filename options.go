@@ -34,6 +34,9 @@ type hostFlags struct {
 	// connection is dropped (see PROTOCOL.md §4).
 	MaxHandshakes          int `placeholder:"N" default:"256" help:"connections waiting for their hello, in all; past it the oldest is dropped"`
 	MaxHandshakesPerSource int `placeholder:"N" default:"16" help:"connections waiting for their hello from one address (one /64 for IPv6); past it that address's oldest is dropped"`
+	// Insecure lets a dispatcher on a non-loopback address run without a token
+	// (check refuses it otherwise): anyone who can reach it could enrol runners.
+	Insecure bool `help:"serve on a non-loopback --host without --token: anyone who reaches it may enrol runners and submit jobs"`
 }
 
 // clientFlags say where the dispatcher is, for the modes that connect to one.
