@@ -111,7 +111,8 @@ func errNameTaken(name string, owner *store.Identity) error {
 
 // authenticateLocked checks a runner hello's identity and its claim to the name
 // it uses; a live identity may take a name nobody holds (its --name changed).
-func (d *Dispatcher) authenticateLocked(h *wire.Hello, remote string) (*store.Identity, error) {
+// It returns the identity and the name it held before this hello.
+func (d *Dispatcher) authenticateLocked(h *wire.Hello, remote string) (*store.Identity, string, error) {
 	cred := h.Identity
 	id := d.ids.byID[cred.ID]
 	sum := sha256.Sum256([]byte(cred.Secret))
@@ -124,16 +125,17 @@ func (d *Dispatcher) authenticateLocked(h *wire.Hello, remote string) (*store.Id
 	switch {
 	case id == nil || !match:
 		d.log.Warn("runner refused: unknown identity or wrong secret", "name", h.Name, "identity", cred.ID, "remote", remote)
-		return nil, wire.Errorf(wire.CodeRevoked,
+		return nil, "", wire.Errorf(wire.CodeRevoked,
 			"identity %s is unknown to this dispatcher or its secret is wrong: ask its operator; to enrol anew, remove the runner's identity file", cred.ID)
 	case !id.RevokedAt.IsZero():
 		d.log.Warn("runner refused: identity revoked", "name", h.Name, "identity", cred.ID, "remote", remote)
-		return nil, wire.Errorf(wire.CodeRevoked, "identity %s was revoked at %s", cred.ID, id.RevokedAt.UTC().Format(time.RFC3339))
+		return nil, "", wire.Errorf(wire.CodeRevoked, "identity %s was revoked at %s", cred.ID, id.RevokedAt.UTC().Format(time.RFC3339))
 	}
 	if owner := d.ids.byName[h.Name]; owner != nil && owner != id {
 		d.log.Warn("runner refused: name belongs to another identity", "name", h.Name, "identity", id.ID, "owner", owner.ID, "remote", remote)
-		return nil, errNameTaken(h.Name, owner)
+		return nil, "", errNameTaken(h.Name, owner)
 	}
+	prev := id.Name
 	if id.Name != h.Name { // a new name: the old one is given up
 		d.log.Info("runner identity takes a new name", "identity", id.ID, "old", id.Name, "name", h.Name)
 		if d.ids.byName[id.Name] == id {
@@ -143,7 +145,7 @@ func (d *Dispatcher) authenticateLocked(h *wire.Hello, remote string) (*store.Id
 		d.ids.byName[h.Name] = id
 		d.st.Apply(store.PutIdentity{Identity: *id})
 	}
-	return id, nil
+	return id, prev, nil
 }
 
 // revoke ends an identity (named by id, or by the name it holds): its

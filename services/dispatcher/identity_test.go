@@ -157,3 +157,27 @@ func TestRevokeClosesRequeuesAndRefuses(t *testing.T) {
 		t.Fatalf("enrolling r1 anew: %v", err)
 	}
 }
+
+// An identity that takes a new name gives up the old one, and its connection
+// under the old name is the one it replaces; whoever enrols the old name then
+// cannot claim what the renamed identity was leased.
+func TestRenamedIdentityKeepsItsLeases(t *testing.T) {
+	d := newTestDispatcher(t, Config{})
+	cred := d.TestIdentity("r1")
+	r, _ := connectRunner(t, d, "r1", 1)
+	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
+	a := r.next(t)
+	r2, w := connectRunnerHello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "r1-renamed", Slots: 1, Identity: cred,
+		Jobs: []wire.HeldJob{{Assign: a}}})
+	if len(w.Cancel) != 0 {
+		t.Fatalf("renamed runner's job cancelled: %v", w.Cancel)
+	}
+	<-r.done // the connection under the old name was replaced
+	w2, err := hello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1, Enrol: true, Jobs: []wire.HeldJob{{Assign: a}}})
+	if err != nil || len(w2.Cancel) != 1 {
+		t.Fatalf("new r1 claiming the renamed runner's job: %+v, %v", w2, err)
+	}
+	if err := r2.finish(t, a, wire.StatusFailed); err != nil {
+		t.Fatalf("renamed runner's result: %v", err)
+	}
+}

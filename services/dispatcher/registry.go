@@ -51,9 +51,20 @@ func (d *Dispatcher) register(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (*ru
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	remote := c.RemoteAddr().String()
-	id, err := d.authenticateLocked(h, remote)
+	id, prev, err := d.authenticateLocked(h, remote)
 	if err != nil {
 		return nil, err
+	}
+	old := d.runners[h.Name]
+	if o := d.runners[prev]; prev != h.Name && o != nil && o.identity == id.ID {
+		// Renamed: its connection under the old name is the one it replaces.
+		old = o
+		delete(d.runners, prev)
+	}
+	if old != nil && old.identity != id.ID && !old.lost {
+		// Never another identity's live connection (the name check above
+		// leaves none, but a verdict depends on it).
+		return nil, wire.Errorf(wire.CodeNameTaken, "runner name %q is in use by identity %s: revoke the old identity first", h.Name, old.identity)
 	}
 	now := time.Now()
 	r := &runner{
@@ -61,7 +72,6 @@ func (d *Dispatcher) register(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (*ru
 		conn: c, jobs: make(map[string]*job), draining: h.Draining,
 		remote: remote, since: now,
 	}
-	old := d.runners[h.Name]
 	for _, hj := range h.Jobs {
 		j := d.lookupLocked(hj.JobID)
 		switch {
@@ -73,9 +83,11 @@ func (d *Dispatcher) register(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (*ru
 		case j.RunnerID != id.ID:
 			d.log.Warn("held job refused: not leased to this identity; cancelled", "job", j.ID, "attempt", hj.Attempt,
 				"runner", h.Name, "identity", id.ID, "lease", j.RunnerID, "remote", remote)
-		case j.Attempt == hj.Attempt && j.State.Active() && j.State != wire.StateQueued && j.Runner == h.Name:
+		case j.Attempt == hj.Attempt && j.State.Active() && j.State != wire.StateQueued:
 			// Same runner back within the heartbeat window, or after a restart
-			// within the reclaim window: the job goes on.
+			// within the reclaim window: the job goes on, under the name it
+			// uses now.
+			j.Runner = h.Name
 			d.reclaimLocked(j, r) // allowed from assigned and running
 			continue
 		case j.Attempt == hj.Attempt && !j.State.Active() && j.Result != nil:

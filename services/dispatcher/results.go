@@ -7,13 +7,14 @@ import (
 	"github.com/eventide-ci/eventide/services/store"
 )
 
-// currentLocked returns the job if attempt is its current one on runner r.
+// currentLocked returns the job if attempt is its current one, leased to runner
+// r's identity (the name is a label: the identity is what was leased).
 func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*job, error) {
 	j := d.lookupLocked(id)
 	if j == nil {
 		return nil, errNoJob(id)
 	}
-	if j.Attempt != attempt || j.Runner != r.name || j.RunnerID != r.identity || (j.State != wire.StateAssigned && j.State != wire.StateRunning) || r.lost {
+	if j.Attempt != attempt || j.RunnerID != r.identity || (j.State != wire.StateAssigned && j.State != wire.StateRunning) || r.lost {
 		return nil, errStale(id, attempt, j.Attempt)
 	}
 	return j, nil
@@ -23,7 +24,7 @@ func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*job, err
 // recorded, else nil.
 func (d *Dispatcher) recordedLocked(r *runner, id string, attempt int) *job {
 	j, ok := d.jobs[id]
-	if ok && j.Result != nil && j.Result.Attempt == attempt && j.Runner == r.name && j.RunnerID == r.identity {
+	if ok && j.Result != nil && j.Result.Attempt == attempt && j.RunnerID == r.identity {
 		return j
 	}
 	return nil
