@@ -93,6 +93,9 @@ func runRunner(ctx context.Context, o *options, log *slog.Logger, stderr io.Writ
 		}
 	}()
 	log.Info("runner starting", "dispatcher", o.DispatcherServer, "slots", o.Slots, "repo", o.Repo, "containment", contained)
+	if o.JobUser != "" && o.tokenInArgs {
+		log.Warn("--token is on the command line, where jobs running as --job-user can read it (/proc/PID/cmdline); give it as EVENTIDE_TOKEN or in the --config file instead")
+	}
 	if err := r.Run(ctx); err != nil {
 		log.Error("runner exiting", "reason", err)
 		if errors.Is(err, peer.ErrDispatcherGone) {

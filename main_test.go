@@ -4,10 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/services/runner"
 )
 
 func TestParseFlagsAfterRepository(t *testing.T) {
@@ -156,7 +159,7 @@ func TestJobEnvironmentNeverRead(t *testing.T) {
 	if !read["EVENTIDE_TOKEN"] || !read["EVENTIDE_DISPATCHER_SERVER"] {
 		t.Fatalf("settings not read from the environment: %v", read)
 	}
-	for _, k := range jobEnv {
+	for _, k := range runner.JobEnvNames() {
 		if read[k] {
 			t.Errorf("%s was read as a setting", k)
 		}
@@ -164,6 +167,41 @@ func TestJobEnvironmentNeverRead(t *testing.T) {
 	for _, k := range []string{"EVENTIDE_REPO", "EVENTIDE_MODE", "EVENTIDE_CONFIG", "EVENTIDE_DEMO", "EVENTIDE_CONNECT"} {
 		if read[k] {
 			t.Errorf("%s was read, but it is no setting", k)
+		}
+	}
+}
+
+// Every variable a setting is read from, in any mode, is one a runner hides
+// from its jobs: the list comes from the declarations, so a new setting (a
+// token file, say) is hidden without anyone remembering to.
+func TestRunnerHidesEverySetting(t *testing.T) {
+	repo := t.TempDir()
+	read := map[string]bool{}
+	env := func(k string) (string, bool) { read[k] = true; return "", false }
+	var hidden []string
+	for _, args := range [][]string{{}, {"--mode=dispatcher"}, {"--mode=runner"}, {"--mode=observer", repo}, {"notify", repo}} {
+		o, err := parse(args, env)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		hidden = o.opts.settingVars
+		if cfg := runnerConfig(o.opts, nil); !slices.Equal(cfg.HideEnv, hidden) {
+			t.Errorf("%q: the runner hides %v, want %v", args, cfg.HideEnv, hidden)
+		}
+	}
+	for k := range read {
+		if !slices.Contains(hidden, k) {
+			t.Errorf("%s is read as a setting but not hidden from jobs", k)
+		}
+	}
+	for _, k := range append(runner.JobEnvNames(), "EVENTIDE_REPO", "EVENTIDE_CONFIG") {
+		if slices.Contains(hidden, k) {
+			t.Errorf("%s is hidden, but it is no setting", k)
+		}
+	}
+	for _, k := range []string{"EVENTIDE_TOKEN", "EVENTIDE_DATA_DIR", "EVENTIDE_JOB_USER", "EVENTIDE_DISPATCHER_SERVER"} {
+		if !slices.Contains(hidden, k) {
+			t.Errorf("%s is not hidden from jobs: %v", k, hidden)
 		}
 	}
 }

@@ -70,6 +70,12 @@ type jobFlags struct {
 	Containment string `placeholder:"MODE" default:"auto" help:"how each job's processes are held and killed: auto (a cgroup v2 where one can be made, else a process group), cgroup or pgroup"`
 }
 
+// jobUserFlags are a headless runner's alone: the console's local runners run
+// as the console's user.
+type jobUserFlags struct {
+	JobUser string `placeholder:"NAME" help:"run jobs as this user (name or uid), so they cannot read the runner's files; the runner must run as root"`
+}
+
 // watchFlags configure an observer: a headless one, or the console's.
 type watchFlags struct {
 	Interval   time.Duration `default:"5s" help:"how often to look for new commits"`
@@ -95,7 +101,13 @@ type repoFlags struct {
 type options struct {
 	mode    string // "" is the console
 	portSet bool   // --port was on the command line (the demo otherwise picks a free one)
-	refs    []string
+	// tokenInArgs: --token was on the command line, which every local user can
+	// read (/proc/PID/cmdline), jobs run as --job-user too.
+	tokenInArgs bool
+	refs        []string
+	// settingVars are the environment variables settings are read from, of
+	// every mode: a runner hides them from its jobs.
+	settingVars []string
 	commonFlags
 	hostFlags
 	clientFlags
@@ -103,6 +115,7 @@ type options struct {
 	slotFlags
 	giveUpFlags
 	jobFlags
+	jobUserFlags
 	watchFlags
 	consoleFlags
 	repoFlags
@@ -134,7 +147,7 @@ func newCLI(o *options, st *settings) *cli {
 	return &cli{settings: st,
 		Console:    modeCmd{kong.Plugins{&o.repoFlags, &o.consoleFlags, &o.hostFlags, &o.nameFlags, &o.giveUpFlags, &o.jobFlags, &o.watchFlags, &o.commonFlags}},
 		Dispatcher: modeCmd{kong.Plugins{&o.hostFlags, &o.commonFlags}},
-		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.slotFlags, &o.giveUpFlags, &o.jobFlags, &o.commonFlags}},
+		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.slotFlags, &o.giveUpFlags, &o.jobFlags, &o.jobUserFlags, &o.commonFlags}},
 		Observer:   modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.giveUpFlags, &o.watchFlags, &o.commonFlags}},
 		Notify:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.commonFlags}},
 	}

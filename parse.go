@@ -77,7 +77,11 @@ func parse(args []string, env func(string) (string, bool)) (*request, error) {
 		if p.Flag != nil && !p.Resolved && p.Flag.Name == "port" {
 			o.portSet = true
 		}
+		if p.Flag != nil && !p.Resolved && p.Flag.Name == "token" {
+			o.tokenInArgs = true
+		}
 	}
+	o.settingVars = settingVars(k.Model)
 	req := &request{opts: o, app: k.Model, help: c.Help || wantHelp, helpMode: mode, version: c.Version}
 	if req.help || req.version {
 		return req, nil

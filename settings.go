@@ -13,6 +13,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/eventide-ci/eventide/services/runner"
 )
 
 // settings gives a flag not on the command line its value from the environment
@@ -26,10 +28,6 @@ type settings struct {
 	file map[string]string // its keys (flag names) and values
 }
 
-// jobEnv are the variables a runner sets in a job's environment: an eventide run
-// by a job must never take them for settings.
-var jobEnv = []string{"EVENTIDE_JOB_ID", "EVENTIDE_COMMIT", "EVENTIDE_RUN_TOKEN"}
-
 // envName is the environment variable of the flag called name.
 func envName(name string) string {
 	return "EVENTIDE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -40,11 +38,22 @@ func isSetting(f *kong.Flag) bool { return !f.Tag.Has("invocation") }
 // checkNames refuses declarations whose variable is one a runner sets for jobs.
 func checkNames(app *kong.Application) error {
 	for name := range settingNames(app) {
-		if slices.Contains(jobEnv, envName(name)) {
+		if slices.Contains(runner.JobEnvNames(), envName(name)) {
 			return fmt.Errorf("--%s would be read from %s, which runners set for jobs", name, envName(name))
 		}
 	}
 	return nil
+}
+
+// settingVars are the variables every setting of every mode is read from,
+// sorted: what a runner keeps from its jobs, whatever settings are added.
+func settingVars(app *kong.Application) []string {
+	var out []string
+	for name := range settingNames(app) {
+		out = append(out, envName(name))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // settingNames is every setting of every mode.

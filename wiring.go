@@ -63,6 +63,7 @@ func runnerConfig(o *options, log *slog.Logger) runner.Config {
 		Dispatcher: o.DispatcherServer, Name: o.Name, Token: o.Token, Slots: o.Slots, Labels: labels,
 		Repo: o.Repo, WorkDir: filepath.Join(o.DataDir, "runner"), DispatcherTimeout: o.DispatcherTimeout,
 		JobTimeout: o.JobTimeout, Grace: o.Grace, Containment: o.Containment, Logger: log,
+		HideEnv: o.settingVars, JobUser: o.JobUser,
 	}
 }
 

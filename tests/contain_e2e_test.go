@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,11 +32,16 @@ command: |
   ` + end + "\n"
 }
 
+// containTimeout is the timeout case's job timeout: long enough that a job on a
+// busy machine has started its processes before it fires (2 s was not, beside
+// other tests at load 20), and it costs only this test's own time.
+const containTimeout = 15 * time.Second
+
 // containEnds are the ways a job ends, with what the job does after it is ready.
 var containEnds = []struct{ name, end string }{
 	{"pass", `date +%s%N > "$E2E_PIDS/end"; exit 0`},
 	{"fail", `date +%s%N > "$E2E_PIDS/end"; exit 1`},
-	{"timeout", "sleep 600\ntimeout: 2s"},
+	{"timeout", "sleep 600\ntimeout: " + containTimeout.String()},
 	{"cancel", "sleep 600"},
 	{"SIGTERM", "sleep 600"},
 	{"SIGINT", "sleep 600"},
@@ -81,22 +87,32 @@ func TestContainment(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"cgroup", "pgroup"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			if mode == "cgroup" {
 				if ok, why := cgroupWritable(); !ok {
 					t.Skipf("cgroup2 is not writable here (%s): only the pgroup fallback is tested", why)
 				}
 			}
-			repo, _ := newRepo(t, 0)
-			resDir := filepath.Join(t.TempDir(), "results")
-			d := startDispatcher(t, 0, resDir, nil, "--max-attempts", "1")
+			var mu sync.Mutex
 			var figures []string
+			// After the parallel cases: a parent's cleanups wait for its subtests.
+			t.Cleanup(func() {
+				t.Logf("containment %s: job end → last process gone: %s", mode, strings.Join(figures, ", "))
+			})
 			for _, c := range containEnds {
 				t.Run(c.name, func(t *testing.T) {
+					// Each case its own dispatcher and repository: the cases
+					// mostly wait, so they run at once, and a shared dispatcher
+					// would hand one case's job to another case's runner.
+					t.Parallel()
+					repo, _ := newRepo(t, 0)
+					d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), nil, "--max-attempts", "1")
 					took := containCase(t, d, repo, mode, c.name, c.end)
+					mu.Lock()
 					figures = append(figures, fmt.Sprintf("%s %v", c.name, took.Round(time.Millisecond)))
+					mu.Unlock()
 				})
 			}
-			t.Logf("containment %s: job end → last process gone: %s", mode, strings.Join(figures, ", "))
 		})
 	}
 }
@@ -124,7 +140,7 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 
 	commit := repo.commit(mode+" "+name, map[string]string{".eventide.yml": containScript(mode+" "+name, end)})
 	job := submitCommit(t, d.addr, "", repo.dir, commit, "main")
-	waitFor(t, 30*time.Second, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
+	waitFor(t, patience, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
 	jobPids := []int{readPid(t, pids, "escapee"), readPid(t, pids, "child")}
 	for _, pid := range jobPids {
 		if !procRunning(pid) {
@@ -161,19 +177,23 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 	var ended time.Time
 	switch name {
 	case "pass", "fail":
-		res := waitResult(t, d.resultsDir, commit, 30*time.Second)
+		res := waitResult(t, d.resultsDir, commit, patience)
 		if want := map[string]string{"pass": "passed", "fail": "failed"}[name]; res.get("Status") != want {
 			t.Errorf("Status %q, want %q\n%s", res.get("Status"), want, res.raw)
 		}
 		checkUsage(t, res, mode)
 		ended = stamp(t, pids, "end")
 	case "timeout":
-		res := waitResult(t, d.resultsDir, commit, 30*time.Second)
-		if !strings.Contains(res.get("Reason"), "timed out after 2s") {
+		res := waitResult(t, d.resultsDir, commit, containTimeout+patience)
+		if !strings.Contains(res.get("Reason"), "timed out after "+containTimeout.String()) {
 			t.Errorf("Reason %q, want a timeout\n%s", res.get("Reason"), res.raw)
 		}
 		checkUsage(t, res, mode)
-		ended = stamp(t, pids, "ready").Add(2 * time.Second) // about when the timer fired
+		started, err := time.Parse(time.RFC3339Nano, res.get("Started"))
+		if err != nil {
+			t.Fatalf("Started %q: %v\n%s", res.get("Started"), err, res.raw)
+		}
+		ended = started.Add(containTimeout) // about when the timer fired
 	case "cancel":
 		con, err := dialClient(context.Background(), d.addr, wire.RoleConsole, "contain-console")
 		if err != nil {
@@ -184,7 +204,7 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 		if err := con.call(context.Background(), wire.MethodJobStop, wire.JobID{JobID: job.JobID}, nil); err != nil {
 			t.Fatalf("job.stop: %v", err)
 		}
-		res := waitResult(t, d.resultsDir, commit, 30*time.Second)
+		res := waitResult(t, d.resultsDir, commit, patience)
 		if res.get("Status") != "cancelled" {
 			t.Errorf("Status %q, want cancelled\n%s", res.get("Status"), res.raw)
 		}
@@ -331,7 +351,7 @@ func TestContainmentLeftovers(t *testing.T) {
 			d.waitLog(20*time.Second, "runner registered", "runner=leftovers-"+mode)
 			commit := repo.commit("leftovers "+mode, map[string]string{".eventide.yml": containScript("leftovers "+mode, "sleep 600")})
 			submitCommit(t, d.addr, "", repo.dir, commit, "main")
-			waitFor(t, 30*time.Second, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
+			waitFor(t, patience, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
 			escapee, child := readPid(t, pids, "escapee"), readPid(t, pids, "child")
 			if err := os.WriteFile(filepath.Join(pids, "go"), nil, 0o644); err != nil {
 				t.Fatal(err)

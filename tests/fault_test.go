@@ -58,10 +58,12 @@ import (
 // faultDefaultSeed is the seed unless EVENTIDE_FAULT_SEED says otherwise.
 const faultDefaultSeed = 20250314
 
-// TestFaultInjection: 200 jobs on 4 runners; runners are SIGKILLed and restarted
-// about 15 times and the dispatcher exactly twice while the jobs run.
+// TestFaultInjection: 100 jobs on 4 runners; runners are SIGKILLed and restarted
+// about 15 times and the dispatcher exactly twice while the jobs run. 100 jobs
+// are enough to space the faults out (one every ~7 jobs) with every kind of
+// fault in every seed; the soak below runs as many as you give it time for.
 func TestFaultInjection(t *testing.T) {
-	runFaults(t, faultConfig{Runners: 4, Commits: 200, DispatcherKills: 2, RunnerKills: 10})
+	runFaults(t, faultConfig{Runners: 4, Commits: 100, DispatcherKills: 2, RunnerKills: 10})
 }
 
 // TestFaultSoak runs only when EVENTIDE_SOAK=<duration> is set (see the top of the file).

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	testkit.RaiseParallel(testkit.WaitingParallel)
 	dir, err := os.MkdirTemp("", "eventide-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)

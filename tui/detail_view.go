@@ -90,6 +90,13 @@ func (d *detailPane) stateLine(now time.Time) string {
 	if j.ExitCode != 0 {
 		l.add(plain, " · exit "+strconv.Itoa(j.ExitCode))
 	}
+	// Only what was measured: an absent figure is unknown, not 0.
+	if j.CPUMS != nil {
+		l.add(st.dim, fmt.Sprintf(" · CPU %.2f s", float64(*j.CPUMS)/1000))
+	}
+	if j.PeakMemoryBytes != nil {
+		l.add(st.dim, " · peak "+bytesText(*j.PeakMemoryBytes))
+	}
 	return l.String()
 }
 

@@ -236,7 +236,7 @@ func sample() *wire.Snapshot {
 		Jobs: []wire.JobInfo{
 			{ID: idRunning, Repo: "/src/app", Commit: "1111111aaaaaaaa", Branch: "main", Author: "Ada", Message: "Add retry button to the console\n\nLonger body.", State: wire.StateRunning, Attempt: 1, Runner: "runner-1", QueuedAt: ago(50 * time.Second), StartedAt: ago(45 * time.Second)},
 			{ID: idQueued, Repo: "/src/app", Commit: "2222222bbbbbbbb", Branch: "feature/gpu", Message: "Train on the GPU runner", State: wire.StateQueued, QueuedAt: ago(70 * time.Second), Waiting: "no runner with labels gpu"},
-			{ID: idFailed, Repo: "/src/app", Commit: "3333333cccccccc", Branch: "main", Author: "Grace", Message: "Parse limits from the config", State: wire.StatusFailed, Attempt: 2, Runner: "runner-2", QueuedAt: ago(3 * time.Minute), StartedAt: ago(170 * time.Second), FinishedAt: ago(108 * time.Second), ExitCode: 1,
+			{ID: idFailed, Repo: "/src/app", Commit: "3333333cccccccc", Branch: "main", Author: "Grace", Message: "Parse limits from the config", State: wire.StatusFailed, Attempt: 2, Runner: "runner-2", QueuedAt: ago(3 * time.Minute), StartedAt: ago(170 * time.Second), FinishedAt: ago(108 * time.Second), ExitCode: 1, CPUMS: new(int64(61234)),
 				Summary: &wire.Summary{Passed: 40, Failed: 2, Skipped: 1, Failing: []string{"TestParseLimits", "TestDefaults/zero"}}},
 			{ID: idPassed, Repo: "/src/app", Commit: "4444444dddddddd", Branch: "main", Message: "Document the console keys", State: wire.StatusPassed, Attempt: 1, Runner: "runner-2", QueuedAt: ago(5 * time.Minute), StartedAt: ago(290 * time.Second), FinishedAt: ago(280 * time.Second),
 				Summary: &wire.Summary{Passed: 43}},

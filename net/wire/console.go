@@ -63,6 +63,10 @@ type JobInfo struct {
 	// Summary and ExitCode are set once a runner reported a result.
 	Summary  *Summary `json:"summary,omitempty"`
 	ExitCode int      `json:"exit_code,omitempty"`
+	// CPUMS and PeakMemoryBytes are the result's (since version 7): absent
+	// when not measured.
+	CPUMS           *int64 `json:"cpu_ms,omitempty"`
+	PeakMemoryBytes *int64 `json:"peak_memory_bytes,omitempty"`
 	// Waiting says why a queued job is not running yet ("3rd in queue", "all 4
 	// slots busy", "no runner connected").
 	Waiting  string        `json:"waiting,omitempty"`

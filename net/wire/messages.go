@@ -278,7 +278,20 @@ type Result struct {
 	// failed, runner stopping), not by the tests: the dispatcher retries it on
 	// another attempt instead of recording it.
 	Infra bool `json:"infra,omitempty"`
+	// CPUMS is the CPU time (user and system) of all the attempt's processes
+	// together, in milliseconds; PeakMemoryBytes the most memory they held at
+	// once. Both since version 7, and nil where the runner did not measure them:
+	// absent is "not measured", never 0.
+	CPUMS           *int64 `json:"cpu_ms,omitempty"`
+	PeakMemoryBytes *int64 `json:"peak_memory_bytes,omitempty"`
 }
+
+// Limits on a result's usage figures: far beyond any real job (31 years of CPU,
+// 1 PiB), low enough that a figure times a thousand still fits in an int64.
+const (
+	MaxCPUMS           = 1_000_000_000_000
+	MaxPeakMemoryBytes = 1 << 50
+)
 
 // Validate checks a result.
 func (r *Result) Validate() error {
@@ -298,6 +311,12 @@ func (r *Result) Validate() error {
 	}
 	if r.OutputBytes < 0 {
 		return fmt.Errorf("output_bytes %d is negative", r.OutputBytes)
+	}
+	if err := checkMeasure("cpu_ms", r.CPUMS, MaxCPUMS); err != nil {
+		return err
+	}
+	if err := checkMeasure("peak_memory_bytes", r.PeakMemoryBytes, MaxPeakMemoryBytes); err != nil {
+		return err
 	}
 	return r.Summary.Validate()
 }

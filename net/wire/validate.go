@@ -151,3 +151,11 @@ func Clip(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// checkMeasure checks an optional usage figure: absent, or 0 to max.
+func checkMeasure(field string, v *int64, max int64) error {
+	if v != nil && (*v < 0 || *v > max) {
+		return fmt.Errorf("%s %d: want 0-%d", field, *v, max)
+	}
+	return nil
+}

@@ -63,6 +63,7 @@ func readAllLog(t *testing.T, d *Dispatcher, id string) (string, wire.LogChunk) 
 // 1 MiB) and its tail (the rest of the limit), with one marker between them
 // giving the count of bytes dropped; the result file and job.log agree.
 func TestLogKeepsHeadAndTail(t *testing.T) {
+	t.Parallel()
 	const limit, head = 64 << 10, 16 << 10
 	d := newTestDispatcher(t, Config{MaxLogBytes: limit})
 	r, _ := connectRunner(t, d, "r1", 1)
@@ -105,6 +106,7 @@ func TestLogKeepsHeadAndTail(t *testing.T) {
 // Output the runner dropped (an offset jump past the head) joins the hole: the
 // tail starts again after it, so there is still one marker, with the whole count.
 func TestLogRunnerDropJoinsTheHole(t *testing.T) {
+	t.Parallel()
 	const limit, head = 64 << 10, 16 << 10
 	d := newTestDispatcher(t, Config{MaxLogBytes: limit})
 	r, _ := connectRunner(t, d, "r1", 1)
@@ -126,6 +128,7 @@ func clipTo(s string, n int) string { return s[:min(n, len(s))] }
 
 // After a restart, the stored chunks are split again into head and tail.
 func TestRestoreLogSplitsHeadAndTail(t *testing.T) {
+	t.Parallel()
 	var j job
 	j.restoreLog([]store.Extent{{Offset: 0, Len: 10}, {Offset: 10, Len: 6}, {Offset: 40, Len: 20}, {Offset: 60, Len: 5}}, 16)
 	if j.headEnd != 16 || !j.headDone || j.logBytes != 65 || j.logStored != 25 || len(j.extents) != 2 || j.extents[0].Offset != 40 {

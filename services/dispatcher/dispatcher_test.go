@@ -128,6 +128,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSubmitDedupesActiveJobs(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	s1, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
 	if err != nil || s1.Duplicate {
@@ -147,6 +148,7 @@ func TestSubmitDedupesActiveJobs(t *testing.T) {
 }
 
 func TestFIFOAndResultFile(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	fr, _ := connectRunner(t, d, "r1", 1)
 	var ids []string
@@ -180,6 +182,7 @@ func TestFIFOAndResultFile(t *testing.T) {
 }
 
 func TestRunnerLostRequeuesWithNextAttempt(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{MaxAttempts: 2})
 	r1, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -208,6 +211,7 @@ func TestRunnerLostRequeuesWithNextAttempt(t *testing.T) {
 }
 
 func TestRefusalRequeues(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{MaxAttempts: 3})
 	bad, _ := connectRunner(t, d, "a-refuser", 1)
 	bad.refuse = true
@@ -220,6 +224,7 @@ func TestRefusalRequeues(t *testing.T) {
 }
 
 func TestInfraErrorRetriedTestFailureNot(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -248,6 +253,7 @@ func TestInfraErrorRetriedTestFailureNot(t *testing.T) {
 }
 
 func TestReconnectedRunnerKeepsItsJob(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
 	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -265,6 +271,7 @@ func TestReconnectedRunnerKeepsItsJob(t *testing.T) {
 // A hello listing a job the dispatcher never issued gets it cancelled, never
 // adopted: its result is refused and no verdict is recorded.
 func TestHeldJobNeverIssuedIsCancelled(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	a := wire.Assign{JobID: "0123456789abcdef", Attempt: 1, Repo: "/r", Commit: commit(3), Branch: "main"}
 	r, w := connectRunner(t, d, "r1", 1, wire.HeldJob{Assign: a, Finished: true})
@@ -280,6 +287,7 @@ func TestHeldJobNeverIssuedIsCancelled(t *testing.T) {
 }
 
 func TestOutputDedupedByOffset(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
 	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -311,6 +319,7 @@ func TestOutputDedupedByOffset(t *testing.T) {
 // A runner that reconnects holding an older attempt than the one assigned to it
 // gets that attempt cancelled, and the job goes back to the queue (not stuck).
 func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{MaxAttempts: 5})
 	r, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -337,6 +346,7 @@ func TestReconnectWithOlderAttemptRequeues(t *testing.T) {
 
 // Stopping the dispatcher is not losing the runners: no job is retried or failed.
 func TestShutdownFailsNothing(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{MaxAttempts: 1})
 	r, _ := connectRunner(t, d, "r1", 1)
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -357,6 +367,7 @@ func TestShutdownFailsNothing(t *testing.T) {
 
 // A runner that says hello as draining is offered nothing; a live one gets the job.
 func TestDrainingHelloGetsNoJobs(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	drainer, _ := connectRunnerHello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "a-drainer", Slots: 4, Draining: true})
 	s, _ := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -373,6 +384,7 @@ func TestDrainingHelloGetsNoJobs(t *testing.T) {
 }
 
 func TestFinishedJobsAreEvicted(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{KeepFinished: 2})
 	r, _ := connectRunner(t, d, "r1", 1)
 	var ids []string

@@ -286,6 +286,7 @@ func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
 	if j.Result != nil {
 		sum := wireSummary(j.Result.Summary)
 		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
+		in.CPUMS, in.PeakMemoryBytes = j.Result.CPUMS, j.Result.PeakMemoryBytes
 	}
 	if attempts {
 		for _, a := range j.Attempts {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestSubscribeSnapshot(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		before := time.Now()
 		s := startDispatcher(t, serverOpts{})
@@ -80,6 +81,7 @@ func TestSubscribeSnapshot(t *testing.T) {
 }
 
 func TestEventsFollowJobsAndRunners(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)
@@ -165,6 +167,8 @@ func TestEventsFollowJobsAndRunners(t *testing.T) {
 // with its latest state. Coalescing is the dispatcher's, whatever the transport,
 // so one (TCP) is enough: the test is the slowest here.
 func TestBurstIsCoalesced(t *testing.T) {
+	// Not parallel: coalescing needs the burst to come faster than the pacing
+	// interval, which other tests running beside it on two cores can prevent.
 	{
 		tr := transports[0]
 		const (
@@ -262,6 +266,7 @@ func TestBurstIsCoalesced(t *testing.T) {
 
 // After a retry, the snapshot still lists each job once.
 func TestSnapshotListsRetriedJobOnce(t *testing.T) {
+	t.Parallel()
 	s := startDispatcher(t, serverOpts{})
 	c := newClient(t, s, transports[0])
 	_, st := subscribe(t, c)
@@ -288,6 +293,7 @@ func TestSnapshotListsRetriedJobOnce(t *testing.T) {
 // Jobs cancelled while queued no longer count in the queue positions the snapshot
 // shows, and a cancelled job that is retried is queued once.
 func TestSnapshotQueueAfterStop(t *testing.T) {
+	t.Parallel()
 	s := startDispatcher(t, serverOpts{})
 	c := newClient(t, s, transports[0])
 	subscribe(t, c)
@@ -322,6 +328,7 @@ func TestSnapshotQueueAfterStop(t *testing.T) {
 // A console subscribes again to a dispatcher restarted on the same address with the
 // same data directory, and finds the history from before the restart.
 func TestResubscribeAfterRestart(t *testing.T) {
+	t.Parallel()
 	s1 := startDispatcher(t, serverOpts{})
 	c := newClient(t, s1, transports[0])
 	snap1, st := subscribe(t, c)

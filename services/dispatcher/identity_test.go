@@ -33,6 +33,7 @@ func isCode(err error, code int) bool {
 }
 
 func TestEnrolIssuesAnIdentityKeptAsAHash(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d := newTestDispatcher(t, Config{DataDir: dir})
 	w, err := hello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1, Enrol: true})
@@ -70,6 +71,7 @@ func TestEnrolIssuesAnIdentityKeptAsAHash(t *testing.T) {
 }
 
 func TestRunnerOlderThanVersion8IsToldToUpgrade(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	_, err := hello(t, d, &wire.Hello{Role: wire.RoleRunner, Name: "old", Slots: 1, ProtocolVersion: 7})
 	if !isCode(err, wire.CodeVersionUnsupported) || !strings.Contains(err.Error(), "upgrade the runner") {
@@ -87,6 +89,7 @@ func TestRunnerOlderThanVersion8IsToldToUpgrade(t *testing.T) {
 // An impostor saying hello under a live runner's name with another identity is
 // refused; the live runner keeps its connection and job, and its verdict stands.
 func TestTakeoverByNameIsRefused(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
 	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -108,6 +111,7 @@ func TestTakeoverByNameIsRefused(t *testing.T) {
 // Another identity can neither report a job leased to someone else nor claim it
 // in its hello; a recorded verdict is never overwritten.
 func TestOnlyTheLeaseHolderReports(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	r1, _ := connectRunner(t, d, "r1", 1)
 	d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
@@ -132,6 +136,7 @@ func TestOnlyTheLeaseHolderReports(t *testing.T) {
 }
 
 func TestRevokeClosesRequeuesAndRefuses(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	r, _ := connectRunner(t, d, "r1", 1)
 	cred := d.TestIdentity("r1")
@@ -162,6 +167,7 @@ func TestRevokeClosesRequeuesAndRefuses(t *testing.T) {
 // under the old name is the one it replaces; whoever enrols the old name then
 // cannot claim what the renamed identity was leased.
 func TestRenamedIdentityKeepsItsLeases(t *testing.T) {
+	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	cred := d.TestIdentity("r1")
 	r, _ := connectRunner(t, d, "r1", 1)

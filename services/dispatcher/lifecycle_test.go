@@ -60,6 +60,7 @@ func renderTable() string {
 }
 
 func TestTransitionTableIsDocumented(t *testing.T) {
+	t.Parallel()
 	if got := renderTable(); got != stateTable {
 		t.Errorf("the transition table changed; update stateTable and docs/ARCHITECTURE.md:\n%s", got)
 	}
@@ -170,6 +171,7 @@ func (b *lifecycleBench) apply(j *job, ev event, to State) error {
 // Every row of the table is reachable through the real functions, and every
 // event a state has no row for is refused without changing the job.
 func TestTransitions(t *testing.T) {
+	t.Parallel()
 	many, one := newLifecycleBench(t, 100), newLifecycleBench(t, 1)
 	bench := func(ev event) *lifecycleBench {
 		if ev == evExhausted {

@@ -13,6 +13,7 @@ func resultRecord(res *wire.Result) store.Result {
 	s := res.Summary
 	rec := store.Result{Attempt: res.Attempt, Status: State(res.Status), Reason: res.Reason, ExitCode: res.ExitCode,
 		StartedAt: res.StartedAt, FinishedAt: res.FinishedAt, OutputBytes: res.OutputBytes,
+		CPUMS: res.CPUMS, PeakMemoryBytes: res.PeakMemoryBytes,
 		Summary: store.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}}
 	for _, t := range s.Tests {
 		rec.Summary.Tests = append(rec.Summary.Tests, store.TestResult{Name: t.Name, Outcome: t.Outcome})

@@ -304,6 +304,8 @@ func summary(j *Job, res *store.Result) string {
 		line("Started", res.StartedAt.UTC().Format(time.RFC3339Nano))
 		line("Finished", res.FinishedAt.UTC().Format(time.RFC3339Nano))
 		line("Duration", res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond).String())
+		line("CPU time", cpuTime(res.CPUMS))
+		line("Peak memory", peakMemory(res.PeakMemoryBytes))
 	}
 	line("Queued", j.QueuedAt.UTC().Format(time.RFC3339Nano))
 	if j.Reason != "" {
@@ -316,6 +318,23 @@ func summary(j *Job, res *store.Result) string {
 	}
 	b.WriteString("\n--- output ---\n")
 	return b.String()
+}
+
+// cpuTime and peakMemory render a result's usage figures; a runner that did not
+// measure one (an older runner; peak memory without the memory controller) says
+// so rather than 0.
+func cpuTime(ms *int64) string {
+	if ms == nil {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.2f s", float64(*ms)/1000)
+}
+
+func peakMemory(b *int64) string {
+	if b == nil {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(*b)/(1<<20))
 }
 
 func oneLine(s string) string {

@@ -21,6 +21,7 @@ import (
 // store (large, trimmed, or with bytes missing at the end), and nothing stays in
 // memory once the jobs are done.
 func TestResultFileOutputMatchesStore(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("0123456789abcdef", (memOutputMax+4096)/16) // over the in-memory bound
 	cases := []struct {
 		name   string
@@ -86,6 +87,7 @@ func TestResultFileOutputMatchesStore(t *testing.T) {
 // With NoResultFiles, results are stored and nothing is written to the results
 // directory (which is not even created).
 func TestNoResultFiles(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "results")
 	d := newTestDispatcher(t, Config{ResultsDir: dir, NoResultFiles: true})
 	r, _ := connectRunner(t, d, "r1", 1)
@@ -108,6 +110,7 @@ func TestNoResultFiles(t *testing.T) {
 // A writer that falls behind holds at most memOutputBudget of output: files
 // queued beyond it have theirs read back from the store when written.
 func TestResultWriterBoundsQueuedOutput(t *testing.T) {
+	t.Parallel()
 	w, err := newResultWriter(filepath.Join(t.TempDir(), "results"))
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +135,7 @@ func TestResultWriterBoundsQueuedOutput(t *testing.T) {
 // A writer asked for more files than it holds forgets the rest, then reads the
 // still unwritten ones back from the store until every file is written.
 func TestResultWriterCatchesUpFromStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(filepath.Join(dir, "data"), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // that attempt counted lost at once (not at the end of the reclaim window), and the
 // job runs again as its next attempt.
 func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	cfg := Config{DataDir: data, ReclaimWindow: time.Hour}
 	d1 := newTestDispatcher(t, cfg)
@@ -52,6 +53,7 @@ func TestRunnerBackAfterRestartWithoutItsJob(t *testing.T) {
 // Job ids are valid, unique and in creation order (the store's indexes stay
 // append-mostly), also across a restart whose clock went back.
 func TestJobIDsGrow(t *testing.T) {
+	t.Parallel()
 	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data")}
 	d1 := newTestDispatcher(t, cfg)
 	var ids []string

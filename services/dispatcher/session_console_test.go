@@ -10,6 +10,7 @@ import (
 )
 
 func TestHistoryQueries(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)
@@ -119,6 +120,7 @@ func TestHistoryQueries(t *testing.T) {
 
 // job.get reports how much output each attempt has stored.
 func TestJobAttemptLogBytes(t *testing.T) {
+	t.Parallel()
 	s := startDispatcher(t, serverOpts{})
 	c := newClient(t, s, transports[0])
 	_, st := subscribe(t, c)
@@ -137,6 +139,7 @@ func TestJobAttemptLogBytes(t *testing.T) {
 
 // A running job's log is not final, and grows.
 func TestLogOfRunningJob(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)
@@ -165,6 +168,7 @@ func TestLogOfRunningJob(t *testing.T) {
 }
 
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)
@@ -241,6 +245,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestStop(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)
@@ -300,6 +305,7 @@ func TestStop(t *testing.T) {
 }
 
 func TestDrain(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)
@@ -360,6 +366,7 @@ func TestDrain(t *testing.T) {
 // A runner slow to acknowledge a cancel delays the reply to job.stop, not the
 // console's connection: it stays up, with its events, over either transport.
 func TestStopWithSlowRunnerKeepsConsole(t *testing.T) {
+	t.Parallel()
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		s := startDispatcher(t, serverOpts{})
 		c := newClient(t, s, tr)

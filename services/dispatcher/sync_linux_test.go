@@ -9,6 +9,7 @@ import (
 
 // background lowers its own thread only; the thread ends with its goroutine.
 func TestBackgroundLowersOnlyItsThread(t *testing.T) {
+	t.Parallel()
 	nice := func() int {
 		// The raw getpriority system call returns 20 - nice.
 		p, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())

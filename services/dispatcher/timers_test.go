@@ -1,9 +1,10 @@
 package dispatcher
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,7 @@ func connectSilentRunner(t *testing.T, d *Dispatcher, name string) <-chan wire.A
 }
 
 func TestLeaseTimeout(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const lease = 5 * time.Second
 		d := newTestDispatcher(t, Config{MaxAttempts: 2, LeaseTimeout: lease, NoResultFiles: true})
@@ -97,6 +99,7 @@ func TestLeaseTimeout(t *testing.T) {
 // A job that was running when the dispatcher stopped waits ReclaimWindow for its
 // runner, and is queued again when none reports it.
 func TestOrphanNotReclaimedInTime(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const window = 3 * time.Second
 		cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), ReclaimWindow: window, NoResultFiles: true}
@@ -134,6 +137,7 @@ func TestOrphanNotReclaimedInTime(t *testing.T) {
 // A runner whose connection stays open but says nothing is lost once
 // Heartbeat × MaxMissed pass without a frame from it, and its job is queued again.
 func TestSilentRunnerIsLost(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true, LeaseTimeout: time.Hour})
 		silence := d.cfg.Heartbeat * time.Duration(d.cfg.MaxMissed)
@@ -144,22 +148,22 @@ func TestSilentRunnerIsLost(t *testing.T) {
 		id := s.JobID
 		a, b := net.Pipe()
 		go d.ServeConn(a)
-		// It is leased the job and then says nothing: it reads (so that the
-		// dispatcher's writes go through) but never answers, so no heartbeat.
+		// It accepts the job and then says nothing: it reads (so that the
+		// dispatcher's writes go through) but sends no heartbeat.
 		hello := &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1}
 		if _, _, err := peer.Handshake(t.Context(), b, withIdentity(d, hello), peer.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		go io.Copy(io.Discard, b)
+		go acceptThenSilence(b)
 		t.Cleanup(func() { b.Close() })
 		synctest.Wait()
-		if j, _ := d.findJob(id); j.State != wire.StateAssigned || j.Runner != "r1" {
-			t.Fatalf("job %s on %q, want assigned to r1", j.State, j.Runner)
+		if j, _ := d.findJob(id); j.State != wire.StateRunning || j.Runner != "r1" {
+			t.Fatalf("job %s on %q, want running on r1", j.State, j.Runner)
 		}
 		time.Sleep(silence - 10*time.Millisecond)
 		synctest.Wait()
-		if j, _ := d.findJob(id); j.State != wire.StateAssigned {
-			t.Fatalf("before the runner missed %d heartbeats the job is %s, want assigned", d.cfg.MaxMissed, j.State)
+		if j, _ := d.findJob(id); j.State != wire.StateRunning {
+			t.Fatalf("before the runner missed %d heartbeats the job is %s, want running", d.cfg.MaxMissed, j.State)
 		}
 		time.Sleep(20 * time.Millisecond)
 		synctest.Wait()
@@ -169,4 +173,23 @@ func TestSilentRunnerIsLost(t *testing.T) {
 			t.Fatalf("after the silence: %s, attempts %+v; want queued, attempt 1 lost with r1", j.State, j.Attempts)
 		}
 	})
+}
+
+// acceptThenSilence answers the first job.assign on c with {} and then only
+// reads: a runner that took a job and froze.
+func acceptThenSilence(c net.Conn) {
+	sc := bufio.NewScanner(c)
+	sc.Buffer(nil, wire.MaxFrameSize+1)
+	answered := false
+	for sc.Scan() {
+		var f struct {
+			ID     uint64 `json:"id"`
+			Method string `json:"method"`
+		}
+		if answered || json.Unmarshal(sc.Bytes(), &f) != nil || f.Method != wire.MethodJobAssign {
+			continue
+		}
+		answered = true
+		fmt.Fprintf(c, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{}}\n", f.ID)
+	}
 }

@@ -49,6 +49,7 @@ func (f *cacheFixture) checkout(t *testing.T, commit, name string) string {
 }
 
 func TestCheckoutTwoCommitsAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	d1, d2 := filepath.Join(f.work, "a"), filepath.Join(f.work, "nested", "b")
 	var wg sync.WaitGroup
@@ -91,6 +92,7 @@ func TestCheckoutTwoCommitsAtOnce(t *testing.T) {
 }
 
 func TestCheckoutSkipsFetchWhenCommitPresent(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	f.checkout(t, f.c1, "a")
 	ino := inode(t, f.cloneDir())
@@ -114,6 +116,7 @@ func TestCheckoutSkipsFetchWhenCommitPresent(t *testing.T) {
 }
 
 func TestCheckoutFetchesNewCommit(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	f.checkout(t, f.c1, "a")
 	ino := inode(t, f.cloneDir())
@@ -129,6 +132,7 @@ func TestCheckoutFetchesNewCommit(t *testing.T) {
 }
 
 func TestCheckoutFetchesCommitOutsideBranches(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	f.checkout(t, f.c1, "a")
 
@@ -147,6 +151,7 @@ func TestCheckoutFetchesCommitOutsideBranches(t *testing.T) {
 }
 
 func TestCheckoutUnknownCommit(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	unknown := strings.Repeat("0123456789", 4)
 	dst := filepath.Join(f.work, "x")
@@ -163,6 +168,7 @@ func TestCheckoutUnknownCommit(t *testing.T) {
 }
 
 func TestCheckoutConcurrent(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	const n = 4
 	errs := make([]error, n)
@@ -189,6 +195,7 @@ func TestCheckoutConcurrent(t *testing.T) {
 }
 
 func TestCheckoutConcurrentProcesses(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	exe, err := os.Executable()
 	if err != nil {
@@ -239,6 +246,7 @@ func TestCheckoutConcurrentProcesses(t *testing.T) {
 }
 
 func TestCheckoutRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	ctx := context.Background()
 	dst := filepath.Join(f.work, "x")
@@ -271,6 +279,7 @@ func TestCheckoutRejectsBadInput(t *testing.T) {
 }
 
 func TestCheckoutWaitsForLockUntilCancelled(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	if err := os.MkdirAll(f.cache.Root, 0o755); err != nil {
 		t.Fatal(err)

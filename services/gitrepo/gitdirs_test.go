@@ -11,6 +11,7 @@ import (
 )
 
 func TestGitDirs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	repo := newTestRepo(t)
 	repo.Commit("one", nil)
@@ -43,6 +44,7 @@ func TestGitDirs(t *testing.T) {
 // Inside a git hook GIT_DIR and friends name the hook's repository; GitDirs
 // must still answer for the one it was given.
 func TestGitDirsIgnoresRedirections(t *testing.T) {
+	// Not parallel: t.Setenv changes the environment every git command inherits.
 	repo := newTestRepo(t)
 	repo.Commit("one", nil)
 	other := newTestRepo(t)
@@ -60,6 +62,7 @@ func TestGitDirsIgnoresRedirections(t *testing.T) {
 }
 
 func TestGitDirsErrors(t *testing.T) {
+	t.Parallel()
 	plain := t.TempDir()
 	_, _, err := GitDirs(context.Background(), plain)
 	if err == nil || !strings.Contains(err.Error(), plain) || !strings.Contains(err.Error(), "not a git repository") {

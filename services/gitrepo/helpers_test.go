@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	testkit.RaiseParallel(testkit.WaitingParallel) // the tests mostly wait for git
 	os.Exit(m.Run())
 }
 

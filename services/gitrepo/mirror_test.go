@@ -11,6 +11,7 @@ import (
 )
 
 func TestMirrorRefresh(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	up := newTestRepo(t)
 	c1 := up.Commit("one", nil)
@@ -74,6 +75,7 @@ func TestMirrorRefresh(t *testing.T) {
 }
 
 func TestMirrorOfEmptyRepository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	up := newTestRepo(t)
 	r, err := Open(ctx, up.url(), t.TempDir())
@@ -96,6 +98,7 @@ func TestMirrorOfEmptyRepository(t *testing.T) {
 }
 
 func TestSHA256Repository(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	up := newTestRepo(t, "--object-format=sha256")
 	c1 := up.Commit("one", map[string]string{"file.txt": "one"})

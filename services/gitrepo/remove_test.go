@@ -11,6 +11,7 @@ import (
 )
 
 func TestRemove(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	ctx := context.Background()
 	dst := f.checkout(t, f.c1, "a")
@@ -36,6 +37,7 @@ func TestRemove(t *testing.T) {
 }
 
 func TestRemoveAfterManualDelete(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	dst := f.checkout(t, f.c1, "a")
 	if err := os.RemoveAll(dst); err != nil {
@@ -56,6 +58,7 @@ func TestRemoveAfterManualDelete(t *testing.T) {
 }
 
 func TestRemoveWithoutClone(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	dst := filepath.Join(f.work, "stray")
 	if err := os.MkdirAll(filepath.Join(dst, "sub"), 0o755); err != nil {
@@ -70,6 +73,7 @@ func TestRemoveWithoutClone(t *testing.T) {
 }
 
 func TestCheckoutErrorHidesPassword(t *testing.T) {
+	t.Parallel()
 	// Nothing listens on port 1 of the loopback address, so the clone
 	// fails at once, and its error must still be safe to log.
 	cache := &Cache{Root: t.TempDir()}
@@ -86,6 +90,7 @@ func TestCheckoutErrorHidesPassword(t *testing.T) {
 }
 
 func TestRemoveRefusesCacheAndAncestors(t *testing.T) {
+	t.Parallel()
 	f := newCacheFixture(t)
 	f.checkout(t, f.c1, "a")
 	ctx := context.Background()
@@ -100,6 +105,7 @@ func TestRemoveRefusesCacheAndAncestors(t *testing.T) {
 }
 
 func TestInsideDir(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		path, dir string
 		want      bool

@@ -64,6 +64,7 @@ func openRepo(t *testing.T, urlOrPath string) *Repo {
 }
 
 func TestBranches(t *testing.T) {
+	t.Parallel()
 	h := newHistory(t)
 	// A tag named like a branch makes %(refname:short) say "heads/main".
 	h.repo.Git("tag", "main", h.a)
@@ -80,6 +81,7 @@ func TestBranches(t *testing.T) {
 }
 
 func TestRefsNamesHeadBranch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHistory(t)
 	h.repo.Git("branch", "release/v1", h.b)
@@ -98,6 +100,7 @@ func TestRefsNamesHeadBranch(t *testing.T) {
 }
 
 func TestHead(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHistory(t)
 	r := openRepo(t, h.repo.Dir)
@@ -119,6 +122,7 @@ func TestHead(t *testing.T) {
 }
 
 func TestNewCommits(t *testing.T) {
+	t.Parallel()
 	h := newHistory(t)
 	r := openRepo(t, h.repo.Dir)
 	tests := []struct {
@@ -172,6 +176,7 @@ func TestNewCommits(t *testing.T) {
 }
 
 func TestNewCommitsAfterForcePush(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHistory(t)
 	h.repo.Git("checkout", "--quiet", "-b", "topic", h.c)
@@ -205,6 +210,7 @@ func TestNewCommitsAfterForcePush(t *testing.T) {
 }
 
 func TestNewCommitsRejectsBadIDs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHistory(t)
 	r := openRepo(t, h.repo.Dir)
@@ -221,6 +227,7 @@ func TestNewCommitsRejectsBadIDs(t *testing.T) {
 }
 
 func TestCommit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	repo := newTestRepo(t)
 	msg := "  Fix the frobnicator\n\nIt was \x1e broken; see\tdetails.\n\n"
@@ -266,6 +273,7 @@ func TestCommit(t *testing.T) {
 }
 
 func TestOpenLocal(t *testing.T) {
+	// Not parallel: t.Chdir changes the working directory of the whole process.
 	ctx := context.Background()
 	repo := newTestRepo(t)
 	c1 := repo.Commit("one", nil)
@@ -296,6 +304,7 @@ func TestOpenLocal(t *testing.T) {
 }
 
 func TestOpenNotRepo(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	repo := newTestRepo(t)
 	repo.Commit("one", map[string]string{"file": "x"})

@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidCommit(t *testing.T) {
+	t.Parallel()
 	sha1 := strings.Repeat("0123456789", 4)
 	sha256 := strings.Repeat("abcdef0123456789", 4)
 	tests := []struct {
@@ -39,6 +40,7 @@ func TestValidCommit(t *testing.T) {
 }
 
 func TestCheckRepoURL(t *testing.T) {
+	t.Parallel()
 	good := []string{
 		"/srv/git/project.git",
 		"/home/me/My Projects/repo",
@@ -121,6 +123,7 @@ func TestCheckRepoURL(t *testing.T) {
 }
 
 func TestDisplayArgsHidesPasswords(t *testing.T) {
+	t.Parallel()
 	got := displayArgs([]string{"clone", "--", "https://bot:s3cret@example.com/p.git", "/tmp/x"})
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "bot:xxxxx@example.com") {
 		t.Errorf("displayArgs = %q, want password redacted", got)
@@ -128,6 +131,7 @@ func TestDisplayArgsHidesPasswords(t *testing.T) {
 }
 
 func TestCapMessage(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("é", MaxMessageBytes) // 2 bytes each
 	got := capMessage("  " + long + "  ")
 	if len(got) > MaxMessageBytes || !strings.HasPrefix(long, got) || len(got) < MaxMessageBytes-1 {
@@ -142,6 +146,7 @@ func TestCapMessage(t *testing.T) {
 }
 
 func TestTrimStderr(t *testing.T) {
+	t.Parallel()
 	got := trimStderr([]byte("fatal: one\r\nremote: evil\x1b[31m\n\n  fatal: two  \n"))
 	if want := "fatal: one; remote: evil [31m; fatal: two"; got != want {
 		t.Errorf("trimStderr = %q, want %q", got, want)

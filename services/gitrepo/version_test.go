@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseVersion(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in           string
 		major, minor int
@@ -26,6 +27,7 @@ func TestParseVersion(t *testing.T) {
 }
 
 func TestCheckVersion(t *testing.T) {
+	// Not parallel: it changes MinVersion for its duration.
 	if err := CheckVersion(context.Background()); err != nil {
 		t.Fatalf("the git of this machine: %v", err)
 	}

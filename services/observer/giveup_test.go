@@ -61,6 +61,7 @@ func gone(t *testing.T, done <-chan error) time.Time {
 // With no dispatcher for DispatcherTimeout, Run gives up with ErrDispatcherGone,
 // as a runner does.
 func TestGivesUpWithoutDispatcher(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	g.commit("initial")
 	cfg := observerConfig(t, g, reserveAddr(t))
@@ -74,6 +75,7 @@ func TestGivesUpWithoutDispatcher(t *testing.T) {
 // The timeout counts from the loss of the dispatcher, not from the start, and
 // what was submitted before is saved.
 func TestGivesUpAfterLosingDispatcher(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")

@@ -16,6 +16,7 @@ import (
 // second is refused until the first has stopped. Another repository's observer
 // shares the data dir.
 func TestOneObserverPerRepositoryAndDataDir(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")

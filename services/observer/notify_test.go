@@ -13,6 +13,7 @@ import (
 // branch names), says which were already queued, and tells the user's mistakes
 // (RepoError) from the dispatcher's absence.
 func TestNotify(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	c1 := g.commit("first")
 	g.git("branch", "topic")

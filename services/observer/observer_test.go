@@ -22,6 +22,7 @@ func setup(t *testing.T) (*gitRepo, *testDispatcher, *runningObserver, string) {
 }
 
 func TestFirstLookSubmitsOnlyHead(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	c1 := g.commit("first")
 	g.commit("second")
@@ -53,6 +54,7 @@ func TestFirstLookSubmitsOnlyHead(t *testing.T) {
 }
 
 func TestNewCommitsOnMainOldestFirst(t *testing.T) {
+	t.Parallel()
 	g, d, o, head := setup(t)
 
 	// Three commits published at once, so one look has to order them.
@@ -83,6 +85,7 @@ func TestNewCommitsOnMainOldestFirst(t *testing.T) {
 }
 
 func TestNewBranchSubmitsOnlyItsCommits(t *testing.T) {
+	t.Parallel()
 	g, d, o, head := setup(t)
 	c1 := g.commit("main one")
 	d.waitJob(t, c1, o.log.dump)
@@ -111,6 +114,7 @@ func TestNewBranchSubmitsOnlyItsCommits(t *testing.T) {
 }
 
 func TestMergeCommitIsTheOnlyNewCommitOnMain(t *testing.T) {
+	t.Parallel()
 	g, d, o, head := setup(t)
 	fs := g.chain(head, "feature one", "feature two")
 	g.setRef("feature", fs[1])
@@ -135,6 +139,7 @@ func TestMergeCommitIsTheOnlyNewCommitOnMain(t *testing.T) {
 // The usual "merge the pull request and delete its branch": both changes are seen
 // by the same look. Stopping the observer around them makes that deterministic.
 func TestMergeAndDeleteBranchInOneLook(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")
@@ -165,6 +170,7 @@ func TestMergeAndDeleteBranchInOneLook(t *testing.T) {
 // Commits new on main and a branch made on top of them, seen by one look: the
 // main commits should be submitted as main's, whatever the other branch is called.
 func TestNewMainCommitsKeepTheirBranch(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")
@@ -189,6 +195,7 @@ func TestNewMainCommitsKeepTheirBranch(t *testing.T) {
 }
 
 func TestLatestOnly(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")
@@ -212,6 +219,7 @@ func TestLatestOnly(t *testing.T) {
 }
 
 func TestMaxNewKeepsTheNewest(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")
@@ -232,6 +240,7 @@ func TestMaxNewKeepsTheNewest(t *testing.T) {
 }
 
 func TestRestartResumesWhereItStopped(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")
@@ -273,6 +282,7 @@ func TestRestartResumesWhereItStopped(t *testing.T) {
 // The observer starts while no dispatcher listens, with state from an earlier run;
 // what accumulates meanwhile arrives once the dispatcher comes up, each commit once.
 func TestDispatcherDownThenUp(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d1 := startDispatcher(t, "127.0.0.1:0")
@@ -307,6 +317,7 @@ func TestDispatcherDownThenUp(t *testing.T) {
 // With no saved state, the first look waits for the dispatcher and then submits
 // only the HEAD of that moment.
 func TestDispatcherDownAtFirstLook(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	g.commit("initial")
 	addr := reserveAddr(t)
@@ -328,6 +339,7 @@ func TestDispatcherDownAtFirstLook(t *testing.T) {
 
 // The dispatcher goes away while the observer runs and comes back on the same address.
 func TestDispatcherRestarts(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d1 := startDispatcher(t, "127.0.0.1:0")
@@ -355,6 +367,7 @@ func TestDispatcherRestarts(t *testing.T) {
 }
 
 func TestBranchDeletedAndRecreated(t *testing.T) {
+	t.Parallel()
 	g, d, o, head := setup(t)
 	fs := g.chain(head, "feature one", "feature two")
 	g.setRef("feature", fs[1])
@@ -381,6 +394,7 @@ func TestBranchDeletedAndRecreated(t *testing.T) {
 }
 
 func TestBranchRecreatedWhileStopped(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	d := startDispatcher(t, "127.0.0.1:0")
@@ -410,6 +424,7 @@ func TestBranchRecreatedWhileStopped(t *testing.T) {
 // UTF-8 in author and message, a message over 4 KiB and an author over the wire's
 // limit. The dispatcher must still get it, with the text sanitised and clipped.
 func TestInvalidUTF8AndOversizedTextStillSubmitted(t *testing.T) {
+	t.Parallel()
 	g, d, o, head := setup(t)
 	tree := g.git("rev-parse", head+"^{tree}")
 	author := "B\xffad " + strings.Repeat("Ñ", 300) // 606 bytes
@@ -449,6 +464,7 @@ func TestInvalidUTF8AndOversizedTextStillSubmitted(t *testing.T) {
 }
 
 func TestEmptyRepositoryWaitsForItsFirstCommit(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	d := startDispatcher(t, "127.0.0.1:0")
 	o := startObserver(t, observerConfig(t, g, d.addr))
@@ -467,6 +483,7 @@ func TestEmptyRepositoryWaitsForItsFirstCommit(t *testing.T) {
 // Branch names git accepts but the protocol refuses are skipped, each reported
 // once, without holding up the other branches.
 func TestUnsendableBranchesAreSkipped(t *testing.T) {
+	t.Parallel()
 	g, d, o, head := setup(t)
 	long := strings.Repeat("a", 200) + "/" + strings.Repeat("b", 100) // 301 bytes
 	bad := g.chain(head, "on a long branch", "on a non-UTF-8 branch")
@@ -490,6 +507,7 @@ func TestUnsendableBranchesAreSkipped(t *testing.T) {
 
 // HEAD on a branch whose name the protocol refuses (git allows a 301-byte name).
 func TestFirstLookOnUnsendableHeadBranch(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	long := strings.Repeat("a", 200) + "/" + strings.Repeat("b", 100)
 	g.commit("initial")
@@ -515,6 +533,7 @@ func TestFirstLookOnUnsendableHeadBranch(t *testing.T) {
 // observer resumes from the dispatcher's position, so the commits made meanwhile
 // are all tested (a fresh observer alone would test only HEAD) and none is repeated.
 func TestResumesFromDispatcherPositionWhenStateIsLost(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	head := g.commit("initial")
 	store := t.TempDir()

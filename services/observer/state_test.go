@@ -28,6 +28,7 @@ func savedState(t *testing.T) (*gitRepo, observer.Config, string, string) {
 }
 
 func TestCorruptStateFileFailsNew(t *testing.T) {
+	t.Parallel()
 	g, cfg, path, _ := savedState(t)
 	good, err := os.ReadFile(path)
 	if err != nil {
@@ -73,6 +74,7 @@ func TestCorruptStateFileFailsNew(t *testing.T) {
 
 // Well-formed JSON recording something that is not a commit id is corrupt too.
 func TestStateWithBadCommitIDFailsNew(t *testing.T) {
+	t.Parallel()
 	_, cfg, path, _ := savedState(t)
 	if err := os.WriteFile(path, []byte(`{"started": true, "branches": {"main": "not-a-commit"}}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -85,6 +87,7 @@ func TestStateWithBadCommitIDFailsNew(t *testing.T) {
 }
 
 func TestNewRefusesWhatIsNotARepository(t *testing.T) {
+	t.Parallel()
 	g := newRepo(t)
 	g.commit("initial")
 	sub := filepath.Join(g.dir, "sub")

@@ -17,6 +17,11 @@ import (
 // jobs safely here (--containment=cgroup without a writable cgroup2).
 func (r *Runner) Setup() (string, error) {
 	r.setupOnce.Do(func() {
+		if r.cfg.JobUser != "" {
+			if r.setupErr = r.setupJobUser(); r.setupErr != nil {
+				return
+			}
+		}
 		mode, err := testrun.ParseMode(r.cfg.Containment)
 		if err != nil {
 			r.setupErr = err
@@ -58,14 +63,18 @@ func (r *Runner) logSetup() {
 	}
 }
 
-// usageLine says what a job consumed, for its output.
+// usageLine says what a job consumed, for its output. The result carries the
+// figures too (cpu_ms, peak_memory_bytes); the line stays because it says where
+// they come from and why one is missing, which the result has no room for.
 func usageLine(u *testrun.Usage, mode testrun.Mode) string {
+	from := "the job's cgroup"
 	peak := "not measured (the memory controller is not enabled for job cgroups)"
 	if mode != testrun.ModeCgroup {
+		from = "the processes the job supervisor reaped"
 		peak = "not measured (jobs run in process groups, not cgroups)"
 	}
 	if u.PeakMemory >= 0 {
 		peak = fmt.Sprintf("%.1f MiB", float64(u.PeakMemory)/(1<<20))
 	}
-	return fmt.Sprintf("eventide: CPU time %v, peak memory %s\n", u.CPU.Round(time.Millisecond), peak)
+	return fmt.Sprintf("eventide: CPU time %v (of %s), peak memory %s\n", u.CPU.Round(time.Millisecond), from, peak)
 }

@@ -110,6 +110,7 @@ func countResults(frames []frame, conn int) int {
 // result would wait for the output's reply, which this fake holds until the test
 // has seen the result: the test would time out.
 func TestDeliveryPipelinesOutputAndResult(t *testing.T) {
+	t.Parallel()
 	repo, job := setupJob(t)
 	gate := make(chan struct{})
 	var gateOnce sync.Once
@@ -193,6 +194,7 @@ func TestDeliveryPipelinesOutputAndResult(t *testing.T) {
 // A chunk the dispatcher could not store is sent again, at the same offset, and the
 // result after it: delivery is at least once, and nothing is missing.
 func TestDeliveryResendsWhatTheDispatcherCouldNotStore(t *testing.T) {
+	t.Parallel()
 	repo, job := setupJob(t)
 	var failed atomic.Int64
 	failed.Store(-1)
@@ -250,6 +252,7 @@ func TestDeliveryResendsWhatTheDispatcherCouldNotStore(t *testing.T) {
 // A dispatcher that refuses the attempt has moved on: the runner drops the job
 // instead of sending it again for ever.
 func TestDeliveryDropsARefusedAttempt(t *testing.T) {
+	t.Parallel()
 	for _, refuse := range []string{wire.MethodJobResult, wire.MethodJobOutput} {
 		t.Run(refuse, func(t *testing.T) {
 			repo, job := setupJob(t)

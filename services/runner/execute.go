@@ -76,6 +76,14 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		}
 	}
 
+	if r.jobUser != nil {
+		if err := r.jobUser.Own(wt); err != nil {
+			res.Status, res.Reason, res.Infra = wire.StatusError, err.Error(), true
+			fmt.Fprintf(j, "eventide: %s\n", res.Reason)
+			return
+		}
+	}
+
 	spec, err := testrun.LoadSpec(wt)
 	if err != nil {
 		res.Status, res.Reason = wire.StatusError, err.Error()
@@ -91,12 +99,16 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	testsStarted := time.Now()
 	out := testrun.Run(ctx, spec, testrun.Options{
 		Dir: wt, Output: j, Grace: r.cfg.Grace, Timeout: timeout,
-		Env:     []string{"EVENTIDE_JOB_ID=" + j.a.JobID, "EVENTIDE_COMMIT=" + j.a.Commit, "CI=true"},
+		Env: r.jobEnv(&j.a, wt), Hide: r.cfg.HideEnv, User: r.jobUser,
 		Contain: r.contain,
 	})
 	tests = time.Since(testsStarted)
-	if out.Usage != nil {
-		fmt.Fprint(j, usageLine(out.Usage, r.contain.Mode()))
+	if u := out.Usage; u != nil {
+		fmt.Fprint(j, usageLine(u, r.contain.Mode()))
+		res.CPUMS = new(min(u.CPU.Milliseconds(), wire.MaxCPUMS))
+		if u.PeakMemory >= 0 {
+			res.PeakMemoryBytes = new(min(u.PeakMemory, wire.MaxPeakMemoryBytes))
+		}
 	}
 	res.ExitCode = out.ExitCode
 	s := testrun.ParseUnittest(j.output())

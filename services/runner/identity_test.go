@@ -10,6 +10,7 @@ import (
 )
 
 func TestIdentityFileIsPrivateAndRoundTrips(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "runner", IdentityFile)
 	if id, err := loadIdentity(path); id != nil || err != nil {
 		t.Fatalf("no file: %v, %v; want nothing", id, err)

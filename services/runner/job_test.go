@@ -26,6 +26,7 @@ func drain(j *job) []wire.Output {
 }
 
 func TestChunksAreContiguousAndValidUTF8(t *testing.T) {
+	t.Parallel()
 	j := testJob()
 	euro := "€" // three bytes, split across writes below
 	in := strings.Repeat("x", chunkTarget-1) + euro + strings.Repeat("y", wire.MaxChunkSize*2) + "\xff tail"
@@ -57,6 +58,7 @@ func TestChunksAreContiguousAndValidUTF8(t *testing.T) {
 }
 
 func TestSmallOutputIsFlushedByTimer(t *testing.T) {
+	t.Parallel()
 	j := testJob()
 	j.Write([]byte("a line\n"))
 	select {
@@ -71,6 +73,7 @@ func TestSmallOutputIsFlushedByTimer(t *testing.T) {
 
 // All output is sent while the dispatcher keeps up: no cap on the stream.
 func TestOutputIsNotCapped(t *testing.T) {
+	t.Parallel()
 	j := testJob()
 	block := []byte(strings.Repeat("z", 1<<20))
 	next := int64(0)
@@ -93,6 +96,7 @@ func TestOutputIsNotCapped(t *testing.T) {
 // While nothing is acknowledged (the dispatcher is slow or away), what waits is
 // bounded: the middle goes, the head and the newest output stay.
 func TestBacklogIsBounded(t *testing.T) {
+	t.Parallel()
 	j := testJob()
 	line := []byte(strings.Repeat("y", 1023) + "\n")
 	for range 40 << 10 { // 40 MiB

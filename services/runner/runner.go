@@ -36,7 +36,14 @@ type Config struct {
 	// "auto" (the default) a cgroup v2 where one can be made, else a process
 	// group; "cgroup"; or "pgroup". See testrun.Containment.
 	Containment string
-	Logger      *slog.Logger
+	// HideEnv names the variables of the runner's environment a job does not
+	// get: its settings and credentials (EVENTIDE_TOKEN...), which the caller
+	// knows from their declarations. The job's own (JobEnvNames) it gets anyway.
+	HideEnv []string
+	// JobUser, when set, is the user jobs run as (by name or uid); the runner
+	// must then run as root. Each worktree is given to that user.
+	JobUser string
+	Logger  *slog.Logger
 }
 
 // Reasons a runner stops its jobs.
@@ -66,6 +73,7 @@ type Runner struct {
 	setupOnce sync.Once
 	setupErr  error
 	contain   *testrun.Containment // nil where the platform has none
+	jobUser   *testrun.User        // who jobs run as; nil: the runner's user
 	contained string               // what contains jobs, as logged
 	leftovers testrun.Leftovers    // of an earlier runner, killed by Setup
 	// staleWorktrees counts the worktrees of an earlier runner Setup removed.

@@ -11,6 +11,7 @@ import (
 )
 
 func TestIdentitiesAreKeptAndRevoked(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	a := Identity{ID: "00000000000000a1", Name: "r1", SecretSHA256: sha256.Sum256([]byte("s1")), EnrolledAt: base}

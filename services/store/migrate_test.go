@@ -60,6 +60,7 @@ func tablesOf(t testing.TB, db *sql.DB) map[string]bool {
 }
 
 func TestMigrateFromEmpty(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := OpenSQLite(dir, Options{Logger: quietLogger()})
 	if err != nil {
@@ -102,6 +103,7 @@ func TestMigrateFromEmpty(t *testing.T) {
 // TestMigrateFromEachVersion builds a database at every earlier schema version by
 // hand, with a job in it, and checks OpenSQLite brings it up to date keeping the job.
 func TestMigrateFromEachVersion(t *testing.T) {
+	t.Parallel()
 	for v := 1; v <= SchemaVersion; v++ {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			dir := t.TempDir()
@@ -149,6 +151,8 @@ func TestMigrateFromEachVersion(t *testing.T) {
 			}
 			if j.Result == nil || len(j.Result.Summary.Tests) != 3 {
 				t.Errorf("result after upgrade = %+v", j.Result)
+			} else if c, p := j.Result.CPUMS, j.Result.PeakMemoryBytes; c == nil || *c != 2345 || p != nil {
+				t.Errorf("usage after upgrade: cpu_ms %v, peak_memory_bytes %v; want 2345 and not measured", c, p)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -168,6 +172,7 @@ func TestMigrateFromEachVersion(t *testing.T) {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := openStore(t, dir, Options{})
 	applyOK(t, ts, PutJob{Job: testJob("keep", wire.StateQueued, 0)})
@@ -200,6 +205,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 }
 
 func TestOpenRefusesCorruptFile(t *testing.T) {
+	t.Parallel()
 	random := make([]byte, 16384)
 	rand.New(rand.NewSource(1)).Read(random)
 	for _, tc := range []struct {
@@ -237,6 +243,7 @@ func TestOpenRefusesCorruptFile(t *testing.T) {
 // TestOpenRefusesDamagedPages damages the pages of a real database (its header
 // intact), so that it opens but fails its integrity check.
 func TestOpenRefusesDamagedPages(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := openStore(t, dir, Options{})
 	var ops []Op
@@ -287,6 +294,7 @@ func TestOpenRefusesDamagedPages(t *testing.T) {
 }
 
 func TestOpenDataDirIsAFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "data")
 	if err := os.WriteFile(file, []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
@@ -313,6 +321,7 @@ func TestOpenDataDirIsAFile(t *testing.T) {
 // A database cut to 0 bytes, or a SQLite file without Eventide's schema, is not
 // a fresh start: only a missing file is. The file is left as it was.
 func TestOpenRefusesTruncatedOrForeignDatabase(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, want string
 		make       func(t *testing.T, path string)
@@ -359,6 +368,7 @@ func TestOpenRefusesTruncatedOrForeignDatabase(t *testing.T) {
 // A new database is made under a temporary name and renamed once its schema is
 // committed; what a creation killed half way left behind is cleared.
 func TestOpenCreatesUnderTemporaryName(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	left := filepath.Join(dir, tempPrefix+"123")
 	if err := os.WriteFile(left, []byte("half made"), 0o644); err != nil {
@@ -385,6 +395,7 @@ func TestOpenCreatesUnderTemporaryName(t *testing.T) {
 // A creation that fails half way (here a migration that does not apply, standing
 // in for a crash) leaves no eventide.db behind, so the next start is a fresh one.
 func TestCreateFailureLeavesNoDatabase(t *testing.T) {
+	// Not parallel: it breaks the package's migrations for its duration.
 	dir := t.TempDir()
 	saved := migrations[len(migrations)-1]
 	migrations[len(migrations)-1] = "CREATE TABLE broken ("

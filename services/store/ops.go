@@ -21,7 +21,7 @@ var opSQL = map[string]string{
 		ON CONFLICT (job_id, n) DO UPDATE SET runner=excluded.runner, assigned_at=excluded.assigned_at,
 			ended_at=excluded.ended_at, outcome=excluded.outcome, reason=excluded.reason`,
 	"result": `INSERT OR REPLACE INTO results (job_id, attempt, status, reason, exit_code, passed, failed, errors, skipped,
-			failing, started_at, finished_at, output_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			failing, started_at, finished_at, output_bytes, cpu_ms, peak_memory_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 	"test": `INSERT OR REPLACE INTO test_outcomes (job_id, attempt, pos, name, outcome) VALUES (?,?,?,?,?)`,
 	"log":  `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
 	"trim": `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ?`,
@@ -99,7 +99,7 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 		}
 		if err := s.exec(ctx, "result", o.JobID, r.Attempt, string(r.Status), r.Reason, r.ExitCode, r.Summary.Passed,
 			r.Summary.Failed, r.Summary.Errors, r.Summary.Skipped, string(failing), nanos(r.StartedAt),
-			nanos(r.FinishedAt), r.OutputBytes); err != nil {
+			nanos(r.FinishedAt), r.OutputBytes, r.CPUMS, r.PeakMemoryBytes); err != nil {
 			return err
 		}
 		for i, t := range r.Summary.Tests {

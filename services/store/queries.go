@@ -17,7 +17,8 @@ import (
 // "jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt".
 const jobCols = `j.id, j.repo, j.commit_id, j.branch, j.author, j.message, j.state, j.attempt, j.runner, j.reason,
 	j.queued_at, j.started_at, j.finished_at, j.seq, j.retry_base, j.file_written, j.runner_id,
-	r.status, r.reason, r.exit_code, r.passed, r.failed, r.errors, r.skipped, r.failing, r.started_at, r.finished_at, r.output_bytes`
+	r.status, r.reason, r.exit_code, r.passed, r.failed, r.errors, r.skipped, r.failing, r.started_at, r.finished_at, r.output_bytes,
+	r.cpu_ms, r.peak_memory_bytes`
 
 const jobFrom = ` FROM jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt`
 
@@ -31,11 +32,12 @@ func scanJob(sc scanner) (Job, error) {
 		rStatus, rReason, rFail   sql.NullString
 		rExit, rPass, rFailed     sql.NullInt64
 		rErr, rSkip, rStart, rEnd sql.NullInt64
-		rBytes                    sql.NullInt64
+		rBytes, rCPU, rPeak       sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Repo, &j.Commit, &j.Branch, &j.Author, &j.Message, &state, &j.Attempt, &j.Runner, &j.Reason,
 		&queued, &started, &finished, &j.Seq, &j.RetryBase, &j.FileWritten, &j.RunnerID,
-		&rStatus, &rReason, &rExit, &rPass, &rFailed, &rErr, &rSkip, &rFail, &rStart, &rEnd, &rBytes)
+		&rStatus, &rReason, &rExit, &rPass, &rFailed, &rErr, &rSkip, &rFail, &rStart, &rEnd, &rBytes,
+		&rCPU, &rPeak)
 	if err != nil {
 		return Job{}, err
 	}
@@ -44,7 +46,7 @@ func scanJob(sc scanner) (Job, error) {
 	if rStatus.Valid {
 		res := &Result{Attempt: j.Attempt, Status: wire.State(rStatus.String), Reason: rReason.String,
 			ExitCode: int(rExit.Int64), StartedAt: fromNanos(rStart.Int64), FinishedAt: fromNanos(rEnd.Int64),
-			OutputBytes: rBytes.Int64}
+			OutputBytes: rBytes.Int64, CPUMS: nullable(rCPU), PeakMemoryBytes: nullable(rPeak)}
 		res.Summary = Summary{Passed: int(rPass.Int64), Failed: int(rFailed.Int64), Errors: int(rErr.Int64), Skipped: int(rSkip.Int64)}
 		if err := json.Unmarshal([]byte(rFail.String), &res.Summary.Failing); err != nil {
 			return Job{}, fmt.Errorf("job %s: failing tests: %w", j.ID, err)
@@ -52,6 +54,14 @@ func scanJob(sc scanner) (Job, error) {
 		j.Result = res
 	}
 	return j, nil
+}
+
+// nullable is a column where NULL means "not measured".
+func nullable(n sql.NullInt64) *int64 {
+	if !n.Valid {
+		return nil
+	}
+	return &n.Int64
 }
 
 func (s *SQLite) queryJobs(ctx context.Context, db *sql.DB, where string, args ...any) ([]Job, error) {

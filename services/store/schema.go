@@ -100,7 +100,12 @@ var migrations = []string{
 		FOREIGN KEY (job_id, attempt) REFERENCES results(job_id, attempt) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 	) WITHOUT ROWID;`,
 
-	// 3: runner identities (issued on enrolment; only the secret's SHA-256 is
+	// 3: what each attempt consumed, NULL where it was not measured (older
+	// runners, and peak memory without the memory controller).
+	`ALTER TABLE results ADD COLUMN cpu_ms INTEGER;
+	ALTER TABLE results ADD COLUMN peak_memory_bytes INTEGER;`,
+
+	// 4: runner identities (issued on enrolment; only the secret's SHA-256 is
 	// kept), and the identity each job's current attempt is leased to. A name
 	// belongs to at most one identity that is not revoked.
 	`CREATE TABLE identities (

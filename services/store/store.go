@@ -107,6 +107,9 @@ type Result struct {
 	StartedAt   time.Time
 	FinishedAt  time.Time
 	OutputBytes int64 // the output the runner sent in all
+	// CPUMS and PeakMemoryBytes are what the attempt's processes consumed
+	// (CPU milliseconds, bytes), nil where the runner did not measure it.
+	CPUMS, PeakMemoryBytes *int64
 }
 
 // Summary counts an attempt's tests, names the failing ones and lists each test's

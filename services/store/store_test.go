@@ -122,6 +122,7 @@ func sampleResult(id string, attempt int, fin time.Time) Result {
 				{Name: "mid/TestC", Outcome: wire.OutcomeSkipped},
 			}},
 		StartedAt: fin.Add(-30 * time.Second), FinishedAt: fin,
+		CPUMS: new(int64(2345)), // peak memory not measured
 	}
 }
 
@@ -185,6 +186,7 @@ func getJob(t testing.TB, s *testStore, id string) Job {
 }
 
 func TestPutJobInsertThenUpdate(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	j := testJob("j1", wire.StateQueued, 3)
@@ -207,6 +209,7 @@ func TestPutJobInsertThenUpdate(t *testing.T) {
 }
 
 func TestPutJobCoalescesInBatch(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	a1 := testJob("a", wire.StateQueued, 1)
 	a2 := a1
@@ -236,6 +239,7 @@ func TestPutJobCoalescesInBatch(t *testing.T) {
 // last change says, and rows that only look alike (another branch, another
 // attempt, another runner) are kept apart.
 func TestRowsCoalesceInBatch(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	j := testJob("a", wire.StateRunning, 1)
@@ -300,6 +304,7 @@ func lifecycleOps(id string, seq int64, tests int) [][]Op {
 // its own Apply) faster than one commit: the batch must commit, and the job
 // end as its last PutJob says.
 func TestApplyNewJobLifecycleInOneBatch(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{2, 3, 4} { // up to assigned, running, finished
 		t.Run(fmt.Sprintf("stages%d", n), func(t *testing.T) {
 			s := openStore(t, t.TempDir(), Options{})
@@ -328,6 +333,7 @@ func TestApplyNewJobLifecycleInOneBatch(t *testing.T) {
 }
 
 func TestPutAttempt(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	j := testJob("j", wire.StateAssigned, 1)
 	j.Attempt, j.Runner = 1, "r1"
@@ -371,6 +377,7 @@ func TestPutAttempt(t *testing.T) {
 }
 
 func TestPutResult(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	fin := base.Add(time.Hour)
@@ -477,6 +484,7 @@ func lostTail(n int) string {
 }
 
 func TestLog(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("contiguous", func(t *testing.T) {
 		s := logStore(t)
@@ -644,6 +652,7 @@ func TestLog(t *testing.T) {
 }
 
 func TestUnwrittenPages(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	var ops []Op
@@ -668,6 +677,7 @@ func TestUnwrittenPages(t *testing.T) {
 }
 
 func TestMarkFileWritten(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	j := testJob("f", wire.StatusPassed, 1)
@@ -705,6 +715,7 @@ func normRunner(r Runner) Runner {
 }
 
 func TestPutRunner(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	zed := Runner{Name: "zed", Labels: []string{"linux", "gpu"}, Slots: 4, FirstSeen: base, LastSeen: base.Add(time.Minute)}
@@ -737,6 +748,7 @@ func TestPutRunner(t *testing.T) {
 }
 
 func TestPosition(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	m, known, err := s.Position(ctx, "github.com/o/r")
@@ -761,6 +773,7 @@ func TestPosition(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	ctx := context.Background()
@@ -929,6 +942,7 @@ func expectJobs(jobs []Job, q JobQuery) []string {
 }
 
 func TestJobsFilters(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	jobs := jobsFixture(t, s)
@@ -991,6 +1005,7 @@ func TestJobsFilters(t *testing.T) {
 }
 
 func TestJobsDefaultLimit(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	var ops []Op
 	for i := 0; i < DefaultListLimit+5; i++ {
@@ -1007,6 +1022,7 @@ func TestJobsDefaultLimit(t *testing.T) {
 }
 
 func TestJobsPaging(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	jobs := jobsFixture(t, s)
@@ -1048,6 +1064,7 @@ func TestJobsPaging(t *testing.T) {
 }
 
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	cutoff := base.Add(10 * time.Hour)
@@ -1120,6 +1137,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestConcurrentApply(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	ctx := context.Background()
@@ -1187,6 +1205,7 @@ func TestConcurrentApply(t *testing.T) {
 }
 
 func TestCloseWritesQueued(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
 	var tickets []*Ticket
@@ -1217,6 +1236,7 @@ func TestCloseWritesQueued(t *testing.T) {
 }
 
 func TestApplyAfterClose(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir(), Options{})
 	applyOK(t, s, PutJob{Job: testJob("a", wire.StateQueued, 1)})
 	if err := s.Close(); err != nil {
@@ -1237,6 +1257,7 @@ func TestApplyAfterClose(t *testing.T) {
 }
 
 func TestTicketWait(t *testing.T) {
+	t.Parallel()
 	var nilTicket *Ticket
 	if err := nilTicket.Wait(context.Background()); err != nil {
 		t.Errorf("nil ticket: %v", err)
@@ -1287,6 +1308,7 @@ func waitFailing(t *testing.T, s *testStore, tk *Ticket) string {
 }
 
 func TestFullDisk(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := fullStore(t, dir, 4)
 	ctx := context.Background()
@@ -1385,6 +1407,7 @@ func TestFullDisk(t *testing.T) {
 // TestFullDiskRecovers raises the cap while a batch is being retried (as freeing
 // disk space would): the batch goes through, its ticket completes, and Err clears.
 func TestFullDiskRecovers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := fullStore(t, dir, 4)
 	ctx := context.Background()

@@ -19,7 +19,7 @@ import (
 func (c *Containment) run(ctx context.Context, spec Spec, opts Options, grace, timeout time.Duration, output io.Writer) Outcome {
 	token := newToken()
 	marker := c.markerPrefix() + token
-	cfg := supervisorConfig{Grace: grace}
+	cfg := supervisorConfig{Grace: grace, User: opts.User}
 	var cg cgroup
 	if c.mode == ModeCgroup {
 		cg = cgroup(c.jobCgroup(token))
@@ -61,7 +61,7 @@ func (c *Containment) run(ctx context.Context, spec Spec, opts Options, grace, t
 	// The marker goes after opts.Env, as without a supervisor, and the
 	// supervisor's configuration last, which it removes before the command
 	// starts.
-	cmd.Env = append(append(os.Environ(), opts.Env...), marker, supervisorEnv+"="+string(rawCfg))
+	cmd.Env = append(jobEnviron(opts), marker, supervisorEnv+"="+string(rawCfg))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, pw, pw
 	cmd.ExtraFiles = []*os.File{ctlR, stW} // fds 3 and 4
 	// No Pdeathsig: the supervisor must outlive a killed runner to kill the

@@ -20,6 +20,11 @@
 // every cgroup that id, so a runner started again on the data dir kills
 // what an earlier one left.
 //
+// A job gets the runner's environment without its settings and credentials
+// (Options.Hide), and can run as another user (Options.User): the supervisor
+// keeps the runner's ids, so that the job's processes can neither signal it
+// nor read what only the runner's user may.
+//
 // Without Options.Contain, Run tracks the job itself, by process group and
 // marker (the Jenkins ProcessTreeKiller technique): complete on Linux, which
 // has /proc to find marked processes and PR_SET_CHILD_SUBREAPER to adopt

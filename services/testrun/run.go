@@ -33,8 +33,14 @@ const (
 
 // Options for Run.
 type Options struct {
-	Dir     string
-	Env     []string      // extra env entries appended to os.Environ()
+	Dir string
+	Env []string // extra env entries appended to os.Environ()
+	// Hide names variables of os.Environ() the job does not get: the runner's
+	// own settings and credentials.
+	Hide []string
+	// User, when set, is who the job's processes run as (the runner must be
+	// root); nil runs them as the runner's user. Dir must be theirs to use.
+	User    *User
 	Output  io.Writer     // combined stdout+stderr, written as produced (must be safe to call from one goroutine)
 	Grace   time.Duration // SIGTERM -> SIGKILL grace, default 5s
 	Timeout time.Duration // whole-run timeout, 0 = none; a non-zero Spec.Timeout overrides it
@@ -139,10 +145,13 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 	// The marker goes last: os/exec keeps the last of duplicate keys, so
 	// neither the runner's own environment (a nested eventide) nor
 	// opts.Env can replace it.
-	cmd.Env = append(append(os.Environ(), opts.Env...), marker)
+	cmd.Env = append(jobEnviron(opts), marker)
 	// A group of its own lets one kill(-pgid) reach the whole job, and
 	// keeps terminal signals meant for the runner away from it.
 	cmd.SysProcAttr = sysProcAttr()
+	if opts.User != nil {
+		cmd.SysProcAttr.Credential = opts.User.credential()
+	}
 
 	stdin, err := os.Open(os.DevNull)
 	if err != nil {

@@ -30,6 +30,7 @@ const (
 type supervisorConfig struct {
 	Grace  time.Duration `json:"grace"`
 	Cgroup string        `json:"cgroup,omitempty"` // the job's cgroup; "" for a process group
+	User   *User         `json:"user,omitempty"`   // who the command runs as; nil: as the supervisor
 }
 
 type supervisorStatus struct {
@@ -94,6 +95,12 @@ func supervise(rawCfg string, argv []string) int {
 	// A group of its own: the job's leader can be signalled as a whole, and
 	// a job killing its own group (kill 0) does not take the supervisor.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cfg.User != nil {
+		// Only the command drops to the job's user: the supervisor keeps the
+		// runner's, which it needs to kill, reap and remove the cgroup, and
+		// which the job's processes, another user's, cannot signal or trace.
+		cmd.SysProcAttr.Credential = cfg.User.credential()
+	}
 	if cfg.Cgroup != "" {
 		// Born in the cgroup (clone3 CLONE_INTO_CGROUP): there is no moment
 		// at which the command could fork outside it.

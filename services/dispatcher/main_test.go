@@ -1,0 +1,15 @@
+package dispatcher
+
+import (
+	"os"
+	"testing"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
+)
+
+// TestMain runs more tests at once than there are cores: they mostly wait for
+// heartbeats, timers and the store's writer.
+func TestMain(m *testing.M) {
+	testkit.RaiseParallel(testkit.WaitingParallel)
+	os.Exit(m.Run())
+}
