@@ -104,6 +104,19 @@ var migrations = []string{
 	// runners, and peak memory without the memory controller).
 	`ALTER TABLE results ADD COLUMN cpu_ms INTEGER;
 	ALTER TABLE results ADD COLUMN peak_memory_bytes INTEGER;`,
+
+	// 4: runner identities (issued on enrolment; only the secret's SHA-256 is
+	// kept), and the identity each job's current attempt is leased to. A name
+	// belongs to at most one identity that is not revoked.
+	`CREATE TABLE identities (
+		id            TEXT PRIMARY KEY,
+		name          TEXT NOT NULL,
+		secret_sha256 BLOB NOT NULL,
+		enrolled_at   INTEGER NOT NULL,
+		revoked_at    INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX identities_live_name ON identities(name) WHERE revoked_at = 0;
+	ALTER TABLE jobs ADD COLUMN runner_id TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema this build writes.
