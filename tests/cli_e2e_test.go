@@ -158,7 +158,7 @@ func TestConsoleNoResultFiles(t *testing.T) {
 	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
-	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0", "--heartbeat", "200ms", "--no-result-files")
+	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0", "--heartbeat", testHeartbeat, "--no-result-files")
 	c.waitScreen(patience, regexp.MustCompile(`(?m)^> `+c1[:7]+`.*failed .*#1`), "the commit to show as failed")
 	c.keys("q")
 	if code, stderr := c.waitExit(patience); code != "0" {
