@@ -138,15 +138,15 @@ func TestRunKillsLeftoversAfterExit(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, script string
-		grace        time.Duration
+		grace, least time.Duration
 	}{
-		// The default grace is 5s: returning well within it shows that a
-		// leftover which obeys SIGTERM is not waited for needlessly.
-		{"obeys TERM", "sleep 30 & echo pid=$!", 0},
+		// Returning well within a minute's grace (within killSlack) shows that
+		// a leftover which obeys SIGTERM is not waited for needlessly.
+		{"obeys TERM", "sleep 30 & echo pid=$!", time.Minute, 0},
 		// The file tells the script that the trap is in place, so
 		// SIGTERM cannot arrive before it.
 		{"ignores TERM", `(trap '' TERM; touch "$1"; exec sleep 30) & echo pid=$!
-while [ ! -e "$1" ]; do sleep 0.01; done`, testGrace},
+while [ ! -e "$1" ]; do sleep 0.01; done`, testGrace, testGrace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -160,8 +160,8 @@ while [ ! -e "$1" ]; do sleep 0.01; done`, testGrace},
 			if got.Err != nil {
 				t.Errorf("Err = %v", got.Err)
 			}
-			if got.Duration < tc.grace || got.Duration > tc.grace+killSlack {
-				t.Errorf("took %v with a grace of %v", got.Duration, tc.grace)
+			if got.Duration < tc.least || got.Duration > tc.least+killSlack {
+				t.Errorf("took %v with a grace of %v, want %v to %v", got.Duration, tc.grace, tc.least, tc.least+killSlack)
 			}
 			requireNoSurvivors(t, token(out.String()), pids(t, out.String()))
 		})
