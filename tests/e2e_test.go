@@ -363,8 +363,9 @@ func TestBadInputRefused(t *testing.T) {
 	base := t.TempDir()
 	resDir := filepath.Join(base, "results")
 	// Long enough for a 1 MiB line to arrive on a busy machine before the
-	// handshake times out (that subtest wants -32700, not a timeout).
-	const handshake = 2 * time.Second
+	// handshake times out (that subtest wants -32700, not a timeout); 2 s left
+	// a dispatcher built with -race little room at load 20.
+	const handshake = 5 * time.Second
 	d := startDispatcher(t, 0, resDir, nil, "--token", token, "--handshake-timeout", handshake.String())
 	startRunner(t, d.addr, t.TempDir(), "e2e-runner", childEnv("EVENTIDE_TOKEN="+token))
 	d.waitLog(patience, "runner registered", "runner=e2e-runner")
