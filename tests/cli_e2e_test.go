@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The command line as a user meets it, on the real binary: help and version on
@@ -20,7 +19,7 @@ import (
 // returning its stdout, stderr and exit code apart.
 func runSplit(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = childEnv(env...)
@@ -28,7 +27,7 @@ func runSplit(t *testing.T, env []string, args ...string) (stdout, stderr string
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("eventide %v did not exit within 30s:\n%s%s", args, &out, &errOut)
+		t.Fatalf("eventide %v did not exit within %v:\n%s%s", args, patience, &out, &errOut)
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
@@ -137,10 +136,10 @@ func TestCLISettings(t *testing.T) {
 	}
 	env := childEnv("EVENTIDE_SLOTS=2", "EVENTIDE_JOB_ID=job-7", "EVENTIDE_COMMIT=not-a-setting")
 	r := startProc(t, "runner-settings", t.TempDir(), env, "--mode=runner", "--config", cfg, "--data-dir", t.TempDir())
-	r.waitLog(20*time.Second, "runner starting", "runner=from-file", "dispatcher=127.0.0.1:1", "slots=2")
+	r.waitLog(patience, "runner starting", "runner=from-file", "dispatcher=127.0.0.1:1", "slots=2")
 
 	r = startProc(t, "runner-flag", t.TempDir(), env, "--mode=runner", "--config", cfg, "--slots", "5", "--data-dir", t.TempDir())
-	r.waitLog(20*time.Second, "runner starting", "runner=from-file", "slots=5")
+	r.waitLog(patience, "runner starting", "runner=from-file", "slots=5")
 
 	bad := filepath.Join(t.TempDir(), "bad.yml")
 	if err := os.WriteFile(bad, []byte("slots: 3\nheartbeats: 1s\n"), 0o644); err != nil {
@@ -159,10 +158,10 @@ func TestConsoleNoResultFiles(t *testing.T) {
 	t.Parallel()
 	repo, c1 := newRepo(t, 0)
 	dir := t.TempDir()
-	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0", "--heartbeat", "200ms", "--no-result-files")
-	c.waitScreen(60*time.Second, regexp.MustCompile(`(?m)^> `+c1[:7]+`.*failed .*#1`), "the commit to show as failed")
+	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0", "--heartbeat", testHeartbeat, "--no-result-files")
+	c.waitScreen(patience, regexp.MustCompile(`(?m)^> `+c1[:7]+`.*failed .*#1`), "the commit to show as failed")
 	c.keys("q")
-	if code, stderr := c.waitExit(30 * time.Second); code != "0" {
+	if code, stderr := c.waitExit(patience); code != "0" {
 		t.Fatalf("exit status %s, want 0; stderr:\n%s", code, stderr)
 	}
 	log, err := os.ReadFile(filepath.Join(dir, ".eventide", "console.log"))

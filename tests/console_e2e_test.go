@@ -103,7 +103,7 @@ func TestConsoleHostsCI(t *testing.T) {
 	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "2", "--port", "0")
 	short := c1[:7]
 	failed := regexp.MustCompile(`(?m)^> ` + short + `.*failed .*#1`)
-	c.waitScreen(60*time.Second, failed, "the commit to show as failed, attempt 1")
+	c.waitScreen(patience, failed, "the commit to show as failed, attempt 1")
 	s := c.screen()
 	for _, want := range []string{"(hosted)", "local-1", "local-2", "runners 2 live"} {
 		if !strings.Contains(s, want) {
@@ -111,11 +111,11 @@ func TestConsoleHostsCI(t *testing.T) {
 		}
 	}
 	c.keys("r")
-	c.waitScreen(60*time.Second, regexp.MustCompile(`(?m)^> `+short+`.*(running|failed) .*#2`), "attempt 2 of the job")
-	c.waitScreen(60*time.Second, regexp.MustCompile(`(?m)^> `+short+`.*failed .*#2`), "attempt 2 to fail too")
+	c.waitScreen(patience, regexp.MustCompile(`(?m)^> `+short+`.*(running|failed) .*#2`), "attempt 2 of the job")
+	c.waitScreen(patience, regexp.MustCompile(`(?m)^> `+short+`.*failed .*#2`), "attempt 2 to fail too")
 
 	c.keys("q")
-	code, stderr := c.waitExit(30 * time.Second)
+	code, stderr := c.waitExit(patience)
 	if code != "0" {
 		t.Fatalf("exit status %s, want 0; stderr:\n%s", code, stderr)
 	}
@@ -141,9 +141,9 @@ func TestConsoleConnects(t *testing.T) {
 	d.waitLog(patience, "runner registered", "runner=e2e-remote")
 
 	c := startConsole(t, t.TempDir(), "--connect", d.addr)
-	c.waitScreen(30*time.Second, regexp.MustCompile(`e2e-remote +idle`), "the remote runner, idle")
+	c.waitScreen(patience, regexp.MustCompile(`e2e-remote +idle`), "the remote runner, idle")
 	submitCommit(t, d.addr, "", repo.dir, c1, "main")
-	shown := c.waitScreen(60*time.Second, regexp.MustCompile(c1[:7]+`.*failed`), "the job to show as failed")
+	shown := c.waitScreen(patience, regexp.MustCompile(c1[:7]+`.*failed`), "the job to show as failed")
 	seen := time.Now()
 	if !strings.Contains(shown, d.addr) {
 		t.Errorf("header lacks the dispatcher's address %s:\n%s", d.addr, shown)
@@ -154,9 +154,9 @@ func TestConsoleConnects(t *testing.T) {
 
 	// The console survives the dispatcher going away, and says so.
 	d.kill()
-	c.waitScreen(30*time.Second, regexp.MustCompile(`(?i)(connection lost|reconnecting|cannot connect)`), "the lost connection to show")
+	c.waitScreen(patience, regexp.MustCompile(`(?i)(connection lost|reconnecting|cannot connect)`), "the lost connection to show")
 	c.keys("q")
-	if code, stderr := c.waitExit(30 * time.Second); code != "0" {
+	if code, stderr := c.waitExit(patience); code != "0" {
 		t.Fatalf("exit status %s, want 0; stderr:\n%s", code, stderr)
 	}
 }

@@ -126,7 +126,7 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 	env := childEnv("E2E_PIDS=" + pids)
 	runnerName := "contain-" + mode + "-" + strings.ToLower(name)
 	r := startRunner(t, d.addr, dataDir, runnerName, env, "--containment", mode, "--grace", "500ms")
-	first := r.waitLog(20*time.Second, "runner starting")
+	first := r.waitLog(patience, "runner starting")
 	if !strings.Contains(first.text, "containment="+mode) && !strings.Contains(first.text, `containment="`+mode) {
 		t.Errorf("the runner's first line does not say it uses %s: %s", mode, first.text)
 	}
@@ -136,7 +136,7 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 	if !strings.Contains(firstLine, "runner starting") {
 		t.Errorf("first log line %q, want the one naming the containment", firstLine)
 	}
-	d.waitLog(20*time.Second, "runner registered", "runner="+runnerName)
+	d.waitLog(patience, "runner registered", "runner="+runnerName)
 
 	commit := repo.commit(mode+" "+name, map[string]string{".eventide.yml": containScript(mode+" "+name, end)})
 	job := submitCommit(t, d.addr, "", repo.dir, commit, "main")
@@ -211,13 +211,13 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 	case "SIGTERM", "SIGINT", "SIGHUP":
 		sig := map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "SIGHUP": syscall.SIGHUP}[name]
 		r.signal(sig)
-		r.waitLog(10*time.Second, "draining on signal") // the first one drains, SIGHUP too
+		r.waitLog(patience, "draining on signal") // the first one drains, SIGHUP too
 		if r.exited() {
 			t.Fatalf("the runner died of its first %s", name)
 		}
 		ended = time.Now()
 		r.signal(sig)
-		r.wait(15 * time.Second)
+		r.wait(patience)
 	case "SIGKILL":
 		ended = time.Now()
 		r.signal(syscall.SIGKILL)
@@ -226,7 +226,7 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 	var gone time.Time
 	select {
 	case gone = <-goneAt:
-	case <-time.After(15 * time.Second):
+	case <-time.After(patience):
 		t.Fatalf("the job's processes outlived it: %v and %v working in %s", jobPids, liveStrays(worktrees, r), worktrees)
 	}
 	took := gone.Sub(ended)
@@ -240,10 +240,10 @@ func containCase(t *testing.T, d *dispatcher, repo *gitRepo, mode, name, end str
 		if len(ents) == 0 {
 			t.Fatalf("the killed runner left no worktree: the restart proves nothing")
 		}
-		r.wait(10 * time.Second)
+		r.wait(patience)
 		r2 := startRunner(t, d.addr, dataDir, runnerName+"-again", nil, "--containment", mode)
-		r2.waitLog(20*time.Second, "runner starting")
-		r2.waitLog(20*time.Second, "removed stale worktrees")
+		r2.waitLog(patience, "runner starting")
+		r2.waitLog(patience, "removed stale worktrees")
 		if ents, _ := os.ReadDir(worktrees); len(ents) != 0 {
 			t.Errorf("stale worktrees left after the restart: %v", ents)
 		}
@@ -297,7 +297,7 @@ func liveStrays(dir string, r *proc) []int {
 func readPid(t *testing.T, dir, name string) int {
 	t.Helper()
 	var pid int
-	waitFor(t, 10*time.Second, func() bool {
+	waitFor(t, patience, func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, name))
 		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		pid = n
@@ -348,7 +348,7 @@ func TestContainmentLeftovers(t *testing.T) {
 			d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), nil, "--max-attempts", "1")
 			pids, dataDir := t.TempDir(), t.TempDir()
 			r := startRunner(t, d.addr, dataDir, "leftovers-"+mode, childEnv("E2E_PIDS="+pids), "--containment", mode)
-			d.waitLog(20*time.Second, "runner registered", "runner=leftovers-"+mode)
+			d.waitLog(patience, "runner registered", "runner=leftovers-"+mode)
 			commit := repo.commit("leftovers "+mode, map[string]string{".eventide.yml": containScript("leftovers "+mode, "sleep 600")})
 			submitCommit(t, d.addr, "", repo.dir, commit, "main")
 			waitFor(t, patience, func() bool { return exists(filepath.Join(pids, "ready")) }, "the job to start its processes")
@@ -363,13 +363,13 @@ func TestContainmentLeftovers(t *testing.T) {
 			}
 			r.signal(syscall.SIGKILL)
 			syscall.Kill(sup, syscall.SIGKILL)
-			r.wait(10 * time.Second)
+			r.wait(patience)
 			if !procRunning(child) || !procRunning(escapee) {
 				t.Fatal("the job died with its supervisor: the restart proves nothing")
 			}
 
 			r2 := startRunner(t, d.addr, dataDir, "leftovers-"+mode+"-again", nil, "--containment", mode)
-			r2.waitLog(20*time.Second, "killed what an earlier runner on this data dir left")
+			r2.waitLog(patience, "killed what an earlier runner on this data dir left")
 			if procRunning(child) {
 				t.Errorf("the job's marked child %d outlived the restart", child)
 			}
@@ -404,7 +404,7 @@ func supervisorOf(runner int) int {
 // A bad --containment is refused at start, naming the flag and the choices.
 func TestContainmentFlagChecked(t *testing.T) {
 	t.Parallel()
-	out, code := runBinary(t, 20*time.Second, "--mode=runner", "--dispatcher-server", "127.0.0.1:1", "--containment", "jail")
+	out, code := runBinary(t, patience, "--mode=runner", "--dispatcher-server", "127.0.0.1:1", "--containment", "jail")
 	if code != 2 || !strings.Contains(out, `--containment: containment "jail": want auto, cgroup or pgroup`) {
 		t.Errorf("exit %d, output %q; want 2 and a message naming --containment and its values", code, out)
 	}

@@ -111,7 +111,7 @@ func TestConsoleDataDirShared(t *testing.T) {
 	repo, _ := newRepo(t, 0)
 	dir := t.TempDir()
 	c := startConsole(t, dir, "--repo", repo.dir, "--runners", "1", "--port", "0")
-	c.waitScreen(60*time.Second, regexp.MustCompile(`local-1`), "the local runner")
+	c.waitScreen(patience, regexp.MustCompile(`local-1`), "the local runner")
 	dataDir := filepath.Join(dir, ".eventide")
 	b, err := os.ReadFile(filepath.Join(dataDir, "eventide.db.lock"))
 	if err != nil {
@@ -136,12 +136,12 @@ func TestConsoleDataDirShared(t *testing.T) {
 	}
 	r := startProc(t, "runner", dir, childEnv(), "--mode=runner", "--dispatcher-server", addr, "--name", "e2e-beside")
 	r.strayDir = dataDir
-	c.waitScreen(60*time.Second, regexp.MustCompile(`e2e-beside`), "the headless runner to join")
+	c.waitScreen(patience, regexp.MustCompile(`e2e-beside`), "the headless runner to join")
 	if r.exited() {
 		t.Fatalf("the headless runner beside the console exited:\n%s", r.output())
 	}
 	c.keys("q")
-	if code, stderr := c.waitExit(30 * time.Second); code != "0" {
+	if code, stderr := c.waitExit(patience); code != "0" {
 		t.Fatalf("console exit status %s, want 0; stderr:\n%s", code, stderr)
 	}
 }

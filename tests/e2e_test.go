@@ -208,8 +208,10 @@ func TestRunnerFrozenJobMovesOn(t *testing.T) {
 	repo, c1 := newRepo(t, 3)
 	resDir := filepath.Join(t.TempDir(), "results")
 	// Short heartbeats, so that the freeze is noticed quickly; not so short that a
-	// busy machine makes the runner that is not frozen look lost too.
-	const hb = 300 * time.Millisecond
+	// busy machine makes the runner that is not frozen look lost too: at 300 ms a
+	// runner starved of CPU for 0.9 s (not rare at load 20 under -race) would be
+	// lost, and attempt 2 might not be the one on the other runner.
+	const hb = time.Second
 	d := startDispatcher(t, 0, resDir, nil, "--heartbeat", hb.String())
 	marks := t.TempDir()
 	names := []string{"e2e-a", "e2e-b"}
@@ -361,8 +363,9 @@ func TestBadInputRefused(t *testing.T) {
 	base := t.TempDir()
 	resDir := filepath.Join(base, "results")
 	// Long enough for a 1 MiB line to arrive on a busy machine before the
-	// handshake times out (that subtest wants -32700, not a timeout).
-	const handshake = 2 * time.Second
+	// handshake times out (that subtest wants -32700, not a timeout); 2 s left
+	// a dispatcher built with -race little room at load 20.
+	const handshake = 5 * time.Second
 	d := startDispatcher(t, 0, resDir, nil, "--token", token, "--handshake-timeout", handshake.String())
 	startRunner(t, d.addr, t.TempDir(), "e2e-runner", childEnv("EVENTIDE_TOKEN="+token))
 	d.waitLog(patience, "runner registered", "runner=e2e-runner")

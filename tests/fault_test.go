@@ -260,7 +260,7 @@ func (r *faultRun) killRunner(i int) {
 		r.fatalf("runner %s exited by itself before it was killed (exit %d):\n%s", r.names[i], p.exitCode(), tail(p.output(), 20))
 	}
 	p.kill()
-	p.wait(10 * time.Second)
+	p.wait(patience)
 	r.runnerKills++
 	// Its test processes die with it (they would hold on to its worktrees).
 	r.waitUntil(time.Now().Add(faultStep), "the test processes of the killed runner "+r.names[i]+" to die",
@@ -279,7 +279,7 @@ func (r *faultRun) killDispatcher(downRunner int, downtime time.Duration) {
 		r.fatalf("the dispatcher exited by itself before it was killed:\n%s", tail(r.d.output(), 20))
 	}
 	r.d.kill()
-	r.d.wait(10 * time.Second)
+	r.d.wait(patience)
 	r.dispatcherKills++
 	if downRunner >= 0 {
 		r.killRunner(downRunner)

@@ -172,8 +172,8 @@ func startProc(t testing.TB, name, dir string, env []string, args ...string) *pr
 		p.kill()
 		select {
 		case <-p.done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s: not reaped 10s after SIGKILL", name)
+		case <-time.After(patience):
+			t.Errorf("%s: not reaped %v after SIGKILL", name, patience)
 		}
 		if p.strayDir != "" {
 			killStrays(p.strayDir)
@@ -615,7 +615,7 @@ type rawConn struct {
 
 func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, patience)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -634,7 +634,7 @@ func (rc *rawConn) send(s string) {
 func (rc *rawConn) write(s string) error {
 	rc.wm.Lock()
 	defer rc.wm.Unlock()
-	rc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	rc.c.SetWriteDeadline(time.Now().Add(patience))
 	_, err := io.WriteString(rc.c, s)
 	return err
 }
@@ -755,7 +755,7 @@ func (rc *rawConn) call(id uint64, method string, params any) *frame {
 	rc.t.Helper()
 	rc.request(id, method, params)
 	for {
-		f, err := rc.read(10 * time.Second)
+		f, err := rc.read(patience)
 		if err != nil {
 			rc.t.Fatalf("waiting for the reply to %s: %v", method, err)
 		}

@@ -52,7 +52,7 @@ func dialIdleRunners(r *loadRig, n, parallel int, perRunner time.Duration) idleD
 				deadline := time.Now().Add(perRunner)
 				delay := 20 * time.Millisecond
 				for {
-					ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
+					ctx, cancel := context.WithTimeout(r.ctx, patience)
 					c, err := dialLoadRunner(ctx, i, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1})
 					cancel()
 					if err == nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // envScript is a job that prints its environment, one variable a line.
@@ -31,10 +30,10 @@ func TestJobEnvironment(t *testing.T) {
 	env := childEnv("EVENTIDE_TOKEN="+token, "EVENTIDE_JOB_TIMEOUT=10m", "EVENTIDE_GRACE=2s",
 		"EVENTIDE_DISPATCHER_TIMEOUT=1m", "E2E_KEPT=kept", "EVENTIDE_E2E_NOT_A_SETTING=kept")
 	startRunner(t, d.addr, t.TempDir(), "env-runner", env)
-	d.waitLog(20*time.Second, "runner registered", "runner=env-runner")
+	d.waitLog(patience, "runner registered", "runner=env-runner")
 	commit := repo.commit("print the environment", map[string]string{".eventide.yml": envScript})
 	submitCommit(t, d.addr, token, repo.dir, commit, "main")
-	res := waitResult(t, resDir, commit, 60*time.Second)
+	res := waitResult(t, resDir, commit, patience)
 	if res.get("Status") != "passed" {
 		t.Fatalf("the job did not pass:\n%s", res.raw)
 	}
@@ -147,14 +146,14 @@ command: |
 				args = append(args, "--token", "on-the-command-line")
 			}
 			r := startRunner(t, d.addr, data, name, childEnv("E2E_IDENTITY="+identity), args...)
-			d.waitLog(20*time.Second, "runner registered", "runner="+name)
+			d.waitLog(patience, "runner registered", "runner="+name)
 			_, warned := r.find("--token is on the command line")
 			if want := mode == "pgroup"; warned != want {
 				t.Errorf("warned of a --token on the command line: %v, want %v", warned, want)
 			}
 			commit := repo.commit("as nobody "+mode, map[string]string{".eventide.yml": script})
 			submitCommit(t, d.addr, "", repo.dir, commit, "main")
-			res := waitResult(t, resDir, commit, 60*time.Second)
+			res := waitResult(t, resDir, commit, patience)
 			if res.get("Status") != "passed" {
 				t.Fatalf("the job did not pass:\n%s", res.raw)
 			}

@@ -47,8 +47,13 @@ func TestRunnerSecondSIGTERMCancels(t *testing.T) {
 	stopped := time.Now()
 	r.signal(syscall.SIGTERM)
 	r.wait(patience)
-	if took := time.Since(stopped); took > 10*time.Second {
-		t.Errorf("runner took %v to stop after the second SIGTERM", took)
+	// The job sleeps 60 s: stopping well inside that shows the second SIGTERM
+	// cut the job short instead of waiting for it. Not tighter: a busy machine
+	// may take seconds to start, signal and reap the processes.
+	took := time.Since(stopped)
+	t.Logf("stopped %v after the second SIGTERM (grace 500ms)", took.Round(time.Millisecond))
+	if took > 30*time.Second {
+		t.Errorf("runner took %v to stop after the second SIGTERM: it waited for the job", took)
 	}
 	waitFor(t, patience, func() bool { return len(strays(r.strayDir)) == 0 }, "the cancelled test processes to die")
 	d.waitLog(patience, "job re-queued", "runner stopping")

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
 )
@@ -37,10 +36,10 @@ func TestJobUsage(t *testing.T) {
 			}
 			name := "usage-" + mode
 			startRunner(t, d.addr, t.TempDir(), name, nil, "--containment", mode)
-			d.waitLog(20*time.Second, "runner registered", "runner="+name)
+			d.waitLog(patience, "runner registered", "runner="+name)
 			commit := repo.commit("burn "+mode, map[string]string{".eventide.yml": burnScript})
 			job := submitCommit(t, d.addr, "", repo.dir, commit, "main")
-			res := waitResult(t, d.resultsDir, commit, 60*time.Second)
+			res := waitResult(t, d.resultsDir, commit, patience)
 			if res.get("Status") != "passed" || !strings.Contains(res.output, "burnt 200000") {
 				t.Fatalf("the job did not run to the end:\n%s", res.raw)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -313,7 +314,7 @@ func (hs *harness) update(msg tea.Msg) {
 // waitFor handles messages until cond holds.
 func (hs *harness) waitFor(what string, cond func() bool) {
 	hs.t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(testkit.Patience)
 	for !cond() {
 		select {
 		case msg := <-hs.msgs:

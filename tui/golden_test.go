@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 // The golden tests run the console as a real program (teatest) on an ASCII
@@ -27,7 +28,7 @@ func waitScreen(t *testing.T, tm *teatest.TestModel, subs ...string) {
 			}
 		}
 		return true
-	}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+	}, teatest.WithDuration(testkit.Patience), teatest.WithCheckInterval(5*time.Millisecond))
 }
 
 func startProgram(t *testing.T, b Backend, w, h int) *teatest.TestModel {
@@ -42,7 +43,7 @@ func startProgram(t *testing.T, b Backend, w, h int) *teatest.TestModel {
 func finalScreen(t *testing.T, tm *teatest.TestModel) []byte {
 	t.Helper()
 	tm.Send(keyMsg("q"))
-	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*Model)
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(testkit.Patience)).(*Model)
 	if fm.color {
 		t.Fatalf("colour on an ASCII terminal")
 	}

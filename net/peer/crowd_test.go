@@ -34,7 +34,7 @@ func TestCrowdDropsOldest(t *testing.T) {
 	}
 	buf := make([]byte, 1)
 	start := time.Now()
-	if _, err := a1.nc.Read(buf); err == nil || time.Since(start) > time.Second {
+	if _, err := a1.nc.Read(buf); err == nil || time.Since(start) > 30*time.Second { // generous (a busy machine): without the drop it blocks for ever
 		t.Fatalf("the dropped connection's read: %v after %v, want a deadline error at once", err, time.Since(start))
 	}
 	if !c.leave(a1) {

@@ -4,6 +4,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 // A read whose deadline passed before the reader looked at the socket (its
@@ -31,7 +33,7 @@ func TestDeadlinePassedWithBytesWaiting(t *testing.T) {
 	}
 	// One byte read the ordinary way: then the rest of the segment is waiting.
 	one := make([]byte, 1)
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(testkit.Patience))
 	if _, err := nc.Read(one); err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func (fr *fakeRunner) next(t *testing.T) wire.Assign {
 	case a := <-fr.assigns:
 		return a
 	case <-time.After(testkit.Patience):
-		t.Fatal("no assignment within 5s")
+		t.Fatalf("no assignment within %v", testkit.Patience)
 		return wire.Assign{}
 	}
 }

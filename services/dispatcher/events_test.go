@@ -254,9 +254,11 @@ func TestBurstIsCoalesced(t *testing.T) {
 			t.Errorf("events name %d jobs, want %d", len(latest), n)
 		}
 		// Frames are paced: no more than one per pacing interval (plus the
-		// frames a big batch is split into).
-		if limit := int(elapsed/pacing) + 4; batches > limit || batches >= n/5 {
-			t.Errorf("%d jobs arrived in %d batches over %v: bursts are not coalesced (want at most %d)", n, batches, elapsed, min(limit, n/5-1))
+		// frames a big batch is split into). The bound scales with the time the
+		// burst took: a fixed count (it was under n/5) fails a busy machine whose
+		// submissions span more than n/5 intervals, however well paced.
+		if limit := int(elapsed/pacing) + 4; batches > limit {
+			t.Errorf("%d jobs arrived in %d batches over %v: bursts are not coalesced (want at most %d)", n, batches, elapsed, limit)
 		}
 		if jobEvents >= n+n/5 {
 			t.Errorf("%d changes arrived as %d events: no job's changes were coalesced", n+n/5, jobEvents)

@@ -340,8 +340,8 @@ func startObserver(t *testing.T, cfg observer.Config) *runningObserver {
 				if err != nil {
 					t.Errorf("observer Run returned %v after cancel, want nil", err)
 				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("observer Run did not return within 10s of cancel")
+			case <-time.After(waitTimeout):
+				t.Errorf("observer Run did not return within %v of cancel", waitTimeout)
 			}
 		})
 	}

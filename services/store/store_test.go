@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -85,7 +86,7 @@ func openStore(t testing.TB, dir string, o Options) *testStore {
 // instead of waiting for retries that will not help.
 func (s *testStore) apply(ops ...Op) error {
 	tk := s.Apply(ops...)
-	timeout := time.NewTimer(20 * time.Second)
+	timeout := time.NewTimer(testkit.Patience)
 	defer timeout.Stop()
 	select {
 	case <-tk.Done():
@@ -1301,7 +1302,7 @@ func waitFailing(t *testing.T, s *testStore, tk *Ticket) string {
 		return msg
 	case <-tk.Done():
 		t.Fatalf("the batch was written: %v", tk.Wait(context.Background()))
-	case <-time.After(20 * time.Second):
+	case <-time.After(testkit.Patience):
 		t.Fatal("no failure reported")
 	}
 	return ""
@@ -1371,7 +1372,7 @@ func TestFullDisk(t *testing.T) {
 		if err != nil {
 			t.Errorf("Close = %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testkit.Patience): // the bug retries for ever
 		t.Fatal("Close hangs on a failing batch")
 	}
 	for name, tk := range map[string]*Ticket{"failing": tk, "queued behind": tk2} {
@@ -1423,7 +1424,7 @@ func TestFullDiskRecovers(t *testing.T) {
 	if _, err := s.wdb.ExecContext(ctx, "PRAGMA max_page_count = 1000000"); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, testkit.Patience)
 	defer cancel()
 	if err := tk.Wait(wctx); err != nil {
 		t.Fatalf("Wait after freeing space: %v", err)

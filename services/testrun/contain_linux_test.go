@@ -92,7 +92,7 @@ func TestContainedJobLeavesNothing(t *testing.T) {
 				defer cancel()
 				opts := Options{Dir: dir, Env: []string{"D=" + dir}, Grace: 200 * time.Millisecond, Contain: c}
 				if end == "timeout" {
-					opts.Timeout = time.Second
+					opts.Timeout = setupTimeout // the escapees must start first: pidsIn needs them
 				}
 				var out bytes.Buffer
 				if end == "cancel" {

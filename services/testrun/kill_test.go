@@ -23,17 +23,23 @@ import (
 // would otherwise run, so a tree that was not killed still fails.
 const killSlack = 15 * time.Second
 
+// setupTimeout is the timeout of a job that must do some work (start children,
+// set a trap, print their pids) before the timeout ends it: a busy machine under
+// the race detector can take over a second to start a shell and fork twice, and
+// a timeout that fires first leaves the test nothing to check.
+const setupTimeout = 5 * time.Second
+
 func TestRunTimeoutKillsTree(t *testing.T) {
 	t.Parallel()
 	var out lockedBuffer
 	got := Run(t.Context(),
 		sh("echo token=$EVENTIDE_RUN_TOKEN; sleep 30 & echo pid=$!; sleep 30 & echo pid=$!; wait"),
-		Options{Output: &out, Timeout: time.Second, Grace: testGrace})
+		Options{Output: &out, Timeout: setupTimeout, Grace: testGrace})
 	requireOutcome(t, got, ReasonTimeout, -1)
 	if !errors.Is(got.Err, ErrTimeout) {
 		t.Errorf("Err = %v, want ErrTimeout", got.Err)
 	}
-	if got.Duration > time.Second+testGrace+killSlack {
+	if got.Duration > setupTimeout+testGrace+killSlack {
 		t.Errorf("took %v", got.Duration)
 	}
 	ps := pids(t, out.String())
@@ -99,7 +105,7 @@ func TestRunKillsSetsidEscapee(t *testing.T) {
 			var out lockedBuffer
 			got := Run(t.Context(),
 				sh(escapeScript+tc.tail, filepath.Join(t.TempDir(), "pid")),
-				Options{Output: &out, Timeout: 2 * time.Second, Grace: testGrace})
+				Options{Output: &out, Timeout: setupTimeout, Grace: testGrace})
 			requireOutcome(t, got, tc.reason, tc.code)
 			s := out.String()
 			ps := pids(t, s)
@@ -113,7 +119,7 @@ func TestRunKillsSetsidEscapee(t *testing.T) {
 
 func TestRunSigtermIgnored(t *testing.T) {
 	t.Parallel()
-	const timeout = 300 * time.Millisecond
+	const timeout = setupTimeout // the trap must be set before the timeout's SIGTERM
 	var out lockedBuffer
 	got := Run(t.Context(),
 		sh("trap '' TERM; echo token=$EVENTIDE_RUN_TOKEN; sleep 30 & echo pid=$!; wait"),
@@ -132,15 +138,15 @@ func TestRunKillsLeftoversAfterExit(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, script string
-		grace        time.Duration
+		grace, least time.Duration
 	}{
-		// The default grace is 5s: returning well within it shows that a
-		// leftover which obeys SIGTERM is not waited for needlessly.
-		{"obeys TERM", "sleep 30 & echo pid=$!", 0},
+		// Returning well within a minute's grace (within killSlack) shows that
+		// a leftover which obeys SIGTERM is not waited for needlessly.
+		{"obeys TERM", "sleep 30 & echo pid=$!", time.Minute, 0},
 		// The file tells the script that the trap is in place, so
 		// SIGTERM cannot arrive before it.
 		{"ignores TERM", `(trap '' TERM; touch "$1"; exec sleep 30) & echo pid=$!
-while [ ! -e "$1" ]; do sleep 0.01; done`, testGrace},
+while [ ! -e "$1" ]; do sleep 0.01; done`, testGrace, testGrace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -154,8 +160,8 @@ while [ ! -e "$1" ]; do sleep 0.01; done`, testGrace},
 			if got.Err != nil {
 				t.Errorf("Err = %v", got.Err)
 			}
-			if got.Duration < tc.grace || got.Duration > tc.grace+killSlack {
-				t.Errorf("took %v with a grace of %v", got.Duration, tc.grace)
+			if got.Duration < tc.least || got.Duration > tc.least+killSlack {
+				t.Errorf("took %v with a grace of %v, want %v to %v", got.Duration, tc.grace, tc.least, tc.least+killSlack)
 			}
 			requireNoSurvivors(t, token(out.String()), pids(t, out.String()))
 		})

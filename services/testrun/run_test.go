@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
 const testGrace = 200 * time.Millisecond
@@ -221,7 +223,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 func TestRunOutputErrorKeepsDraining(t *testing.T) {
 	t.Parallel()
 	w := &failingWriter{}
-	got := Run(t.Context(), sh("seq 1 200000"), Options{Output: w, Timeout: 10 * time.Second})
+	got := Run(t.Context(), sh("seq 1 200000"), Options{Output: w, Timeout: testkit.Patience}) // a bound on a hang, not a speed
 	requireOutcome(t, got, ReasonExited, 0)
 	if !errors.Is(got.Err, errSink) {
 		t.Fatalf("Err = %v, want the writer's error", got.Err)
