@@ -104,6 +104,13 @@ var migrations = []string{
 	// runners, and peak memory without the memory controller).
 	`ALTER TABLE results ADD COLUMN cpu_ms INTEGER;
 	ALTER TABLE results ADD COLUMN peak_memory_bytes INTEGER;`,
+
+	// 4: whether the output was recognised (NULL from runners before protocol
+	// 9), the counts it could not know, and each failing test's first message
+	// line and duration (JSON, like failing).
+	`ALTER TABLE results ADD COLUMN reported INTEGER;
+	ALTER TABLE results ADD COLUMN unknown TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE results ADD COLUMN failures TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // SchemaVersion is the schema this build writes.
