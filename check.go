@@ -37,6 +37,11 @@ func (o *options) check() error {
 		if err := o.hostFlags.check(); err != nil {
 			return err
 		}
+		if o.mode == "dispatcher" || o.Connect == "" {
+			if err := o.checkExposure(); err != nil {
+				return err
+			}
+		}
 	}
 	if o.mode == "" {
 		if err := o.consoleFlags.check(o.Repo); err != nil {
@@ -114,6 +119,27 @@ func (h *hostFlags) check() error {
 	}
 	h.allowRepos = allow
 	return nil
+}
+
+// checkExposure refuses to serve beyond this machine without a token (--token or
+// --token-file), unless --insecure says so: with no token, enrolment (and
+// everything else) is open to whoever can reach the port.
+func (o *options) checkExposure() error {
+	if o.Token != "" || o.TokenFile != "" || o.Insecure || loopbackHost(o.Host) {
+		return nil
+	}
+	return fmt.Errorf("--host %q is not a loopback address and no --token or --token-file is set: anyone who can reach the port could enrol runners "+
+		"and submit jobs; give --token SECRET (runners and observers then need it too) or --token-file FILE, or --insecure to serve without one", o.Host)
+}
+
+// loopbackHost reports whether host names this machine only: "localhost" or a
+// loopback IP. Any other name may resolve beyond it.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *consoleFlags) check(repo string) error {

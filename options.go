@@ -42,6 +42,9 @@ type hostFlags struct {
 	MaxQueuedPerClient int      `placeholder:"N" default:"10000" help:"jobs each credential (a token-file line, the --token, or everyone when there is no token) may have waiting in the queue; beyond, its submissions are refused until some are taken"`
 
 	allowRepos *repoallow.List // AllowRepo, checked
+	// Insecure lets a dispatcher on a non-loopback address run without a token
+	// (check refuses it otherwise): anyone who can reach it could enrol runners.
+	Insecure bool `help:"serve on a non-loopback --host without --token: anyone who reaches it may enrol runners and submit jobs"`
 }
 
 // clientFlags say where the dispatcher is, for the modes that connect to one.

@@ -185,8 +185,10 @@ func admitProbes(tb testing.TB, addr string) map[string]time.Duration {
 		for role, hello := range hellos {
 			ctx, cancel := context.WithTimeout(context.Background(), patience)
 			start := time.Now()
-			c, _, err := peer.Dial(ctx, addr, hello(), peer.Options{})
+			h := withLoadIdentity(addr, hello())
+			c, w, err := peer.Dial(ctx, addr, h, peer.Options{})
 			took := time.Since(start)
+			keepLoadIdentity(addr, h, w)
 			cancel()
 			if err != nil {
 				tb.Fatalf("a %s from 127.0.0.1 was not admitted after %v: %v", role, took.Round(time.Millisecond), err)

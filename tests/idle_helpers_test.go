@@ -332,10 +332,36 @@ func dialLoadRunner(ctx context.Context, i int, addr string, hello *wire.Hello) 
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := peer.Handshake(ctx, nc, hello, peer.Options{})
+	c, w, err := peer.Handshake(ctx, nc, withLoadIdentity(addr, hello), peer.Options{})
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
+	keepLoadIdentity(addr, hello, w)
 	return c, nil
+}
+
+// loadIdentities holds the identity each test runner (by dispatcher address and
+// name) was issued, so that its reconnections authenticate as a real runner's do.
+var loadIdentities sync.Map
+
+// withLoadIdentity gives a runner hello the identity its name enrolled with at
+// addr, or asks to enrol.
+func withLoadIdentity(addr string, h *wire.Hello) *wire.Hello {
+	if h.Role != wire.RoleRunner || h.Identity != nil {
+		return h
+	}
+	if id, ok := loadIdentities.Load(addr + " " + h.Name); ok {
+		h.Identity, h.Enrol = id.(*wire.Identity), false
+	} else {
+		h.Enrol = true
+	}
+	return h
+}
+
+// keepLoadIdentity remembers the identity a welcome issued.
+func keepLoadIdentity(addr string, h *wire.Hello, w *wire.Welcome) {
+	if w != nil && w.Identity != nil {
+		loadIdentities.Store(addr+" "+h.Name, w.Identity)
+	}
 }

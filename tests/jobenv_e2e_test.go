@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -70,7 +69,7 @@ func TestJobUserNeedsRoot(t *testing.T) {
 		// The binary and a data dir where nobody can reach and use them.
 		dir := reachableDir(t)
 		exe := filepath.Join(dir, "eventide")
-		copyFile(t, binary, exe)
+		copyExecutable(t, binary, exe)
 		data := filepath.Join(dir, "data")
 		if err := os.Mkdir(data, 0o755); err != nil {
 			t.Fatal(err)
@@ -210,21 +209,15 @@ func reachableDir(t *testing.T) string {
 	return dir
 }
 
-func copyFile(t *testing.T, from, to string) {
+// copyExecutable copies an executable with cp, not in this process: a file this
+// process had open for writing would be inherited by any child another test
+// forks meanwhile, and exec would fail with "text file busy" until it exits.
+func copyExecutable(t *testing.T, from, to string) {
 	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
+	if out, err := exec.Command("cp", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s %s: %v\n%s", from, to, err, out)
 	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
+	if err := os.Chmod(to, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

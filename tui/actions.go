@@ -15,10 +15,11 @@ const requestTimeout = 30 * time.Second
 
 type (
 	actionMsg struct {
-		verb   string // retry, cancel, drain
-		target string // a job id or a runner name
-		info   *wire.JobInfo
-		err    error
+		verb     string // retry, cancel, drain, revoke
+		target   string // a job id or a runner name
+		info     *wire.JobInfo
+		requeued int // revoke: the runner's jobs queued again
+		err      error
 	}
 	bulkMsg struct {
 		ok    []wire.JobInfo
@@ -52,6 +53,16 @@ func (c *common) drain(name string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
 		return actionMsg{verb: "drain", target: name, err: b.Drain(ctx, name)}
+	}
+}
+
+func (c *common) revoke(name, identity string) tea.Cmd {
+	b, ctx := c.b, c.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		r, err := b.Revoke(ctx, identity)
+		return actionMsg{verb: "revoke", target: name, requeued: r.Requeued, err: err}
 	}
 }
 
@@ -122,6 +133,8 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 		m.setStatus("cancel requested for " + name)
 	case "drain":
 		m.setStatus("draining runner " + clean(msg.target))
+	case "revoke":
+		m.setStatus(fmt.Sprintf("revoked runner %s: %d job(s) queued again", clean(msg.target), msg.requeued))
 	}
 	return nil
 }

@@ -26,4 +26,7 @@ type Backend interface {
 	Stop(ctx context.Context, id string) error
 	// Drain lets a runner finish its jobs and gives it no more.
 	Drain(ctx context.Context, runner string) error
+	// Revoke ends a runner identity: its connection closes, its jobs are queued
+	// again, and it is refused from then on.
+	Revoke(ctx context.Context, identity string) (wire.Revoked, error)
 }

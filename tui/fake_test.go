@@ -59,7 +59,7 @@ func (b *fakeBackend) actions() []string {
 	defer b.mu.Unlock()
 	var out []string
 	for _, c := range b.calls {
-		if strings.HasPrefix(c, "retry") || strings.HasPrefix(c, "stop") || strings.HasPrefix(c, "drain") {
+		if strings.HasPrefix(c, "retry") || strings.HasPrefix(c, "stop") || strings.HasPrefix(c, "drain") || strings.HasPrefix(c, "revoke") {
 			out = append(out, c)
 		}
 	}
@@ -199,6 +199,13 @@ func (b *fakeBackend) Drain(ctx context.Context, runner string) error {
 	return b.actionErr
 }
 
+func (b *fakeBackend) Revoke(ctx context.Context, identity string) (wire.Revoked, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("revoke %s", identity)
+	return wire.Revoked{Identity: identity, Requeued: 1}, b.actionErr
+}
+
 // Job ids of the sample state, newest job first.
 const (
 	idRunning   = "a000000000000001"
@@ -219,8 +226,10 @@ func sample() *wire.Snapshot {
 		Address:   "10.0.0.5:7700",
 		StartedAt: ago(2*time.Hour + 3*time.Minute),
 		Runners: []wire.RunnerInfo{
-			{Name: "runner-1", State: wire.RunnerBusy, Slots: 2, Jobs: []string{idRunning}, Done: 41, LastSeen: ago(2 * time.Second), Labels: []string{"linux", "amd64"}},
-			{Name: "runner-2", State: wire.RunnerIdle, Slots: 1, Done: 17, LastSeen: ago(time.Second), Labels: []string{"linux", "arm64"}},
+			{Name: "runner-1", State: wire.RunnerBusy, Slots: 2, Jobs: []string{idRunning}, Done: 41, LastSeen: ago(2 * time.Second), Labels: []string{"linux", "amd64"},
+				Identity: "1d00000000000001", Enrolled: ago(26 * time.Hour)},
+			{Name: "runner-2", State: wire.RunnerIdle, Slots: 1, Done: 17, LastSeen: ago(time.Second), Labels: []string{"linux", "arm64"},
+				Identity: "2d00000000000002", Enrolled: ago(3 * time.Minute)},
 			{Name: "runner-3", State: wire.RunnerDraining, Slots: 4, Done: 3, LastSeen: ago(4 * time.Second), Labels: []string{"gpu"}},
 			{Name: "runner-old", State: wire.RunnerLost, Slots: 1, Done: 9, LastSeen: ago(5 * time.Minute)},
 		},

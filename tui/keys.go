@@ -29,6 +29,7 @@ type keyMap struct {
 	RetryFailed key.Binding
 	Cancel      key.Binding
 	Drain       key.Binding
+	Revoke      key.Binding
 	Follow      key.Binding
 	Help        key.Binding
 	Quit        key.Binding
@@ -64,6 +65,7 @@ func newKeyMap() keyMap {
 		RetryFailed: b([]string{"R"}, "R", "retry failed"),
 		Cancel:      b([]string{"x"}, "x", "cancel"),
 		Drain:       b([]string{"d"}, "d", "drain"),
+		Revoke:      b([]string{"X"}, "X", "revoke"),
 		Follow:      b([]string{"f"}, "f", "follow"),
 		Help:        b([]string{"?"}, "?", "help"),
 		Quit:        b([]string{"q", "ctrl+c"}, "q", "quit"),

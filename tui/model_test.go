@@ -267,6 +267,26 @@ func TestDrainConfirm(t *testing.T) {
 	}
 }
 
+func TestRevokeConfirm(t *testing.T) {
+	hs := newHarness(t, newFake(sample()), 100, 30)
+	hs.selectRunner("runner-2")
+	hs.wantScreen("2d000000   3m ago")
+	hs.press("X")
+	hs.wantScreen("Revoke runner runner-2 (identity 2d000000)?")
+	hs.press("n")
+	hs.wantActions()
+	hs.press("X", "y")
+	hs.waitStatus("revoked runner runner-2: 1 job(s) queued again")
+	hs.wantActions("revoke 2d00000000000002")
+
+	hs.selectRunner("runner-old")
+	hs.press("X")
+	hs.wantScreen("runner-old has no identity to revoke")
+	if hs.m.bar.confirm != nil {
+		t.Fatalf("asked to revoke a runner without an identity")
+	}
+}
+
 func TestRunnersPaneKeys(t *testing.T) {
 	hs := newHarness(t, newFake(sample()), 100, 30)
 	hs.selectRunner("runner-2")

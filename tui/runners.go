@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -59,6 +60,10 @@ func (p *runnersPane) update(k tea.KeyPressMsg) tea.Cmd {
 		if ok {
 			p.askCancel(sel)
 		}
+	case key.Matches(k, keys.Revoke):
+		if ok {
+			p.askRevoke(sel)
+		}
 	case key.Matches(k, keys.Retry):
 		host.setStatus("r retries a job: select one in the jobs pane (tab)")
 	case key.Matches(k, keys.Follow), key.Matches(k, keys.StateFilter):
@@ -79,6 +84,17 @@ func (p *runnersPane) askDrain(r *runnerEntry) {
 	}
 }
 
+// askRevoke offers to revoke the runner's identity.
+func (p *runnersPane) askRevoke(r *runnerEntry) {
+	if r.info.Identity == "" {
+		p.c.host.setStatus("runner " + r.name + " has no identity to revoke (a dispatcher older than protocol 8)")
+		return
+	}
+	name, id := r.info.Name, r.info.Identity
+	p.c.host.ask(fmt.Sprintf("Revoke runner %s (identity %s)? It is cut off for good, its jobs queued again. [y/n]",
+		cut(r.name, 30), shortID(id)), func() tea.Cmd { return p.c.revoke(name, id) })
+}
+
 // askCancel offers to cancel the runner's first job.
 func (p *runnersPane) askCancel(r *runnerEntry) {
 	if len(r.info.Jobs) == 0 {
@@ -94,12 +110,12 @@ func (p *runnersPane) askCancel(r *runnerEntry) {
 
 func (p *runnersPane) ShortHelp() []key.Binding {
 	k := &p.c.keys
-	return []key.Binding{k.Help, k.Quit, k.NextPane, k.Open, k.Drain, k.Cancel, k.Filter}
+	return []key.Binding{k.Help, k.Quit, k.NextPane, k.Open, k.Drain, k.Cancel, k.Revoke, k.Filter}
 }
 
 func (p *runnersPane) FullHelp() [][]key.Binding {
 	k := &p.c.keys
-	return [][]key.Binding{k.moveKeys(), {k.Open, k.Drain, k.Cancel, k.Retry}, {k.Filter, k.Back}, k.generalKeys()}
+	return [][]key.Binding{k.moveKeys(), {k.Open, k.Drain, k.Cancel, k.Revoke, k.Retry}, {k.Filter, k.Back}, k.generalKeys()}
 }
 
 func (p *runnersPane) view(focused bool) []string {
@@ -132,16 +148,24 @@ func (p *runnersPane) view(focused bool) []string {
 }
 
 type runnerCols struct {
-	name, state, beat, job, slots, done, labels int
+	name, state, beat, job, slots, done, ident, enrolled, labels int
 }
 
 func (c runnerCols) total() int {
-	return 2 + c.name + 1 + c.state + 1 + c.beat + 1 + c.job + 1 + c.slots + 1 + c.done + 1 + c.labels
+	t := 2 + c.name + 1 + c.state + 1 + c.beat + 1 + c.job + 1 + c.slots + 1 + c.done + 1 + c.labels
+	if c.ident > 0 {
+		t += c.ident + 1 + c.enrolled + 1
+	}
+	return t
 }
 
 func runnerColumns(w int) runnerCols {
-	c := runnerCols{state: 8, beat: 5, job: 16, slots: 5, done: 5}
-	flex := w - (2 + 6 + c.state + c.beat + c.job + c.slots + c.done)
+	c := runnerCols{state: 8, beat: 5, job: 16, slots: 5, done: 5, ident: 8, enrolled: 8}
+	flex := w - (2 + 8 + c.state + c.beat + c.job + c.slots + c.done + c.ident + c.enrolled)
+	if flex < 32 { // narrow: the names and labels matter more than the identity
+		c.ident, c.enrolled = 0, 0
+		flex = w - (2 + 6 + c.state + c.beat + c.job + c.slots + c.done)
+	}
 	c.name = max(8, min(24, flex/2))
 	c.labels = max(0, flex-c.name)
 	return c
@@ -149,7 +173,8 @@ func runnerColumns(w int) runnerCols {
 
 func (p *runnersPane) header(c runnerCols) string {
 	s := "  " + fit("RUNNER", c.name) + " " + fit("STATE", c.state) + " " + fitRight("BEAT", c.beat) + " " +
-		fit("JOB", c.job) + " " + fitRight("SLOTS", c.slots) + " " + fitRight("DONE", c.done) + " " + fit("LABELS", c.labels)
+		fit("JOB", c.job) + " " + fitRight("SLOTS", c.slots) + " " + fitRight("DONE", c.done) + " " +
+		c.identity("IDENTITY", "ENROLLED") + fit("LABELS", c.labels)
 	return p.c.st.colHead.Render(fit(s, p.width))
 }
 
@@ -170,7 +195,8 @@ func (p *runnersPane) row(c runnerCols, e *runnerEntry, selected bool) string {
 	}
 	post := " " + fitRight(beat, c.beat) + " " + fit(p.jobText(r, c.job), c.job) + " " +
 		fitRight(strconv.Itoa(len(r.Jobs))+"/"+strconv.Itoa(r.Slots), c.slots) + " " +
-		fitRight(strconv.Itoa(r.Done), c.done) + " " + fit(e.labels, c.labels)
+		fitRight(strconv.Itoa(r.Done), c.done) + " " + c.identity(shortID(r.Identity), enrolledText(p.c.now(), r.Enrolled)) +
+		fit(e.labels, c.labels)
 	if selected {
 		return p.c.st.selected.Render(fitRow(pre.String()+state+post, c.total(), p.width))
 	}
@@ -197,4 +223,22 @@ func (p *runnersPane) jobText(r *wire.RunnerInfo, w int) string {
 		job = cut(job, w-3) + " +" + strconv.Itoa(more)
 	}
 	return job
+}
+
+// enrolledText says how long ago a runner's identity enrolled ("-" when the
+// dispatcher does not say).
+func enrolledText(now, at time.Time) string {
+	if at.IsZero() {
+		return "-"
+	}
+	return age(now.Sub(at)) + " ago"
+}
+
+// identity is the identity and enrolment columns with their separator, or
+// nothing where they do not fit.
+func (c runnerCols) identity(id, enrolled string) string {
+	if c.ident == 0 {
+		return ""
+	}
+	return fit(id, c.ident) + " " + fitRight(enrolled, c.enrolled) + " "
 }

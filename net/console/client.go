@@ -164,3 +164,11 @@ func (c *Client) Stop(ctx context.Context, id string) error {
 func (c *Client) Drain(ctx context.Context, runner string) error {
 	return c.call(ctx, wire.MethodRunnerStop, &wire.RunnerName{Name: runner}, nil)
 }
+
+// Revoke ends a runner identity (since protocol 8): its connection closes, its
+// jobs are queued again and the dispatcher refuses it from then on.
+func (c *Client) Revoke(ctx context.Context, identity string) (wire.Revoked, error) {
+	var r wire.Revoked
+	err := c.call(ctx, wire.MethodRunnerRevoke, &wire.RevokeRunner{Identity: identity}, &r)
+	return r, err
+}

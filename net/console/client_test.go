@@ -327,6 +327,7 @@ func TestRequestsBeforeSubscribeAreNotConnected(t *testing.T) {
 		_, checks["job.retry"] = c.Retry(ctx, id)
 		checks["job.stop"] = c.Stop(ctx, id)
 		checks["runner.stop"] = c.Drain(ctx, "r1")
+		_, checks["runner.revoke"] = c.Revoke(ctx, id)
 		for m, err := range checks {
 			if !errors.Is(err, console.ErrNotConnected) {
 				t.Errorf("%s before Subscribe: %v, want ErrNotConnected", m, err)

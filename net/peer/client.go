@@ -88,14 +88,15 @@ func Handshake(ctx context.Context, nc net.Conn, hello *wire.Hello, opts Options
 }
 
 // Fatal reports whether a dial error will not go away by retrying: the dispatcher
-// refused the token or the protocol version, or found the hello invalid.
+// refused the token, the protocol version or the runner's identity (revoked, or
+// its name held by another identity), or found the hello invalid.
 func Fatal(err error) bool {
 	var we *wire.Error
 	if !errors.As(err, &we) {
 		return false
 	}
 	switch we.Code {
-	case wire.CodeUnauthorized, wire.CodeVersionUnsupported, wire.CodeInvalidParams:
+	case wire.CodeUnauthorized, wire.CodeVersionUnsupported, wire.CodeInvalidParams, wire.CodeNameTaken, wire.CodeRevoked:
 		return true
 	}
 	return false

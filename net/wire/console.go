@@ -27,6 +27,10 @@ const (
 	// MethodRunnerStop drains a runner: it finishes its jobs and takes no more
 	// (console → dispatcher request).
 	MethodRunnerStop = "runner.stop"
+	// MethodRunnerRevoke (since version 8) revokes a runner's identity: its
+	// connection closes, its jobs are queued again and its identity is refused
+	// from then on (console → dispatcher request).
+	MethodRunnerRevoke = "runner.revoke"
 	// MethodObserverPosition asks which commit the dispatcher last accepted on each
 	// branch of a repository, so that an observer resumes where it left off
 	// (observer → dispatcher request).
@@ -93,6 +97,10 @@ type RunnerInfo struct {
 	Done     int       `json:"done"`           // jobs finished since it registered
 	LastSeen time.Time `json:"last_seen"`      // last frame received from it
 	Remote   string    `json:"remote,omitempty"`
+	// Identity and Enrolled (since version 8) are the runner's identity id and
+	// when it enrolled.
+	Identity string    `json:"identity,omitempty"`
+	Enrolled time.Time `json:"enrolled,omitzero"`
 }
 
 // Snapshot is the reply to console.subscribe: the whole live state, then events.

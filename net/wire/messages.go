@@ -23,6 +23,10 @@ type Hello struct {
 	// Jobs are the jobs a reconnecting runner still holds: running, or finished with
 	// a result not yet acknowledged. The dispatcher re-attaches or cancels each.
 	Jobs []HeldJob `json:"jobs,omitempty"`
+	// Identity (runner only, since version 8) authenticates a runner that has
+	// enrolled; Enrol asks for an identity instead, for a runner that has none.
+	Identity *Identity `json:"identity,omitempty"`
+	Enrol    bool      `json:"enrol,omitempty"`
 }
 
 // HeldJob is a job a runner still holds when it says hello.
@@ -40,6 +44,9 @@ func (h *Hello) Validate() error {
 		return fmt.Errorf("role %q: want %s, %s or %s", clip(h.Role), RoleRunner, RoleObserver, RoleConsole)
 	}
 	if err := CheckName(h.Name); err != nil {
+		return err
+	}
+	if err := h.checkIdentity(); err != nil {
 		return err
 	}
 	if len(h.Token) > MaxTokenLen {
@@ -74,6 +81,9 @@ type Welcome struct {
 	// Cancel lists held jobs (from the hello) the runner must stop and forget: their
 	// attempt is no longer current.
 	Cancel []string `json:"cancel,omitempty"`
+	// Identity (since version 8) is the identity issued to a runner that asked to
+	// enrol: the only time its secret is sent. The runner keeps it before using it.
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Heartbeat returns the interval the dispatcher asked for.
@@ -88,6 +98,9 @@ func (w *Welcome) Validate() error {
 		if !ValidJobID(id) {
 			return fmt.Errorf("cancel: job_id %q: want 16 lowercase hex characters", clip(id))
 		}
+	}
+	if w.Identity != nil {
+		return w.Identity.Validate()
 	}
 	return nil
 }

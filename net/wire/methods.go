@@ -50,6 +50,12 @@ const (
 	// when too many from its address, or in all, were waiting to: the oldest
 	// goes. Retry with backoff.
 	CodeCrowded = -32007
+	// CodeNameTaken (since version 8) refuses a runner's hello whose name belongs
+	// to another identity: revoke that identity first to give the name away.
+	CodeNameTaken = -32008
+	// CodeRevoked (since version 8) refuses a runner's identity that was revoked
+	// or that the dispatcher does not know (or whose secret is wrong).
+	CodeRevoked = -32009
 	// CodeOverQuota (since version 8) refuses a commit.submit (or a job.retry)
 	// while the client's credential has --max-queued-per-client jobs waiting in
 	// the queue. Nothing was queued: offer it again later, with backoff.

@@ -16,7 +16,11 @@ func (d *Dispatcher) admit(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.S
 		d.log.Info("console connected", "name", h.Name, "remote", c.RemoteAddr(), "credential", cred.ID, "read_only", cred.Roles.ReadOnly())
 		return &consoleSession{d: d, name: h.Name, conn: c, owner: cred.ID, readOnly: cred.Roles.ReadOnly()}, nil
 	case wire.RoleRunner:
-		return &runnerSession{d: d, r: d.register(c, h, w)}, nil
+		r, err := d.admitRunner(c, h, w)
+		if err != nil {
+			return nil, err
+		}
+		return &runnerSession{d: d, r: r}, nil
 	}
 	return nil, wire.Errorf(wire.CodeInvalidParams, "role %q is not served by this dispatcher yet", h.Role)
 }

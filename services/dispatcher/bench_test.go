@@ -55,7 +55,7 @@ func connectBenchRunner(tb testing.TB, d *Dispatcher, name string, slots int, fi
 	tb.Helper()
 	a, b := net.Pipe()
 	go d.ServeConn(a)
-	c, _, err := peer.Handshake(context.Background(), b, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots}, peer.Options{})
+	c, _, err := peer.Handshake(context.Background(), b, withIdentity(d, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots}), peer.Options{})
 	if err != nil {
 		b.Close()
 		tb.Fatal(err)

@@ -349,7 +349,7 @@ func startRunnerHolding(t *testing.T, s *server, name string, auto func(wire.Ass
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
-	c, _, err := peer.Dial(ctx, s.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1, Token: s.token},
+	c, _, err := peer.Dial(ctx, s.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1, Token: s.token, Identity: s.d.TestIdentity(name)},
 		peer.Options{MaxMissed: 20}) // as the dispatcher's, above
 	if err != nil {
 		t.Fatalf("runner %s: %v", name, err)

@@ -78,6 +78,7 @@ type Dispatcher struct {
 	queue    queue
 	runners  map[string]*runner // by name
 	orphans  map[string]*job    // running when the last dispatcher stopped; not yet reported
+	ids      identities         // runner identities issued
 	closing  bool               // Shutdown has begun
 	done     queue              // finished job ids, oldest first, for eviction
 	seqLo    int64              // lowest queue seq given out (retries go before it)

@@ -57,7 +57,7 @@ func connectRunnerHello(t *testing.T, d *Dispatcher, h *wire.Hello) (*fakeRunner
 	t.Helper()
 	a, b := net.Pipe()
 	go d.ServeConn(a)
-	c, w, err := peer.Handshake(context.Background(), b, h, peer.Options{})
+	c, w, err := peer.Handshake(context.Background(), b, withIdentity(d, h), peer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,19 +268,21 @@ func TestReconnectedRunnerKeepsItsJob(t *testing.T) {
 	}
 }
 
-func TestRestartedDispatcherAdoptsHeldJob(t *testing.T) {
+// A hello listing a job the dispatcher never issued gets it cancelled, never
+// adopted: its result is refused and no verdict is recorded.
+func TestHeldJobNeverIssuedIsCancelled(t *testing.T) {
 	t.Parallel()
 	d := newTestDispatcher(t, Config{})
 	a := wire.Assign{JobID: "0123456789abcdef", Attempt: 1, Repo: "/r", Commit: commit(3), Branch: "main"}
 	r, w := connectRunner(t, d, "r1", 1, wire.HeldJob{Assign: a, Finished: true})
-	if len(w.Cancel) != 0 {
-		t.Fatalf("cancelled: %v", w.Cancel)
+	if len(w.Cancel) != 1 || w.Cancel[0] != a.JobID {
+		t.Fatalf("cancel = %v, want the unknown job", w.Cancel)
 	}
-	if err := r.finish(t, a, wire.StatusPassed); err != nil {
-		t.Fatal(err)
+	if err := r.finish(t, a, wire.StatusPassed); !isCode(err, wire.CodeUnknownJob) {
+		t.Fatalf("result of a job never issued: %v, want code %d", err, wire.CodeUnknownJob)
 	}
-	if j, ok := d.findJob(a.JobID); !ok || j.State != wire.StatusPassed {
-		t.Fatalf("adopted job: %+v", j)
+	if j, ok := d.findJob(a.JobID); ok {
+		t.Fatalf("a job never issued is known now: %+v", j)
 	}
 }
 

@@ -194,7 +194,8 @@ func ordinal(n int) string {
 }
 
 func (d *Dispatcher) runnerInfoLocked(r *runner) wire.RunnerInfo {
-	in := wire.RunnerInfo{Name: r.name, Labels: r.labels, Slots: r.slots, Done: r.done, Remote: r.remote}
+	in := wire.RunnerInfo{Name: r.name, Labels: r.labels, Slots: r.slots, Done: r.done, Remote: r.remote,
+		Identity: r.identity, Enrolled: r.enrolled}
 	if r.conn != nil {
 		in.LastSeen = r.conn.LastHeard()
 	}

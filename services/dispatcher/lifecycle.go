@@ -21,7 +21,6 @@ type event string
 
 const (
 	evSubmit       event = "submit"        // an observer's or a person's commit.submit
-	evAdopt        event = "adopt"         // a runner holds a job neither memory nor the store knows
 	evLease        event = "lease"         // the scheduler offers the next attempt to a runner
 	evStart        event = "start"         // the runner accepted the lease, or its output came first
 	evReclaim      event = "reclaim"       // its runner reported the attempt after a reconnect or a restart
@@ -68,7 +67,6 @@ var transitions = func() []transition {
 		cancelled                 = wire.StatusCancelled
 	)
 	add(evSubmit, queued, stateNew)
-	add(evAdopt, running, stateNew)
 	add(evLease, assigned, queued)
 	add(evStart, running, assigned)
 	add(evReclaim, running, assigned, running)
@@ -116,23 +114,6 @@ func (d *Dispatcher) submitLocked(j *job, ops ...store.Op) (*store.Ticket, error
 	return d.saveLocked(j, ops...), nil
 }
 
-// adoptLocked takes a job that runner r holds and nobody knows as running on it,
-// so that its result counts.
-func (d *Dispatcher) adoptLocked(j *job, r *runner, now time.Time) error {
-	if err := move(j, evAdopt, wire.StateRunning); err != nil {
-		return err
-	}
-	j.Runner, j.QueuedAt, j.StartedAt = r.name, now, now
-	j.Attempts = []Attempt{{N: j.Attempt, Runner: r.name, Assigned: now}}
-	d.jobs[j.ID] = j
-	if _, dup := d.active[j.key()]; !dup {
-		d.active[j.key()] = j
-	}
-	r.jobs[j.ID] = j
-	d.saveAttemptLocked(j)
-	return nil
-}
-
 // leaseLocked makes the next attempt of a queued job, on runner r; the lease
 // (schedule.go) then offers it once the returned ticket is stored.
 func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
@@ -140,7 +121,7 @@ func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
 		return nil, err
 	}
 	j.Attempt++
-	j.Runner = r.name
+	j.Runner, j.RunnerID = r.name, r.identity
 	j.logBytes, j.logStored, j.extents, j.headEnd, j.headDone = 0, 0, nil, 0, false
 	d.dropOutputLocked(j)
 	j.outOK = d.results != nil // kept for the result file
@@ -233,7 +214,7 @@ func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) er
 		return nil
 	}
 	_ = move(j, ev, wire.StateQueued)
-	j.Runner = ""
+	j.Runner, j.RunnerID = "", ""
 	d.dropOutputLocked(j) // read back from the store if it ends without another attempt
 	d.pushFrontLocked(j)
 	d.saveAttemptLocked(j)
@@ -287,7 +268,7 @@ func (d *Dispatcher) retryLocked(j *job) (*store.Ticket, error) {
 	if err := move(j, evRetry, wire.StateQueued); err != nil {
 		return nil, err
 	}
-	j.Reason, j.Result, j.Runner = "", nil, ""
+	j.Reason, j.Result, j.Runner, j.RunnerID = "", nil, "", ""
 	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
 	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
 	d.active[j.key()] = j

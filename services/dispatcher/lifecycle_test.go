@@ -13,23 +13,23 @@ import (
 var (
 	allStates = []State{stateNew, wire.StateQueued, wire.StateAssigned, wire.StateRunning,
 		wire.StatusPassed, wire.StatusFailed, wire.StatusError, wire.StatusCancelled}
-	allEvents = []event{evSubmit, evAdopt, evLease, evStart, evReclaim, evLeaseRefused, evInfra, evRunnerLost,
+	allEvents = []event{evSubmit, evLease, evStart, evReclaim, evLeaseRefused, evInfra, evRunnerLost,
 		evOrphanLost, evExhausted, evStopped, evFinish, evCancel, evRetry}
 )
 
 // stateTable is the transition table as docs/ARCHITECTURE.md shows it: a row per
 // state, a column per event, the state it leads to, or nothing where the event is
 // refused.
-const stateTable = `| state \ event | submit | adopt | lease | start | reclaim | lease refused | infra retry | runner lost | orphan lost | attempts exhausted | stopped | finish | cancel | retry |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| (new) | queued | running |  |  |  |  |  |  |  |  |  |  |  |  |
-| queued |  |  | assigned |  |  |  |  |  |  |  |  |  | cancelled |  |
-| assigned |  |  |  | running | running | queued | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | assigned |  |
-| running |  |  |  |  | running |  | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | running |  |
-| passed |  |  |  |  |  |  |  |  |  |  |  |  |  | queued |
-| failed |  |  |  |  |  |  |  |  |  |  |  |  |  | queued |
-| error |  |  |  |  |  |  |  |  |  |  |  |  |  | queued |
-| cancelled |  |  |  |  |  |  |  |  |  |  |  |  |  | queued |
+const stateTable = `| state \ event | submit | lease | start | reclaim | lease refused | infra retry | runner lost | orphan lost | attempts exhausted | stopped | finish | cancel | retry |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| (new) | queued |  |  |  |  |  |  |  |  |  |  |  |  |
+| queued |  | assigned |  |  |  |  |  |  |  |  |  | cancelled |  |
+| assigned |  |  | running | running | queued | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | assigned |  |
+| running |  |  |  | running |  | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | running |  |
+| passed |  |  |  |  |  |  |  |  |  |  |  |  | queued |
+| failed |  |  |  |  |  |  |  |  |  |  |  |  | queued |
+| error |  |  |  |  |  |  |  |  |  |  |  |  | queued |
+| cancelled |  |  |  |  |  |  |  |  |  |  |  |  | queued |
 `
 
 func renderTable() string {
@@ -133,8 +133,6 @@ func (b *lifecycleBench) apply(j *job, ev event, to State) error {
 	case evSubmit:
 		_, err := d.submitLocked(j)
 		return err
-	case evAdopt:
-		return d.adoptLocked(j, b.r, time.Now())
 	case evLease:
 		_, err := d.leaseLocked(j, b.r)
 		return err

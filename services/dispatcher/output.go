@@ -20,6 +20,7 @@ func (d *Dispatcher) output(r *runner, o *wire.Output) (*store.Ticket, error) {
 	j, err := d.currentLocked(r, o.JobID, o.Attempt)
 	if err != nil {
 		d.mu.Unlock()
+		d.refused("output", r, o.JobID, o.Attempt, err)
 		return nil, err
 	}
 	d.startLocked(j) // output can overtake the lease goroutine; refused once running

@@ -12,6 +12,8 @@ import (
 // runner is the dispatcher's view of one registered runner.
 type runner struct {
 	name     string
+	identity string    // the identity it authenticated with
+	enrolled time.Time // when that identity enrolled
 	session  string
 	labels   []string
 	slots    int
@@ -40,52 +42,74 @@ func (d *Dispatcher) saveRunnerLocked(r *runner, lastErr string) {
 		FirstSeen: r.since, LastSeen: time.Now(), Done: r.done, LastError: lastErr}})
 }
 
-// register adds a runner to the registry, replacing an earlier connection of the
-// same name, and settles the jobs it says it holds: its current attempts go on
-// (adopted, if nobody knows them), stale ones are cancelled in the welcome, and
-// what it held before and does not report is lost.
-func (d *Dispatcher) register(c *peer.Conn, h *wire.Hello, w *wire.Welcome) *runner {
+// register authenticates a runner's identity and adds the runner to the
+// registry, replacing an earlier connection of the same identity, and settles
+// the jobs it says it holds: the current attempts leased to this identity go on,
+// any other (unknown, foreign or stale) is cancelled in the welcome, never
+// adopted, and what it held before and does not report is lost.
+func (d *Dispatcher) register(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (*runner, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := time.Now()
-	r := &runner{
-		name: h.Name, session: w.SessionID, labels: h.Labels, slots: h.Slots,
-		conn: c, jobs: make(map[string]*job), draining: h.Draining,
-		remote: c.RemoteAddr().String(), since: now,
+	remote := c.RemoteAddr().String()
+	id, prev, err := d.authenticateLocked(h, remote)
+	if err != nil {
+		return nil, err
 	}
 	old := d.runners[h.Name]
+	if o := d.runners[prev]; prev != h.Name && o != nil && o.identity == id.ID {
+		// Renamed: its connection under the old name is the one it replaces.
+		old = o
+		delete(d.runners, prev)
+	}
+	if old != nil && old.identity != id.ID && !old.lost {
+		// Never another identity's live connection (the name check above
+		// leaves none, but a verdict depends on it).
+		return nil, wire.Errorf(wire.CodeNameTaken, "runner name %q is in use by identity %s: revoke the old identity first", h.Name, old.identity)
+	}
+	now := time.Now()
+	r := &runner{
+		name: h.Name, identity: id.ID, enrolled: id.EnrolledAt, session: w.SessionID, labels: h.Labels, slots: h.Slots,
+		conn: c, jobs: make(map[string]*job), draining: h.Draining,
+		remote: remote, since: now,
+	}
 	for _, hj := range h.Jobs {
 		j := d.lookupLocked(hj.JobID)
 		switch {
 		case j == nil:
-			// Neither memory nor the store knows it (a store that was moved
-			// away): adopt it, so that its result counts.
-			j = &job{Job: Job{ID: hj.JobID, Repo: hj.Repo, Commit: hj.Commit, Branch: hj.Branch, Attempt: hj.Attempt}}
-			d.adoptLocked(j, r, now) // a new job is always adopted
-			d.log.Info("job adopted from reconnecting runner", "job", j.ID, "attempt", j.Attempt, "runner", h.Name)
-		case j.Attempt == hj.Attempt && j.State.Active() && j.State != wire.StateQueued && j.Runner == h.Name:
+			d.log.Warn("held job refused: the dispatcher never issued it; cancelled", "job", hj.JobID, "attempt", hj.Attempt,
+				"runner", h.Name, "identity", id.ID, "remote", remote)
+			w.Cancel = append(w.Cancel, hj.JobID)
+			continue
+		case j.RunnerID != id.ID:
+			d.log.Warn("held job refused: not leased to this identity; cancelled", "job", j.ID, "attempt", hj.Attempt,
+				"runner", h.Name, "identity", id.ID, "lease", j.RunnerID, "remote", remote)
+		case j.Attempt == hj.Attempt && j.State.Active() && j.State != wire.StateQueued:
 			// Same runner back within the heartbeat window, or after a restart
-			// within the reclaim window: the job goes on.
+			// within the reclaim window: the job goes on, under the name it
+			// uses now.
+			j.Runner = h.Name
 			d.reclaimLocked(j, r) // allowed from assigned and running
+			continue
 		case j.Attempt == hj.Attempt && !j.State.Active() && j.Result != nil:
 			// Already recorded; the runner missed the acknowledgement and will resend.
-		default:
-			w.Cancel = append(w.Cancel, j.ID)
+			continue
 		}
+		w.Cancel = append(w.Cancel, j.ID)
 	}
-	// Orphans from before a restart that this runner held and does not report
+	// Orphans from before a restart that this identity held and does not report
 	// are lost now, not at the end of the reclaim window.
-	for id, j := range d.orphans {
-		if j.Runner == h.Name && r.jobs[id] != j {
+	for jid, j := range d.orphans {
+		if j.RunnerID == id.ID && r.jobs[jid] != j {
 			d.runnerLostLocked(j, fmt.Sprintf("runner %s came back after the dispatcher's restart without attempt %d", h.Name, j.Attempt))
 		}
 	}
 	if old != nil && !old.lost {
-		d.log.Warn("runner reconnected; replacing its old connection", "runner", h.Name)
-		for id, j := range old.jobs {
+		// The same identity (a name belongs to one): its newer connection wins.
+		d.log.Warn("runner reconnected; replacing its old connection", "runner", h.Name, "identity", id.ID)
+		for jid, j := range old.jobs {
 			// Whatever the new registration did not take back (not held, or held
 			// at another attempt) goes back to the queue.
-			if r.jobs[id] != j {
+			if r.jobs[jid] != j {
 				d.runnerLostLocked(j, fmt.Sprintf("runner %s reconnected without this attempt", h.Name))
 			}
 		}
@@ -95,16 +119,16 @@ func (d *Dispatcher) register(c *peer.Conn, h *wire.Hello, w *wire.Welcome) *run
 		old.lost = true
 		old.conn.Close()
 	}
-	if old != nil {
+	if old != nil && old.identity == id.ID {
 		r.done = old.done
 	}
 	d.saveRunnerLocked(r, "")
 	d.emitRunnerLocked(r)
 	d.runners[h.Name] = r
-	d.log.Info("runner registered", "runner", h.Name, "slots", h.Slots, "labels", h.Labels,
-		"held", len(h.Jobs), "remote", c.RemoteAddr())
+	d.log.Info("runner registered", "runner", h.Name, "identity", id.ID, "slots", h.Slots, "labels", h.Labels,
+		"held", len(h.Jobs), "remote", remote)
 	d.kick()
-	return r
+	return r, nil
 }
 
 // gone handles a runner's closed connection: a lost runner at once, whose jobs

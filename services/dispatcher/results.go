@@ -7,13 +7,14 @@ import (
 	"github.com/eventide-ci/eventide/services/store"
 )
 
-// currentLocked returns the job if attempt is its current one on runner r.
+// currentLocked returns the job if attempt is its current one, leased to runner
+// r's identity (the name is a label: the identity is what was leased).
 func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*job, error) {
 	j := d.lookupLocked(id)
 	if j == nil {
 		return nil, errNoJob(id)
 	}
-	if j.Attempt != attempt || j.Runner != r.name || (j.State != wire.StateAssigned && j.State != wire.StateRunning) || r.lost {
+	if j.Attempt != attempt || j.RunnerID != r.identity || (j.State != wire.StateAssigned && j.State != wire.StateRunning) || r.lost {
 		return nil, errStale(id, attempt, j.Attempt)
 	}
 	return j, nil
@@ -23,7 +24,7 @@ func (d *Dispatcher) currentLocked(r *runner, id string, attempt int) (*job, err
 // recorded, else nil.
 func (d *Dispatcher) recordedLocked(r *runner, id string, attempt int) *job {
 	j, ok := d.jobs[id]
-	if ok && j.Result != nil && j.Result.Attempt == attempt && j.Runner == r.name {
+	if ok && j.Result != nil && j.Result.Attempt == attempt && j.RunnerID == r.identity {
 		return j
 	}
 	return nil
@@ -43,6 +44,7 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) (*store.Ticket, error) 
 	j, err := d.currentLocked(r, res.JobID, res.Attempt)
 	if err != nil {
 		d.mu.Unlock()
+		d.refused("result", r, res.JobID, res.Attempt, err)
 		return nil, err
 	}
 	if res.Infra && res.Status == wire.StatusError && !j.stopping {
@@ -67,4 +69,11 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) (*store.Ticket, error) 
 	t := j.saved
 	d.mu.Unlock()
 	return t, nil
+}
+
+// refused logs a runner's report about an attempt that is not leased to it
+// (anything else would be a verdict from someone who did not run the job).
+func (d *Dispatcher) refused(what string, r *runner, id string, attempt int, err error) {
+	d.log.Warn(what+" refused: not the current attempt of this runner's identity", "job", id, "attempt", attempt,
+		"runner", r.name, "identity", r.identity, "remote", r.remote, "err", err)
 }

@@ -25,6 +25,7 @@ func (d *Dispatcher) resume() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.ids = newIdentities(snap.Identities)
 	for _, sj := range snap.Recent {
 		j := &job{Job: sj}
 		d.jobs[j.ID] = j

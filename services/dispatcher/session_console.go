@@ -102,6 +102,12 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 			return nil, err
 		}
 		return nil, d.drain(n.Name)
+	case wire.MethodRunnerRevoke:
+		var q wire.RevokeRunner
+		if err := wire.Decode(method, params, &q); err != nil {
+			return nil, err
+		}
+		return d.revoke(ctx, q, "console "+s.name+" at "+s.conn.RemoteAddr().String())
 	}
 	return nil, wire.Errorf(wire.CodeMethodNotFound, "method %q is not available to a console", method)
 }

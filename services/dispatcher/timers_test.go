@@ -1,8 +1,10 @@
 package dispatcher
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -25,7 +27,7 @@ func connectSilentRunner(t *testing.T, d *Dispatcher, name string) <-chan wire.A
 	t.Helper()
 	a, b := net.Pipe()
 	go d.ServeConn(a)
-	c, _, err := peer.Handshake(t.Context(), b, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1}, peer.Options{})
+	c, _, err := peer.Handshake(t.Context(), b, withIdentity(d, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1}), peer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,18 +139,22 @@ func TestOrphanNotReclaimedInTime(t *testing.T) {
 func TestSilentRunnerIsLost(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true})
+		d := newTestDispatcher(t, Config{MaxMissed: 3, NoResultFiles: true, LeaseTimeout: time.Hour})
 		silence := d.cfg.Heartbeat * time.Duration(d.cfg.MaxMissed)
-		a, b := net.Pipe()
-		go d.ServeConn(a)
-		// It says it runs a job (which it is adopted with: no lease is pending to
-		// fail first) and then nothing: no read or write loop, so no heartbeat.
-		const id = "0123456789abcdef"
-		held := wire.HeldJob{Assign: wire.Assign{JobID: id, Attempt: 1, Repo: "/r", Commit: commit(0)}}
-		hello := &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1, Jobs: []wire.HeldJob{held}}
-		if _, _, err := peer.Handshake(t.Context(), b, hello, peer.Options{}); err != nil {
+		s, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
+		if err != nil {
 			t.Fatal(err)
 		}
+		id := s.JobID
+		a, b := net.Pipe()
+		go d.ServeConn(a)
+		// It accepts the job and then says nothing: it reads (so that the
+		// dispatcher's writes go through) but sends no heartbeat.
+		hello := &wire.Hello{Role: wire.RoleRunner, Name: "r1", Slots: 1}
+		if _, _, err := peer.Handshake(t.Context(), b, withIdentity(d, hello), peer.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		go acceptThenSilence(b)
 		t.Cleanup(func() { b.Close() })
 		synctest.Wait()
 		if j, _ := d.findJob(id); j.State != wire.StateRunning || j.Runner != "r1" {
@@ -167,4 +173,23 @@ func TestSilentRunnerIsLost(t *testing.T) {
 			t.Fatalf("after the silence: %s, attempts %+v; want queued, attempt 1 lost with r1", j.State, j.Attempts)
 		}
 	})
+}
+
+// acceptThenSilence answers the first job.assign on c with {} and then only
+// reads: a runner that took a job and froze.
+func acceptThenSilence(c net.Conn) {
+	sc := bufio.NewScanner(c)
+	sc.Buffer(nil, wire.MaxFrameSize+1)
+	answered := false
+	for sc.Scan() {
+		var f struct {
+			ID     uint64 `json:"id"`
+			Method string `json:"method"`
+		}
+		if answered || json.Unmarshal(sc.Bytes(), &f) != nil || f.Method != wire.MethodJobAssign {
+			continue
+		}
+		answered = true
+		fmt.Fprintf(c, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{}}\n", f.ID)
+	}
 }

@@ -67,6 +67,8 @@ type Runner struct {
 	quit     chan struct{} // closed when Run is about to return
 	wg       sync.WaitGroup
 	jobsCtx  context.Context
+	ident    *wire.Identity // nil until enrolled
+	fatal    chan error     // a session's end that must end Run
 
 	setupOnce sync.Once
 	setupErr  error
@@ -103,6 +105,7 @@ func New(cfg Config) *Runner {
 		changed: make(chan struct{}),
 		drained: make(chan struct{}),
 		quit:    make(chan struct{}),
+		fatal:   make(chan error, 1),
 	}
 }
 
@@ -114,6 +117,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.logSetup()
+	ident, err := loadIdentity(r.identityPath())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.ident = ident
+	r.mu.Unlock()
+	if ident == nil {
+		r.log.Info("no identity yet: enrolling with the dispatcher", "file", r.identityPath())
+	}
 	jobsCtx, stopJobs := context.WithCancelCause(context.Background())
 	r.mu.Lock()
 	r.jobsCtx = jobsCtx
@@ -126,13 +139,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	var dialWG sync.WaitGroup
 	dialWG.Go(func() { gone <- rd.Run(dialCtx, r.connected) })
 
-	var err error
 	select {
 	case <-ctx.Done():
 		err = nil
 	case <-r.drained:
 		r.log.Info("drained: every job finished and delivered")
+	case err = <-r.fatal:
 	case err = <-gone:
+		if peer.Fatal(err) {
+			err = r.refusal(err)
+			break
+		}
 		if err != nil {
 			r.mu.Lock()
 			n := len(r.jobs)
@@ -186,7 +203,8 @@ func (r *Runner) hello() *wire.Hello {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := &wire.Hello{Role: wire.RoleRunner, Name: r.cfg.Name, Token: r.cfg.Token,
-		Slots: r.cfg.Slots, Labels: r.cfg.Labels, Draining: r.draining}
+		Slots: r.cfg.Slots, Labels: r.cfg.Labels, Draining: r.draining,
+		Identity: r.ident, Enrol: r.ident == nil}
 	for _, j := range r.jobs {
 		h.Jobs = append(h.Jobs, wire.HeldJob{Assign: j.a, Finished: j.isFinished()})
 	}
@@ -195,6 +213,16 @@ func (r *Runner) hello() *wire.Hello {
 
 // connected serves one connection to the dispatcher.
 func (r *Runner) connected(ctx context.Context, c *peer.Conn, w *wire.Welcome) error {
+	if w.Identity != nil {
+		if err := r.enrolled(w.Identity); err != nil {
+			select {
+			case r.fatal <- err:
+			default:
+			}
+			<-ctx.Done() // Run stops the redialer
+			return err
+		}
+	}
 	r.mu.Lock()
 	for _, id := range w.Cancel {
 		if j := r.jobs[id]; j != nil {

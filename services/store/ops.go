@@ -11,9 +11,10 @@ import (
 // The statements each Op runs, prepared once on the writer's connection.
 var opSQL = map[string]string{
 	"job": `INSERT INTO jobs (id, repo, commit_id, branch, author, message, state, attempt, runner, reason,
-			queued_at, started_at, finished_at, seq, retry_base, file_written)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			queued_at, started_at, finished_at, seq, retry_base, file_written, runner_id)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (id) DO UPDATE SET state=excluded.state, attempt=excluded.attempt, runner=excluded.runner,
+			runner_id=excluded.runner_id,
 			reason=excluded.reason, started_at=excluded.started_at, finished_at=excluded.finished_at,
 			seq=excluded.seq, retry_base=excluded.retry_base, file_written=excluded.file_written`,
 	"attempt": `INSERT INTO attempts (job_id, n, runner, assigned_at, ended_at, outcome, reason) VALUES (?,?,?,?,?,?,?)
@@ -34,6 +35,8 @@ var opSQL = map[string]string{
 	"runner": `INSERT INTO runners (name, labels, slots, first_seen, last_seen, done, last_error) VALUES (?,?,?,?,?,?,?)
 		ON CONFLICT (name) DO UPDATE SET labels=excluded.labels, slots=excluded.slots, last_seen=excluded.last_seen,
 			done=excluded.done, last_error=excluded.last_error`,
+	"identity": `INSERT INTO identities (id, name, secret_sha256, enrolled_at, revoked_at) VALUES (?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET name=excluded.name, revoked_at=excluded.revoked_at`,
 	"position": `INSERT INTO positions (repo, branch, commit_id, updated_at) VALUES (?,?,?,?)
 		ON CONFLICT (repo, branch) DO UPDATE SET commit_id=excluded.commit_id, updated_at=excluded.updated_at`,
 }
@@ -81,7 +84,8 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 	case PutJob:
 		j := &o.Job
 		return s.exec(ctx, "job", j.ID, j.Repo, j.Commit, j.Branch, j.Author, j.Message, string(j.State), j.Attempt,
-			j.Runner, j.Reason, nanos(j.QueuedAt), nanos(j.StartedAt), nanos(j.FinishedAt), j.Seq, j.RetryBase, j.FileWritten)
+			j.Runner, j.Reason, nanos(j.QueuedAt), nanos(j.StartedAt), nanos(j.FinishedAt), j.Seq, j.RetryBase, j.FileWritten,
+			j.RunnerID)
 	case PutAttempt:
 		a := &o.Attempt
 		return s.exec(ctx, "attempt", o.JobID, a.N, a.Runner, nanos(a.Assigned), nanos(a.Ended), a.Outcome, a.Reason)
@@ -134,6 +138,9 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 			labels = []byte("[]")
 		}
 		return s.exec(ctx, "runner", r.Name, string(labels), r.Slots, nanos(r.FirstSeen), nanos(r.LastSeen), r.Done, r.LastError)
+	case PutIdentity:
+		i := &o.Identity
+		return s.exec(ctx, "identity", i.ID, i.Name, i.SecretSHA256[:], nanos(i.EnrolledAt), nanos(i.RevokedAt))
 	case PutPosition:
 		return s.exec(ctx, "position", o.Repo, o.Branch, o.Commit, time.Now().UnixNano())
 	}

@@ -16,7 +16,7 @@ import (
 // jobCols are a job's columns with its current attempt's result, from
 // "jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt".
 const jobCols = `j.id, j.repo, j.commit_id, j.branch, j.author, j.message, j.state, j.attempt, j.runner, j.reason,
-	j.queued_at, j.started_at, j.finished_at, j.seq, j.retry_base, j.file_written,
+	j.queued_at, j.started_at, j.finished_at, j.seq, j.retry_base, j.file_written, j.runner_id,
 	r.status, r.reason, r.exit_code, r.passed, r.failed, r.errors, r.skipped, r.failing, r.started_at, r.finished_at, r.output_bytes,
 	r.cpu_ms, r.peak_memory_bytes, r.reported, r.unknown, r.failures`
 
@@ -37,7 +37,7 @@ func scanJob(sc scanner) (Job, error) {
 		rUnknown, rFailures       sql.NullString
 	)
 	err := sc.Scan(&j.ID, &j.Repo, &j.Commit, &j.Branch, &j.Author, &j.Message, &state, &j.Attempt, &j.Runner, &j.Reason,
-		&queued, &started, &finished, &j.Seq, &j.RetryBase, &j.FileWritten,
+		&queued, &started, &finished, &j.Seq, &j.RetryBase, &j.FileWritten, &j.RunnerID,
 		&rStatus, &rReason, &rExit, &rPass, &rFailed, &rErr, &rSkip, &rFail, &rStart, &rEnd, &rBytes,
 		&rCPU, &rPeak, &rReported, &rUnknown, &rFailures)
 	if err != nil {
@@ -218,7 +218,36 @@ func (s *SQLite) Load(ctx context.Context, recent int) (*Snapshot, error) {
 		r.FirstSeen, r.LastSeen = fromNanos(first), fromNanos(last)
 		snap.Runners = append(snap.Runners, r)
 	}
-	return snap, s.describeNil(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, s.describe(err)
+	}
+	snap.Identities, err = s.identities(ctx)
+	return snap, err
+}
+
+// identities reads every runner identity, oldest first.
+func (s *SQLite) identities(ctx context.Context) ([]Identity, error) {
+	rows, err := s.wdb.QueryContext(ctx, `SELECT id, name, secret_sha256, enrolled_at, revoked_at FROM identities ORDER BY enrolled_at, id`)
+	if err != nil {
+		return nil, s.describe(err)
+	}
+	defer rows.Close()
+	var out []Identity
+	for rows.Next() {
+		var i Identity
+		var hash []byte
+		var enrolled, revoked int64
+		if err := rows.Scan(&i.ID, &i.Name, &hash, &enrolled, &revoked); err != nil {
+			return nil, s.describe(err)
+		}
+		if len(hash) != len(i.SecretSHA256) {
+			return nil, fmt.Errorf("identity %s: secret hash is %d bytes, want %d", i.ID, len(hash), len(i.SecretSHA256))
+		}
+		copy(i.SecretSHA256[:], hash)
+		i.EnrolledAt, i.RevokedAt = fromNanos(enrolled), fromNanos(revoked)
+		out = append(out, i)
+	}
+	return out, s.describeNil(rows.Err())
 }
 
 func (s *SQLite) describeNil(err error) error {

@@ -105,7 +105,20 @@ var migrations = []string{
 	`ALTER TABLE results ADD COLUMN cpu_ms INTEGER;
 	ALTER TABLE results ADD COLUMN peak_memory_bytes INTEGER;`,
 
-	// 4: whether the output was recognised (NULL from runners before protocol
+	// 4: runner identities (issued on enrolment; only the secret's SHA-256 is
+	// kept), and the identity each job's current attempt is leased to. A name
+	// belongs to at most one identity that is not revoked.
+	`CREATE TABLE identities (
+		id            TEXT PRIMARY KEY,
+		name          TEXT NOT NULL,
+		secret_sha256 BLOB NOT NULL,
+		enrolled_at   INTEGER NOT NULL,
+		revoked_at    INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX identities_live_name ON identities(name) WHERE revoked_at = 0;
+	ALTER TABLE jobs ADD COLUMN runner_id TEXT NOT NULL DEFAULT '';`,
+
+	// 5: whether the output was recognised (NULL from runners before protocol
 	// 9), the counts it could not know, and each failing test's first message
 	// line and duration (JSON, like failing).
 	`ALTER TABLE results ADD COLUMN reported INTEGER;

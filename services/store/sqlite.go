@@ -364,6 +364,8 @@ func rowKey(op Op) string {
 		return "attempt\x00" + o.JobID + "\x00" + strconv.Itoa(o.Attempt.N)
 	case PutRunner:
 		return "runner\x00" + o.Runner.Name
+	case PutIdentity:
+		return "identity\x00" + o.Identity.ID
 	case PutPosition:
 		return "position\x00" + o.Repo + "\x00" + o.Branch
 	}

@@ -64,9 +64,12 @@ type Job struct {
 	Author  string
 	Message string
 
-	State      wire.State
-	Attempt    int    // current (or last) attempt; 0 while never assigned
-	Runner     string // runner of the current attempt
+	State   wire.State
+	Attempt int    // current (or last) attempt; 0 while never assigned
+	Runner  string // runner of the current attempt
+	// RunnerID is the identity the current attempt is leased to: only it may
+	// report the attempt's output and result.
+	RunnerID   string
 	Reason     string // why it ended as error or cancelled
 	QueuedAt   time.Time
 	StartedAt  time.Time
@@ -179,6 +182,18 @@ type Snapshot struct {
 	// oldest UnwrittenLoaded of them (Store.Unwritten pages through the rest).
 	Unwritten []Job
 	Runners   []Runner
+	// Identities are every runner identity issued, revoked ones included.
+	Identities []Identity
+}
+
+// Identity is a runner's identity: the name it enrolled with (or last used) and
+// the SHA-256 of its secret, never the secret.
+type Identity struct {
+	ID           string
+	Name         string
+	SecretSHA256 [32]byte
+	EnrolledAt   time.Time
+	RevokedAt    time.Time // zero while it is valid
 }
 
 // LogPart is part of an attempt's output. Data holds markers where output was
@@ -241,6 +256,9 @@ type MarkFileWritten struct{ JobID string }
 // PutRunner inserts or updates a runner.
 type PutRunner struct{ Runner Runner }
 
+// PutIdentity inserts or updates a runner identity (its name, its revocation).
+type PutIdentity struct{ Identity Identity }
+
 // PutPosition records the last commit dispatched on a branch of a repository.
 type PutPosition struct {
 	Repo, Branch, Commit string
@@ -255,6 +273,7 @@ func (DeleteLog) op()       {}
 func (MarkFileWritten) op() {}
 func (PutRunner) op()       {}
 func (PutPosition) op()     {}
+func (PutIdentity) op()     {}
 
 // Ticket is the promise of a batch: Wait returns once its changes are durable.
 type Ticket struct {

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testkit.RaiseParallel(testkit.WaitingParallel) // the tests mostly wait for their processes
 	os.Exit(m.Run())
 }
 
