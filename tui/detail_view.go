@@ -124,6 +124,8 @@ func (d *detailPane) testsLine() string {
 	l.add(plain, " tests: ")
 	s := j.Summary
 	switch {
+	case s != nil && s.NotReported():
+		l.add(st.dim, "not reported; the exit status decides")
 	case s != nil:
 		for i, p := range []struct {
 			n     int
@@ -137,7 +139,14 @@ func (d *detailPane) testsLine() string {
 			if p.n == 0 || p.state == "" {
 				ps = st.dim
 			}
-			l.add(ps, strconv.Itoa(p.n)+" "+p.name)
+			n := strconv.Itoa(p.n)
+			if s.IsUnknown(p.name) {
+				ps, n = st.dim, "not reported"
+				if p.n > 0 {
+					n = "at least " + strconv.Itoa(p.n)
+				}
+			}
+			l.add(ps, n+" "+p.name)
 		}
 	case j.State.Final():
 		l.add(st.dim, "no summary")
@@ -168,10 +177,28 @@ func (d *detailPane) failingLines(left, keep int) []string {
 			l.add(st.dim, fmt.Sprintf("… and %d more", len(s.Failing)-i))
 		} else {
 			l.add(st.failing, clean(s.Failing[i]))
+			if f, ok := failure(s, s.Failing[i]); ok {
+				if f.DurationMS != nil {
+					l.add(st.dim, " ("+(time.Duration(*f.DurationMS)*time.Millisecond).String()+")")
+				}
+				if f.Message != "" {
+					l.add(st.dim, " — "+clean(f.Message))
+				}
+			}
 		}
 		out = append(out, l.String())
 	}
 	return out
+}
+
+// failure is the message and duration the runner sent for failing test id.
+func failure(s *wire.Summary, id string) (wire.Failure, bool) {
+	for _, f := range s.Failures {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return wire.Failure{}, false
 }
 
 // attemptLines lists the latest attempts in the left lines, saying how many

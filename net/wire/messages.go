@@ -195,6 +195,16 @@ type Summary struct {
 	// It is optional (older runners never send it, and a runner that cannot tell
 	// tests apart leaves it empty) and need not agree with the counts above.
 	Tests []TestOutcome `json:"tests,omitempty"`
+	// Since version 9 (summary_report.go). Reported is false when the runner
+	// recognised no test output: the counts are then 0 and mean nothing. nil from
+	// older runners, whose counts are as they are.
+	Reported *bool `json:"reported,omitempty"`
+	// Unknown names the counts the output's format cannot know (plain go test
+	// prints no passing test): each is a lower bound, "not reported" when 0.
+	Unknown []string `json:"unknown,omitempty"`
+	// Failures gives each failing test of Failing (by ID) its first message line
+	// and duration, as far as the output said them.
+	Failures []Failure `json:"failures,omitempty"`
 }
 
 // TestOutcome is how one test ended: Outcome is one of the Outcome constants.
@@ -220,6 +230,9 @@ func (s *Summary) Validate() error {
 		if err := checkText("failing test name", t, MaxTestName); err != nil {
 			return err
 		}
+	}
+	if err := s.validateReport(); err != nil {
+		return err
 	}
 	return s.validateTests()
 }

@@ -18,6 +18,10 @@ func resultRecord(res *wire.Result) store.Result {
 	for _, t := range s.Tests {
 		rec.Summary.Tests = append(rec.Summary.Tests, store.TestResult{Name: t.Name, Outcome: t.Outcome})
 	}
+	rec.Summary.Reported, rec.Summary.Unknown = s.Reported, s.Unknown
+	for _, f := range s.Failures {
+		rec.Summary.Failures = append(rec.Summary.Failures, store.Failure(f))
+	}
 	return rec
 }
 
@@ -26,6 +30,10 @@ func wireSummary(s store.Summary) wire.Summary {
 	out := wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}
 	for _, t := range s.Tests {
 		out.Tests = append(out.Tests, wire.TestOutcome{Name: t.Name, Outcome: t.Outcome})
+	}
+	out.Reported, out.Unknown = s.Reported, s.Unknown
+	for _, f := range s.Failures {
+		out.Failures = append(out.Failures, wire.Failure(f))
 	}
 	return out
 }

@@ -16,7 +16,9 @@ func TestRecordsKeepWhatTheWireCarries(t *testing.T) {
 	res := &wire.Result{JobID: "0123456789abcdef", Attempt: 3, Status: wire.StatusFailed, Reason: "r", ExitCode: 2,
 		StartedAt: now.Add(-time.Second), FinishedAt: now, OutputBytes: 77, CPUMS: new(int64(1500)),
 		Summary: wire.Summary{Passed: 1, Failed: 1, Errors: 1, Skipped: 1, Failing: []string{"t/B"},
-			Tests: []wire.TestOutcome{{Name: "t/A", Outcome: wire.OutcomePassed}, {Name: "t/B", Outcome: wire.OutcomeFailed}}}}
+			Tests:    []wire.TestOutcome{{Name: "t/A", Outcome: wire.OutcomePassed}, {Name: "t/B", Outcome: wire.OutcomeFailed}},
+			Reported: new(true), Unknown: []string{wire.CountSkipped},
+			Failures: []wire.Failure{{ID: "t/B", Message: "b.go:1: no", DurationMS: new(int64(3))}}}}
 	rec := resultRecord(res)
 	if rec.Attempt != 3 || rec.Status != wire.StatusFailed || rec.Reason != "r" || rec.ExitCode != 2 ||
 		!rec.StartedAt.Equal(res.StartedAt) || !rec.FinishedAt.Equal(now) || rec.OutputBytes != 77 {

@@ -295,9 +295,8 @@ func summary(j *Job, res *store.Result) string {
 	line("Job", fmt.Sprintf("%s attempt %d", j.ID, j.Attempt))
 	line("Runner", j.Runner)
 	if res != nil {
-		s := res.Summary
-		line("Tests", fmt.Sprintf("%d passed, %d failed, %d errors, %d skipped", s.Passed, s.Failed, s.Errors, s.Skipped))
-		for _, t := range s.Failing {
+		line("Tests", testsLine(&res.Summary))
+		for _, t := range failingLines(&res.Summary) {
 			line("Failing", t)
 		}
 		line("Exit code", fmt.Sprint(res.ExitCode))

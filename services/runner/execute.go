@@ -13,6 +13,13 @@ import (
 	"github.com/eventide-ci/eventide/services/testrun"
 )
 
+// fits reports whether res is one the dispatcher accepts and fits in a frame
+// once escaped.
+func fits(res *wire.Result) bool {
+	b, err := json.Marshal(res)
+	return err == nil && len(b) <= wire.MaxFrameSize*3/4 && res.Validate() == nil
+}
+
 // execute checks the commit out, runs its tests and records the result in j.
 func (r *Runner) execute(ctx context.Context, j *job) {
 	started := time.Now()
@@ -34,8 +41,11 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		// Per-test outcomes are a bonus: never let them make the result one the
 		// dispatcher refuses (invalid, or too big for a frame once escaped), which
 		// the runner would send again forever.
-		if b, err := json.Marshal(res); err != nil || len(b) > wire.MaxFrameSize*3/4 || res.Validate() != nil {
+		if !fits(res) {
 			res.Summary.Tests = nil
+		}
+		if !fits(res) { // names or messages that escape to many bytes each
+			res.Summary.Failures = nil
 		}
 		j.finish(res)
 		if removeWorktree != nil {
@@ -111,11 +121,7 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		}
 	}
 	res.ExitCode = out.ExitCode
-	s := testrun.ParseUnittest(j.output())
-	res.Summary = wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}
-	for _, t := range s.Tests {
-		res.Summary.Tests = append(res.Summary.Tests, wire.TestOutcome(t))
-	}
+	res.Summary = testSummary(j.output())
 	switch out.Reason {
 	case testrun.ReasonExited:
 		res.Status = wire.StatusPassed

@@ -153,6 +153,8 @@ func TestMigrateFromEachVersion(t *testing.T) {
 				t.Errorf("result after upgrade = %+v", j.Result)
 			} else if c, p := j.Result.CPUMS, j.Result.PeakMemoryBytes; c == nil || *c != 2345 || p != nil {
 				t.Errorf("usage after upgrade: cpu_ms %v, peak_memory_bytes %v; want 2345 and not measured", c, p)
+			} else if f := j.Result.Summary.Failures; len(f) != 1 || f[0].Message == "" {
+				t.Errorf("failures after upgrade = %+v", f)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)

@@ -21,7 +21,8 @@ var opSQL = map[string]string{
 		ON CONFLICT (job_id, n) DO UPDATE SET runner=excluded.runner, assigned_at=excluded.assigned_at,
 			ended_at=excluded.ended_at, outcome=excluded.outcome, reason=excluded.reason`,
 	"result": `INSERT OR REPLACE INTO results (job_id, attempt, status, reason, exit_code, passed, failed, errors, skipped,
-			failing, started_at, finished_at, output_bytes, cpu_ms, peak_memory_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			failing, started_at, finished_at, output_bytes, cpu_ms, peak_memory_bytes, reported, unknown, failures)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 	"test": `INSERT OR REPLACE INTO test_outcomes (job_id, attempt, pos, name, outcome) VALUES (?,?,?,?,?)`,
 	"log":  `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
 	"trim": `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ?`,
@@ -90,16 +91,21 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 		return s.exec(ctx, "attempt", o.JobID, a.N, a.Runner, nanos(a.Assigned), nanos(a.Ended), a.Outcome, a.Reason)
 	case PutResult:
 		r := &o.Result
-		failing, err := json.Marshal(r.Summary.Failing)
+		failing, err := jsonList(r.Summary.Failing)
 		if err != nil {
 			return err
 		}
-		if r.Summary.Failing == nil {
-			failing = []byte("[]")
+		unknown, err := jsonList(r.Summary.Unknown)
+		if err != nil {
+			return err
+		}
+		failures, err := jsonList(r.Summary.Failures)
+		if err != nil {
+			return err
 		}
 		if err := s.exec(ctx, "result", o.JobID, r.Attempt, string(r.Status), r.Reason, r.ExitCode, r.Summary.Passed,
-			r.Summary.Failed, r.Summary.Errors, r.Summary.Skipped, string(failing), nanos(r.StartedAt),
-			nanos(r.FinishedAt), r.OutputBytes, r.CPUMS, r.PeakMemoryBytes); err != nil {
+			r.Summary.Failed, r.Summary.Errors, r.Summary.Skipped, failing, nanos(r.StartedAt),
+			nanos(r.FinishedAt), r.OutputBytes, r.CPUMS, r.PeakMemoryBytes, r.Summary.Reported, unknown, failures); err != nil {
 			return err
 		}
 		for i, t := range r.Summary.Tests {
@@ -139,4 +145,13 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 		return s.exec(ctx, "position", o.Repo, o.Branch, o.Commit, time.Now().UnixNano())
 	}
 	return fmt.Errorf("unknown change %T", op)
+}
+
+// jsonList is a list column's value: JSON, "[]" for none.
+func jsonList[T any](l []T) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
 }

@@ -18,7 +18,7 @@ import (
 const jobCols = `j.id, j.repo, j.commit_id, j.branch, j.author, j.message, j.state, j.attempt, j.runner, j.reason,
 	j.queued_at, j.started_at, j.finished_at, j.seq, j.retry_base, j.file_written, j.runner_id,
 	r.status, r.reason, r.exit_code, r.passed, r.failed, r.errors, r.skipped, r.failing, r.started_at, r.finished_at, r.output_bytes,
-	r.cpu_ms, r.peak_memory_bytes`
+	r.cpu_ms, r.peak_memory_bytes, r.reported, r.unknown, r.failures`
 
 const jobFrom = ` FROM jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt`
 
@@ -33,11 +33,13 @@ func scanJob(sc scanner) (Job, error) {
 		rExit, rPass, rFailed     sql.NullInt64
 		rErr, rSkip, rStart, rEnd sql.NullInt64
 		rBytes, rCPU, rPeak       sql.NullInt64
+		rReported                 sql.NullBool
+		rUnknown, rFailures       sql.NullString
 	)
 	err := sc.Scan(&j.ID, &j.Repo, &j.Commit, &j.Branch, &j.Author, &j.Message, &state, &j.Attempt, &j.Runner, &j.Reason,
 		&queued, &started, &finished, &j.Seq, &j.RetryBase, &j.FileWritten, &j.RunnerID,
 		&rStatus, &rReason, &rExit, &rPass, &rFailed, &rErr, &rSkip, &rFail, &rStart, &rEnd, &rBytes,
-		&rCPU, &rPeak)
+		&rCPU, &rPeak, &rReported, &rUnknown, &rFailures)
 	if err != nil {
 		return Job{}, err
 	}
@@ -50,6 +52,15 @@ func scanJob(sc scanner) (Job, error) {
 		res.Summary = Summary{Passed: int(rPass.Int64), Failed: int(rFailed.Int64), Errors: int(rErr.Int64), Skipped: int(rSkip.Int64)}
 		if err := json.Unmarshal([]byte(rFail.String), &res.Summary.Failing); err != nil {
 			return Job{}, fmt.Errorf("job %s: failing tests: %w", j.ID, err)
+		}
+		if rReported.Valid {
+			res.Summary.Reported = new(rReported.Bool)
+		}
+		if err := jsonColumn(rUnknown.String, &res.Summary.Unknown); err != nil {
+			return Job{}, fmt.Errorf("job %s: unknown counts: %w", j.ID, err)
+		}
+		if err := jsonColumn(rFailures.String, &res.Summary.Failures); err != nil {
+			return Job{}, fmt.Errorf("job %s: failures: %w", j.ID, err)
 		}
 		j.Result = res
 	}
@@ -490,4 +501,12 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 		total += len(ops)
 	}
+}
+
+// jsonColumn reads a list column written by jsonList, leaving v nil for none.
+func jsonColumn[T any](col string, v *[]T) error {
+	if col == "" || col == "[]" {
+		return nil
+	}
+	return json.Unmarshal([]byte(col), v)
 }

@@ -117,6 +117,13 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	CREATE UNIQUE INDEX identities_live_name ON identities(name) WHERE revoked_at = 0;
 	ALTER TABLE jobs ADD COLUMN runner_id TEXT NOT NULL DEFAULT '';`,
+
+	// 5: whether the output was recognised (NULL from runners before protocol
+	// 9), the counts it could not know, and each failing test's first message
+	// line and duration (JSON, like failing).
+	`ALTER TABLE results ADD COLUMN reported INTEGER;
+	ALTER TABLE results ADD COLUMN unknown TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE results ADD COLUMN failures TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // SchemaVersion is the schema this build writes.

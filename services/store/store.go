@@ -118,6 +118,20 @@ type Summary struct {
 	Passed, Failed, Errors, Skipped int
 	Failing                         []string
 	Tests                           []TestResult // in the order reported
+	// Reported is false when the runner recognised no test output, nil from
+	// runners before protocol 9. Unknown names the counts the output could not
+	// know (wire's Count constants). Failures give failing tests their message.
+	Reported *bool
+	Unknown  []string
+	Failures []Failure
+}
+
+// Failure is a failing test's first message line and duration in
+// milliseconds, nil when not reported.
+type Failure struct {
+	ID         string `json:"id"`
+	Message    string `json:"message,omitempty"`
+	DurationMS *int64 `json:"duration_ms,omitempty"`
 }
 
 // TestResult is how one test ended in an attempt.

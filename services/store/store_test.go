@@ -121,7 +121,9 @@ func sampleResult(id string, attempt int, fin time.Time) Result {
 				{Name: "zeta/TestB", Outcome: wire.OutcomeFailed},
 				{Name: "alpha/TestA", Outcome: wire.OutcomePassed},
 				{Name: "mid/TestC", Outcome: wire.OutcomeSkipped},
-			}},
+			},
+			Reported: new(true), Unknown: []string{wire.CountErrors},
+			Failures: []Failure{{ID: "zeta/TestB", Message: "b_test.go:9: got 1, want 2", DurationMS: new(int64(12))}}},
 		StartedAt: fin.Add(-30 * time.Second), FinishedAt: fin,
 		CPUMS: new(int64(2345)), // peak memory not measured
 	}
@@ -424,6 +426,18 @@ func TestPutResult(t *testing.T) {
 	got := getJob(t, s, "k")
 	if got.Result == nil || got.Result.Summary.Passed != 7 || len(got.Result.Summary.Failing) != 0 || len(got.Result.Summary.Tests) != 0 {
 		t.Errorf("k's result = %+v", got.Result)
+	}
+	if sum := got.Result.Summary; sum.Reported != nil || sum.Unknown != nil || sum.Failures != nil {
+		t.Errorf("a result of a runner before protocol 9 reads back as %+v, want reported, unknown and failures unset", sum)
+	}
+
+	// A result whose output was not recognised keeps saying so.
+	n := testJob("n", wire.StatusPassed, 3)
+	n.Attempt, n.FinishedAt = 1, fin
+	resN := Result{Attempt: 1, Status: wire.StatusPassed, Summary: Summary{Reported: new(false)}, StartedAt: base, FinishedAt: fin}
+	applyOK(t, s, PutJob{Job: n}, PutAttempt{JobID: "n", Attempt: Attempt{N: 1, Runner: "r"}}, PutResult{JobID: "n", Result: resN})
+	if got := getJob(t, s, "n"); got.Result == nil || got.Result.Summary.Reported == nil || *got.Result.Summary.Reported {
+		t.Errorf("n's result = %+v, want reported false", got.Result)
 	}
 
 	// Only the current attempt's result is the job's: once retried, it has none.
