@@ -173,7 +173,7 @@ func TestMeasureBigLog(t *testing.T) {
 	tail := checkBigLog(t, run, 32<<20)
 	t.Logf("%d bytes printed in %v; peak RSS (VmHWM): dispatcher %.1f MiB, runner %.1f MiB; while running, job.log's end moved %d times, the live output %d times; tail kept %d bytes",
 		run.printed, run.took.Round(time.Millisecond), run.dispatcherHWM, run.runnerHWM, len(run.ends), len(run.live), tail)
-	if !raceBuild() && (run.dispatcherHWM >= 64 || run.runnerHWM >= 64) {
+	if !raceBuild(t) && (run.dispatcherHWM >= 64 || run.runnerHWM >= 64) {
 		t.Errorf("peak RSS dispatcher %.1f MiB, runner %.1f MiB: want each under 64 MiB", run.dispatcherHWM, run.runnerHWM)
 	}
 }

@@ -27,8 +27,34 @@ import (
 	"github.com/eventide-ci/eventide/internal/testkit"
 )
 
-// binary is the eventide binary built (with -race) by TestMain.
-var binary string
+// binary is the eventide binary as shipped, and raceBinary the same built with
+// the race detector, both built by TestMain. The tests in raceTests run
+// raceBinary; the others binary. The race detector costs 2-10 times the CPU and
+// several times the memory of every process, and the end-to-end tests start
+// hundreds of them: with it everywhere the suite needed nearly 4 minutes on an
+// idle 2-core machine. Data races in the product are the business of the package
+// tests, which all run under -race (the dispatcher's over real TCP with runners
+// and consoles); here the race build keeps the runs with the most concurrency in
+// the most processes: fault injection (SIGKILLs of runners and dispatchers
+// while 100 jobs run) and the connection flood. EVENTIDE_E2E_RACE=0 builds
+// only the shipped binary (for measurements), =1 runs every test on the race
+// build.
+var binary, raceBinary string
+
+// raceTests are the top-level tests that run raceBinary.
+var raceTests = []string{"TestFaultInjection", "TestFaultSoak", "TestFloodAdmission"}
+
+// binaryFor is the binary t's processes run.
+func binaryFor(t testing.TB) string {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	if slices.Contains(raceTests, top) {
+		return raceBinary
+	}
+	return binary
+}
+
+// raceBuild reports whether t's processes run the race-detector build.
+func raceBuild(t testing.TB) bool { return binaryFor(t) == raceBinary && raceBinary != binary }
 
 // Most tests here call t.Parallel: each has its own temporary directories,
 // ports, data dirs and tmux socket, and most of their time is spent waiting for
@@ -47,16 +73,33 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "eventide")
-	args := []string{"build", "-race", "-o", binary, "github.com/eventide-ci/eventide"}
-	if os.Getenv("EVENTIDE_E2E_RACE") == "0" {
-		args = slices.Delete(args, 1, 2) // for measurements: the race detector slows everything
+	binary, raceBinary = filepath.Join(dir, "eventide"), filepath.Join(dir, "eventide-race")
+	builds := map[string][]string{binary: nil, raceBinary: {"-race"}}
+	switch os.Getenv("EVENTIDE_E2E_RACE") {
+	case "0":
+		raceBinary = binary
+		delete(builds, filepath.Join(dir, "eventide-race"))
+	case "1":
+		binary = raceBinary
+		delete(builds, filepath.Join(dir, "eventide"))
 	}
-	build := exec.Command("go", args...)
-	build.Dir = ".." // the module root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building eventide: %v\n%s", err, out)
-		return 1
+	errs := make(chan error, len(builds))
+	for out, flags := range builds {
+		go func() {
+			build := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, "github.com/eventide-ci/eventide")...)
+			build.Dir = ".." // the module root
+			if b, err := build.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("building %s: %v\n%s", filepath.Base(out), err, b)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range builds {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
 	}
 	return m.Run()
 }
@@ -128,7 +171,7 @@ func childEnv(extra ...string) []string {
 // when the test failed.
 func startProc(t testing.TB, name, dir string, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(binaryFor(t), args...)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -183,7 +226,7 @@ func startProc(t testing.TB, name, dir string, env []string, args ...string) *pr
 		case <-time.After(5 * time.Second):
 		}
 		out := p.output()
-		// The binary is built with -race: a data race in a child is a product bug.
+		// Under the race build a data race in a child is a product bug.
 		if strings.Contains(out, "WARNING: DATA RACE") {
 			t.Errorf("%s reported a data race", name)
 		}
@@ -800,7 +843,7 @@ func runBinary(t testing.TB, timeout time.Duration, args ...string) (string, int
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := exec.CommandContext(ctx, binaryFor(t), args...)
 	cmd.Env = childEnv()
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
