@@ -167,18 +167,8 @@ func (p *nodeSpecParser) flushMessage() {
 
 // info reads the closing "ℹ" lines; "ℹ duration_ms" is the last.
 func (p *nodeSpecParser) info(key, val string) bool {
-	n, _ := strconv.Atoi(val)
 	p.sawInfo = true
-	switch key {
-	case "pass":
-		p.counts.Passed.N = n
-	case "fail":
-		p.counts.Failed.N = n
-	case "cancelled":
-		p.counts.Errors.N = n
-	case "skipped", "todo":
-		p.counts.Skipped.N += n
-	case "duration_ms":
+	if nodeSummary(&p.counts, key, val) {
 		c := p.counts
 		p.b.finish(&c)
 		p.b = nil

@@ -268,18 +268,8 @@ func (p *tapParser) flushComments() {
 
 // nodeCount reads node's closing comments; "# duration_ms" is the last.
 func (p *tapParser) nodeCount(key, val string) bool {
-	n, _ := strconv.Atoi(val)
 	p.sawNode = true
-	switch key {
-	case "pass":
-		p.node.Passed.N = n
-	case "fail":
-		p.node.Failed.N = n
-	case "cancelled":
-		p.node.Errors.N = n
-	case "skipped", "todo":
-		p.node.Skipped.N += n
-	case "duration_ms":
+	if nodeSummary(&p.node, key, val) {
 		p.confirmed = true
 		p.close()
 	}
