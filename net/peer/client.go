@@ -92,7 +92,7 @@ func Handshake(ctx context.Context, nc net.Conn, hello *wire.Hello, opts Options
 // transport does not match: the dispatcher requires TLS, speaks none, or its
 // certificate is not the pinned one (or not trusted by the CA).
 func Fatal(err error) bool {
-	if fatalTLS(err) {
+	if FatalTLS(err) {
 		return true
 	}
 	var we *wire.Error
@@ -100,7 +100,7 @@ func Fatal(err error) bool {
 		return false
 	}
 	switch we.Code {
-	case wire.CodeUnauthorized, wire.CodeVersionUnsupported, wire.CodeInvalidParams, wire.CodeNameTaken, wire.CodeRevoked, wire.CodeTLSRequired:
+	case wire.CodeUnauthorized, wire.CodeVersionUnsupported, wire.CodeInvalidParams, wire.CodeNameTaken, wire.CodeRevoked:
 		return true
 	}
 	return false

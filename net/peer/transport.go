@@ -65,13 +65,15 @@ func handshakeError(addr string, err error) error {
 	return fmt.Errorf("tls handshake with %s: %w", addr, err)
 }
 
-// fatalTLS reports whether err is a TLS failure that retrying will not mend: the
-// dispatcher's certificate is not the pinned one or not trusted, or it speaks no
-// TLS.
-func fatalTLS(err error) bool {
+// FatalTLS reports whether err says the client's transport does not fit the
+// dispatcher's, which retrying will not mend: its certificate is not the pinned
+// one or not trusted, it speaks no TLS, or it requires TLS.
+func FatalTLS(err error) bool {
 	var mismatch *tlsconf.MismatchError
 	var unverified *tls.CertificateVerificationError
-	return errors.As(err, &mismatch) || errors.As(err, &unverified) || errors.Is(err, ErrNotTLS)
+	var we *wire.Error
+	return errors.As(err, &mismatch) || errors.As(err, &unverified) || errors.Is(err, ErrNotTLS) ||
+		errors.As(err, &we) && we.Code == wire.CodeTLSRequired
 }
 
 // sniff reads the first byte of a new connection, within the handshake deadline

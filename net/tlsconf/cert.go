@@ -22,8 +22,8 @@ import (
 // not look at its dates; the 10 years are for tools that do.
 const Validity = 10 * 365 * 24 * time.Hour
 
-// Paths of the generated certificate and key, under the data dir.
-func paths(dir string) (cert, key string) {
+// Files are the paths of the generated certificate and key in the data dir.
+func Files(dir string) (cert, key string) {
 	return filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem")
 }
 
@@ -35,7 +35,7 @@ func paths(dir string) (cert, key string) {
 // The caller must hold dir against other processes (the dispatcher's data-dir
 // lock): two that create at once would each log their own fingerprint.
 func LoadOrCreate(dir string) (tls.Certificate, error) {
-	certFile, keyFile := paths(dir)
+	certFile, keyFile := Files(dir)
 	_, err := os.Stat(certFile)
 	switch {
 	case err == nil:
