@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/eventide-ci/eventide/net/tlsconf"
@@ -152,6 +153,16 @@ func (s *Server) handshakeTimeout() time.Duration {
 type prefixConn struct {
 	net.Conn
 	first []byte
+}
+
+// SyscallConn is the socket's, for waiting: by the time anyone asks, the TLS
+// handshake has read the byte kept here.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
