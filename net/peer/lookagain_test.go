@@ -55,7 +55,7 @@ func TestDeadlinePassedWithRecordWaiting(t *testing.T) {
 	}
 	raw, nc := tcpPair(t)
 	pin, _ := tlsconf.Client(tlsconf.CertFingerprint(cert), "", "")
-	client, server := tls.Client(raw, pin), tls.Server(&prefixConn{Conn: nc}, tlsconf.Server(cert))
+	client, server := tls.Client(raw, pin), tls.Server(&socket{Conn: nc}, tlsconf.Server(cert))
 	handshook := make(chan error, 1)
 	go func() { handshook <- client.Handshake() }()
 	if err := server.Handshake(); err != nil {
