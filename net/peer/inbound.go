@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -18,6 +19,9 @@ import (
 type inbound struct {
 	nc net.Conn
 	r  *wire.Reader
+	// first holds what was read to choose the transport (Server.sniff), read
+	// again before the socket.
+	first []byte
 	// silence is how long one read may wait for bytes; 0 during the handshake,
 	// whose deadline its caller sets.
 	silence time.Duration
@@ -52,6 +56,11 @@ func (in *inbound) heardSince(t time.Time) bool {
 
 // Read reads from the socket; see inbound.
 func (in *inbound) Read(p []byte) (int, error) {
+	if len(in.first) > 0 {
+		n := copy(p, in.first)
+		in.first = in.first[n:]
+		return n, nil
+	}
 	if in.silence == 0 {
 		n, err := in.nc.Read(p)
 		if n > 0 {
@@ -67,7 +76,17 @@ func (in *inbound) Read(p []byte) (int, error) {
 		// A deadline that passed while this goroutine was not running (a busy
 		// machine) fails the read without looking at the socket, even when bytes
 		// wait there: look once more, without waiting, before calling it silence.
-		n, err = lookAgain(in.nc, p, err)
+		if tc, ok := in.nc.(*tls.Conn); ok {
+			// Over TLS the bytes are a record, or the start of one, to be read
+			// whole through the session: when some wait, the peer spoke, so
+			// read again, giving the rest of the record time to come.
+			if waiting(tc.NetConn()) {
+				in.nc.SetReadDeadline(time.Now().Add(max(in.silence, time.Second)))
+				n, err = in.nc.Read(p)
+			}
+		} else {
+			n, err = lookAgain(in.nc, p, err)
+		}
 	}
 	if n > 0 {
 		in.last.Store(time.Now().UnixNano())
