@@ -236,7 +236,7 @@ func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status st
 	rec := resultRecord(res)
 	j.Reason, j.FinishedAt, j.Result = res.Reason, now, &rec
 	j.endAttempt(now, status, res.Reason)
-	d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Result: rec})
+	d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Repo: j.Repo, Commit: j.Commit, Result: rec, Tests: summaryTests(&res.Summary)})
 	delete(r.jobs, j.ID)
 	d.deactivateLocked(j)
 	d.finishedLocked(j)
