@@ -40,9 +40,9 @@ func (d *Dispatcher) testChunk(r *runner, c *wire.TestChunk) error {
 	if _, ok := tc.chunks[c.Seq]; ok {
 		return nil // sent again after a reconnect
 	}
-	if tc.records+len(c.Tests) > wire.MaxTestRecords {
+	if tc.records+len(c.Tests) > d.maxTestRecords {
 		return wire.Errorf(wire.CodeInvalidParams, "%s: job %s attempt %d: more than %d test records",
-			wire.MethodJobTests, c.JobID, c.Attempt, wire.MaxTestRecords)
+			wire.MethodJobTests, c.JobID, c.Attempt, d.maxTestRecords)
 	}
 	recs := make([]store.TestRecord, len(c.Tests))
 	for i, t := range c.Tests {
