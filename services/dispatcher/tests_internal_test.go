@@ -77,6 +77,13 @@ func TestTestChunksBoundedAndDropped(t *testing.T) {
 	if n := held(); n != limit {
 		t.Fatalf("holding %d records, want %d", n, limit)
 	}
+	// A chunk sent again is dropped: not counted twice.
+	if err := chunk(0); err != nil {
+		t.Fatalf("chunk 0 again: %v", err)
+	}
+	if n := held(); n != limit {
+		t.Fatalf("after a repeat holding %d records, want %d", n, limit)
+	}
 	// One more is a protocol violation: refused, and the connection closed
 	// (§6), which loses the attempt.
 	var we *wire.Error
