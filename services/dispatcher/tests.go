@@ -87,6 +87,9 @@ func resultTestsLocked(j *job, res *wire.Result) ([]store.TestRecord, error) {
 // flaky tests, and other jobs of the commit that passed and are flaky now.
 // Each changed job gets a new Result: copies of the job share the old one.
 func (d *Dispatcher) flakyFound(j *job, rec *store.Result, found *store.Flakiness) {
+	if !found.Flaky && len(found.Tests) == 0 && len(found.Jobs) == 0 {
+		return // the common case: nothing flipped, and no event to send
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if j.Result == rec {
