@@ -71,6 +71,17 @@ type JobInfo struct {
 	// slots busy", "no runner connected").
 	Waiting  string        `json:"waiting,omitempty"`
 	Attempts []AttemptInfo `json:"attempts,omitempty"` // job.get only
+	// Flaky (since VersionTestRecords): the job passed after an attempt of
+	// the same commit failed (a retry_failed re-run, a retry, another job of
+	// the commit). The state stays passed; it is shown "passed · flaky".
+	Flaky bool `json:"flaky,omitempty"`
+	// FlakyTests are the ids of the job's tests that failed in one attempt
+	// and passed in another of the same commit, at most MaxFlakyTests.
+	FlakyTests []string `json:"flaky_tests,omitempty"`
+	// TestsTotal is how many per-test records the current attempt has stored.
+	TestsTotal int `json:"tests_total,omitempty"`
+	// Tests is the page of per-test records job.get asked for (job.get only).
+	Tests *TestPage `json:"tests,omitempty"`
 }
 
 // AttemptInfo is one assignment of a job to a runner.
@@ -85,6 +96,10 @@ type AttemptInfo struct {
 	Reason  string `json:"reason,omitempty"`
 	// LogBytes is how much of the attempt's output is stored.
 	LogBytes int64 `json:"log_bytes"`
+	// Rerun (since VersionTestRecords): the attempt re-runs a failed one
+	// because of the commit's retry_failed; it does not count against the
+	// dispatcher's attempt limit.
+	Rerun bool `json:"rerun,omitempty"`
 }
 
 // RunnerInfo is a runner as the console sees it.

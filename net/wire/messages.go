@@ -297,6 +297,15 @@ type Result struct {
 	// absent is "not measured", never 0.
 	CPUMS           *int64 `json:"cpu_ms,omitempty"`
 	PeakMemoryBytes *int64 `json:"peak_memory_bytes,omitempty"`
+	// TestChunks (since VersionTestRecords) is how many job.tests chunks the
+	// runner sent for this attempt: the dispatcher records the result only
+	// when it holds all of them, else it refuses with CodeInternal ("have N of
+	// M test chunks") and the runner sends them again, then the result.
+	TestChunks int `json:"test_chunks,omitempty"`
+	// RetryFailed (since VersionTestRecords) is the commit's .eventide.yml
+	// retry_failed: a failed attempt is run again up to this many times, each
+	// a new attempt that does not count against the dispatcher's attempt limit.
+	RetryFailed int `json:"retry_failed,omitempty"`
 }
 
 // Limits on a result's usage figures: far beyond any real job (31 years of CPU,
@@ -330,6 +339,12 @@ func (r *Result) Validate() error {
 	}
 	if err := checkMeasure("peak_memory_bytes", r.PeakMemoryBytes, MaxPeakMemoryBytes); err != nil {
 		return err
+	}
+	if r.TestChunks < 0 || r.TestChunks > MaxTestChunks {
+		return fmt.Errorf("test_chunks %d: want 0-%d", r.TestChunks, MaxTestChunks)
+	}
+	if r.RetryFailed < 0 || r.RetryFailed > MaxRetryFailed {
+		return fmt.Errorf("retry_failed %d: want 0-%d", r.RetryFailed, MaxRetryFailed)
 	}
 	return r.Summary.Validate()
 }
