@@ -34,7 +34,7 @@ func setupReportJob(t *testing.T) (repo string, job wire.Assign) {
 	}
 	b.WriteString("</testsuite></testsuites>\n")
 	repo, commit := newGitRepo(t, map[string]string{
-		".eventide.yml": "command: echo the tests ran\nreports: ['out/**/*.xml']\nretry_failed: 2\n",
+		".eventide.yml":   "command: echo the tests ran\nreports: ['out/**/*.xml']\nretry_failed: 2\n",
 		"out/a/junit.xml": b.String(),
 	})
 	job = wire.Assign{JobID: testJobID, Attempt: 1, Repo: repo, Commit: commit, Branch: "main"}
