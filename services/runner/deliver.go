@@ -51,7 +51,10 @@ func (r *Runner) deliver(j *job) {
 		switch {
 		case err == nil && res == nil:
 		case err == nil:
-			r.log.Info("result delivered", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status)
+			took, stored := j.delivered()
+			r.log.Info("result delivered", "job", j.a.JobID, "attempt", j.a.Attempt, "status", res.Status,
+				"test_chunks", res.TestChunks, "since_finished", took.Round(time.Millisecond),
+				"after_test_chunks", stored.Round(time.Millisecond))
 			r.forget(j)
 			return
 		case errors.As(err, &we) && (we.Code == wire.CodeStaleAttempt || we.Code == wire.CodeUnknownJob):

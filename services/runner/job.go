@@ -49,9 +49,12 @@ type job struct {
 	tests      []wire.TestChunk
 	testsConn  *peer.Conn
 	testsAcked int
-	dropped    bool
-	kick       chan struct{} // wakes the deliverer
-	finished   chan struct{}
+	// finishedAt and testsAckedAt (the last test chunk's acknowledgement)
+	// time the delivery, for the log.
+	finishedAt, testsAckedAt time.Time
+	dropped                  bool
+	kick                     chan struct{} // wakes the deliverer
+	finished                 chan struct{}
 }
 
 func newJob(a wire.Assign, cancel context.CancelCauseFunc) *job {
@@ -177,6 +180,7 @@ func (j *job) finish(res *wire.Result) { j.finishWith(res, nil) }
 func (j *job) finishWith(res *wire.Result, tests []wire.TestChunk) {
 	j.mu.Lock()
 	j.tests = tests
+	j.finishedAt = time.Now()
 	if j.timer != nil {
 		j.timer.Stop()
 		j.timer = nil
@@ -239,8 +243,22 @@ func (j *job) testAcked(conn *peer.Conn, seq int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.testsConn == conn && seq == j.testsAcked {
-		j.testsAcked++
+		if j.testsAcked++; j.testsAcked == len(j.tests) {
+			j.testsAckedAt = time.Now()
+		}
 	}
+}
+
+// delivered returns the log's figures on a delivered result: how long it
+// took from the job's end, and from the last test chunk's acknowledgement
+// (the dispatcher storing the result and the records: 0 without records).
+func (j *job) delivered() (sinceFinished, sinceTests time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.testsAckedAt.IsZero() && len(j.tests) > 0 {
+		sinceTests = time.Since(j.testsAckedAt)
+	}
+	return time.Since(j.finishedAt), sinceTests
 }
 
 // resendTests has every test chunk sent again: the dispatcher said it lacks
