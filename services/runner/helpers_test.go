@@ -212,8 +212,8 @@ func (s *fakeSession) Handle(_ context.Context, method string, params json.RawMe
 			return nil, err
 		}
 	case wire.MethodJobTests:
-		if s.fd.version < wire.VersionTestRecords {
-			return nil, wire.Errorf(wire.CodeMethodNotFound, "protocol %d has no %q", s.fd.version, method)
+		if v := s.fd.version; v != 0 && v < wire.VersionTestRecords {
+			return nil, wire.Errorf(wire.CodeMethodNotFound, "protocol %d has no %q", v, method)
 		}
 		if err := wire.Decode(method, params, &f.tests); err != nil {
 			return nil, err
