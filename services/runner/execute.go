@@ -27,7 +27,7 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	started := time.Now()
 	var checkout, tests time.Duration // phases, logged so slow ones are visible
 	res := &wire.Result{JobID: j.a.JobID, Attempt: j.a.Attempt, ExitCode: -1, StartedAt: started}
-	var removeWorktree func() // after the result is on its way: nobody waits for it
+	var removeWorktree func()    // after the result is on its way: nobody waits for it
 	var records []wire.TestChunk // the attempt's per-test records, packed
 	defer func() {
 		res.Reason = wire.Clip(res.Reason, wire.MaxReasonLen)
