@@ -41,7 +41,8 @@ func jobTests(t *testing.T, addr, jobID string, limit int) wire.JobInfo {
 // --junitxml report and a real go test -json file, each copied into place by
 // the job's command, give the result file's counts and Failing lines, and
 // job.get their per-test records. The command's output has no test report at
-// all.
+// all. A symlink the command leaves pointing out of the worktree is refused,
+// and the job's output says so.
 func TestReportFiles(t *testing.T) {
 	t.Parallel()
 	repo, _ := newRepo(t, 0)
@@ -50,7 +51,8 @@ func TestReportFiles(t *testing.T) {
 	startRunner(t, d.addr, t.TempDir(), "report-files-runner", nil)
 
 	junitCommit := repo.commit("junit report", map[string]string{
-		".eventide.yml": "command: mkdir -p build/test-results && cp fixtures/pytest.xml build/test-results/ && echo tests ran && exit 1\n" +
+		".eventide.yml": "command: mkdir -p build/test-results && cp fixtures/pytest.xml build/test-results/ && " +
+			"ln -s /etc/hostname build/test-results/escape.xml && echo tests ran && exit 1\n" +
 			"reports: ['build/test-results/*.xml']\n",
 		"fixtures/pytest.xml": testdata(t, "pytest-junit.xml"),
 	})
@@ -71,6 +73,9 @@ func TestReportFiles(t *testing.T) {
 	if r.get("Status") != "failed" || r.get("Tests") != "4 passed, 3 failed, 1 errors, 2 skipped" ||
 		len(r.fields["Failing"]) != len(failing) {
 		t.Errorf("junit: Status %q, Tests %q, Failing %q\n%s", r.get("Status"), r.get("Tests"), r.fields["Failing"], r.raw)
+	}
+	if want := "eventide: reports: build/test-results/escape.xml: refused: a symlink leads it outside the worktree; not followed\n"; !strings.Contains(r.output, want) {
+		t.Errorf("junit: the output does not say %q\n%s", want, r.raw)
 	}
 	for i, f := range r.fields["Failing"] {
 		if i < len(failing) && !strings.HasPrefix(f, failing[i]) {
