@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventide-ci/eventide/net/wire"
+	"github.com/eventide-ci/eventide/services/testreport"
 	"github.com/eventide-ci/eventide/services/testrun"
 )
 
@@ -25,7 +27,8 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 	started := time.Now()
 	var checkout, tests time.Duration // phases, logged so slow ones are visible
 	res := &wire.Result{JobID: j.a.JobID, Attempt: j.a.Attempt, ExitCode: -1, StartedAt: started}
-	var removeWorktree func() // after the result is on its way: nobody waits for it
+	var removeWorktree func()    // after the result is on its way: nobody waits for it
+	var records []wire.TestChunk // the attempt's per-test records, packed
 	defer func() {
 		res.Reason = wire.Clip(res.Reason, wire.MaxReasonLen)
 		if len(res.Summary.Failing) > wire.MaxFailing {
@@ -47,7 +50,7 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		if !fits(res) { // names or messages that escape to many bytes each
 			res.Summary.Failures = nil
 		}
-		j.finish(res)
+		j.finishWith(res, records)
 		if removeWorktree != nil {
 			removeWorktree()
 		}
@@ -121,7 +124,22 @@ func (r *Runner) execute(ctx context.Context, j *job) {
 		}
 	}
 	res.ExitCode = out.ExitCode
-	res.Summary = testSummary(j.output())
+	res.RetryFailed = spec.RetryFailed
+	parseStarted := time.Now()
+	// A bytes.Reader cannot fail, so neither can Parse.
+	rep, _ := testreport.Parse(bytes.NewReader(j.output()))
+	source := "output"
+	if out.Reason != testrun.ReasonCancelled {
+		// Report files win over what the output says, when any parsed.
+		if files := collectReports(wt, spec.Reports, j); files != nil {
+			rep, source = files, "report files"
+		}
+	}
+	res.Summary = summaryOf(rep)
+	list := testRecords(rep)
+	records = packTests(j.a.JobID, j.a.Attempt, list)
+	r.log.Info("tests read", "job", j.a.JobID, "attempt", j.a.Attempt, "from", source,
+		"records", len(list), "chunks", len(records), "took", time.Since(parseStarted).Round(time.Millisecond))
 	switch out.Reason {
 	case testrun.ReasonExited:
 		res.Status = wire.StatusPassed

@@ -40,17 +40,22 @@ func newGitRepo(t *testing.T, files map[string]string) (dir, commit string) {
 	return r.Dir, r.Commit("tests", files)
 }
 
-// frame is a job.output or job.result request as the fake dispatcher read it.
+// frame is a job.output, job.tests or job.result request as the fake
+// dispatcher read it.
 type frame struct {
 	conn   int // the admitted connection it came on, from 1
 	method string
-	out    wire.Output // for job.output
-	res    wire.Result // for job.result
+	out    wire.Output    // for job.output
+	tests  wire.TestChunk // for job.tests
+	res    wire.Result    // for job.result
 }
 
 func (f frame) String() string {
-	if f.method == wire.MethodJobOutput {
+	switch f.method {
+	case wire.MethodJobOutput:
 		return fmt.Sprintf("conn %d %s seq %d offset %d %q", f.conn, f.method, f.out.Seq, f.out.Offset, f.out.Data)
+	case wire.MethodJobTests:
+		return fmt.Sprintf("conn %d %s seq %d (%d tests)", f.conn, f.method, f.tests.Seq, len(f.tests.Tests))
 	}
 	return fmt.Sprintf("conn %d %s %s output_bytes %d", f.conn, f.method, f.res.Status, f.res.OutputBytes)
 }
@@ -78,6 +83,9 @@ type fakeDispatcher struct {
 	ln     net.Listener
 	served chan error
 
+	// version, when set, is the protocol version the fake's welcome says it
+	// speaks, whatever this build's wire.ProtocolVersion.
+	version int
 	// admit, when set, may refuse a hello; n is how many connections were admitted
 	// before. It is called with mu held.
 	admit func(n int, h *wire.Hello) error
@@ -129,7 +137,10 @@ func startFake(t *testing.T, job wire.Assign, configure func(*fakeDispatcher)) *
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func (fd *fakeDispatcher) admitHello(c *peer.Conn, h *wire.Hello, _ *wire.Welcome) (peer.Session, error) {
+func (fd *fakeDispatcher) admitHello(c *peer.Conn, h *wire.Hello, w *wire.Welcome) (peer.Session, error) {
+	if fd.version != 0 {
+		w.ProtocolVersion = fd.version
+	}
 	if h.Role != wire.RoleRunner {
 		return nil, wire.Errorf(wire.CodeRefused, "the fake dispatcher takes runners only, not a %s", h.Role)
 	}
@@ -198,6 +209,13 @@ func (s *fakeSession) Handle(_ context.Context, method string, params json.RawMe
 		}
 	case wire.MethodJobResult:
 		if err := wire.Decode(method, params, &f.res); err != nil {
+			return nil, err
+		}
+	case wire.MethodJobTests:
+		if v := s.fd.version; v != 0 && v < wire.VersionTestRecords {
+			return nil, wire.Errorf(wire.CodeMethodNotFound, "protocol %d has no %q", v, method)
+		}
+		if err := wire.Decode(method, params, &f.tests); err != nil {
 			return nil, err
 		}
 	case wire.MethodRunnerDrain:

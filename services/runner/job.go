@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -32,18 +33,28 @@ type job struct {
 	a      wire.Assign
 	cancel context.CancelCauseFunc
 
-	mu       sync.Mutex
-	pending  []byte        // output not yet cut into a chunk
-	timer    *time.Timer   // flushes pending after chunkDelay
-	chunks   []wire.Output // cut but not yet acknowledged, in order
-	seq      uint64
-	offset   int64 // bytes cut into chunks so far
-	unsent   int64 // bytes in chunks
-	tail     []byte
-	result   *wire.Result
-	dropped  bool
-	kick     chan struct{} // wakes the deliverer
-	finished chan struct{}
+	mu      sync.Mutex
+	pending []byte        // output not yet cut into a chunk
+	timer   *time.Timer   // flushes pending after chunkDelay
+	chunks  []wire.Output // cut but not yet acknowledged, in order
+	seq     uint64
+	offset  int64 // bytes cut into chunks so far
+	unsent  int64 // bytes in chunks
+	tail    []byte
+	result  *wire.Result
+	// tests are the finished attempt's per-test records, kept until the
+	// result is acknowledged. Each connection gets them all from chunk 0
+	// (the dispatcher drops repeats by seq); testsAcked counts those
+	// testsConn acknowledged.
+	tests      []wire.TestChunk
+	testsConn  *peer.Conn
+	testsAcked int
+	// finishedAt and testsAckedAt (the last test chunk's acknowledgement)
+	// time the delivery, for the log.
+	finishedAt, testsAckedAt time.Time
+	dropped                  bool
+	kick                     chan struct{} // wakes the deliverer
+	finished                 chan struct{}
 }
 
 func newJob(a wire.Assign, cancel context.CancelCauseFunc) *job {
@@ -163,8 +174,13 @@ func completeUTF8(b []byte) int {
 }
 
 // finish records the result after the last output has been cut.
-func (j *job) finish(res *wire.Result) {
+func (j *job) finish(res *wire.Result) { j.finishWith(res, nil) }
+
+// finishWith records the result and the attempt's per-test records.
+func (j *job) finishWith(res *wire.Result, tests []wire.TestChunk) {
 	j.mu.Lock()
+	j.tests = tests
+	j.finishedAt = time.Now()
 	if j.timer != nil {
 		j.timer.Stop()
 		j.timer = nil
@@ -192,6 +208,65 @@ func (j *job) outbox(max int) (chunks []wire.Output, res *wire.Result, dropped b
 		res = j.result
 	}
 	return chunks, res, false
+}
+
+// resultOutbox is what goes with or before the result (from outbox) on conn,
+// a dispatcher speaking version: the next test chunks it has not
+// acknowledged, at most max, and the result as that version has it, only
+// once no other test chunk waits behind those. Before VersionTestRecords the
+// result has no test_chunks or retry_failed and carries summary.tests;
+// since, the records go in chunks instead.
+func (j *job) resultOutbox(res *wire.Result, conn *peer.Conn, version, max int) ([]wire.TestChunk, *wire.Result) {
+	r := *res
+	if version < wire.VersionTestRecords {
+		r.TestChunks, r.RetryFailed = 0, 0
+		return nil, &r
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.testsConn != conn {
+		j.testsConn, j.testsAcked = conn, 0
+	}
+	rest := j.tests[j.testsAcked:]
+	n := min(len(rest), max)
+	tests := rest[:n:n]
+	if n < len(rest) {
+		return tests, nil
+	}
+	r.Summary.Tests = nil
+	r.TestChunks = len(j.tests)
+	return tests, &r
+}
+
+// testAcked marks test chunk seq acknowledged on conn.
+func (j *job) testAcked(conn *peer.Conn, seq int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.testsConn == conn && seq == j.testsAcked {
+		if j.testsAcked++; j.testsAcked == len(j.tests) {
+			j.testsAckedAt = time.Now()
+		}
+	}
+}
+
+// delivered returns the log's figures on a delivered result: how long it
+// took from the job's end, and from the last test chunk's acknowledgement
+// (the dispatcher storing the result and the records: 0 without records).
+func (j *job) delivered() (sinceFinished, sinceTests time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.testsAckedAt.IsZero() && len(j.tests) > 0 {
+		sinceTests = time.Since(j.testsAckedAt)
+	}
+	return time.Since(j.finishedAt), sinceTests
+}
+
+// resendTests has every test chunk sent again: the dispatcher said it lacks
+// some (it lost them with a restart, or dropped them as stale).
+func (j *job) resendTests() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.testsAcked = 0
 }
 
 func (j *job) acked(seq uint64) {

@@ -63,6 +63,7 @@ type Runner struct {
 	mu       sync.Mutex
 	jobs     map[string]*job
 	conn     *peer.Conn
+	version  int           // the protocol version conn speaks
 	changed  chan struct{} // closed and replaced whenever conn changes
 	draining bool
 	drained  chan struct{} // closed when draining and no job is left
@@ -233,7 +234,7 @@ func (r *Runner) connected(ctx context.Context, c *peer.Conn, w *wire.Welcome) e
 			r.dropLocked(j)
 		}
 	}
-	r.setConnLocked(c)
+	r.setConnLocked(c, w.ProtocolVersion)
 	if r.draining {
 		go c.Notify(ctx, wire.MethodRunnerDrain, struct{}{})
 	}
@@ -241,23 +242,24 @@ func (r *Runner) connected(ctx context.Context, c *peer.Conn, w *wire.Welcome) e
 	err := c.Serve(ctx, peer.HandlerFunc(r.handle))
 	r.mu.Lock()
 	if r.conn == c {
-		r.setConnLocked(nil)
+		r.setConnLocked(nil, 0)
 	}
 	r.mu.Unlock()
 	return err
 }
 
-func (r *Runner) setConnLocked(c *peer.Conn) {
-	r.conn = c
+func (r *Runner) setConnLocked(c *peer.Conn, version int) {
+	r.conn, r.version = c, version
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
 
-// current returns the live connection (or nil) and a channel closed when it changes.
-func (r *Runner) current() (*peer.Conn, <-chan struct{}) {
+// current returns the live connection (or nil), the protocol version it
+// speaks, and a channel closed when it changes.
+func (r *Runner) current() (*peer.Conn, int, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.conn, r.changed
+	return r.conn, r.version, r.changed
 }
 
 func (r *Runner) handle(ctx context.Context, method string, params json.RawMessage) (any, error) {

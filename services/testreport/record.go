@@ -187,3 +187,15 @@ func (r *Report) Failing() []Record {
 	}
 	return out
 }
+
+// Merge is one report of several (the report files of one job): their
+// runs in order, their totals added.
+func Merge(reports ...*Report) *Report {
+	m := &Report{}
+	for _, r := range reports {
+		m.Runs = append(m.Runs, r.Runs...)
+		m.Totals = m.Totals.add(r.Totals)
+		m.DroppedRuns += r.DroppedRuns
+	}
+	return m
+}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -29,6 +30,13 @@ const (
 	// SourceConfig and SourceDefault are the values of Spec.Source.
 	SourceConfig  = ConfigFile
 	SourceDefault = "default (tests/ folder)"
+
+	// MaxReportGlobs bounds the reports: list, and MaxGlobLen each glob.
+	MaxReportGlobs = 32
+	MaxGlobLen     = 512
+	// MaxRetryFailed is the most re-runs retry_failed may ask for (the
+	// wire's limit too).
+	MaxRetryFailed = 5
 )
 
 // Spec is how to test one checkout.
@@ -36,6 +44,14 @@ type Spec struct {
 	Command []string      // argv; a YAML string is run as []string{"/bin/sh", "-c", s}
 	Timeout time.Duration // 0 = use the caller's default
 	Source  string        // ".eventide.yml" or "default (tests/ folder)" for logs
+	// Reports are globs of report files (JUnit XML, go test -json output)
+	// relative to the checkout, matched after the command ends, in
+	// doublestar's syntax: "*" within a path segment, "**" across segments,
+	// "?", "[a-z]" and "{a,b}". They are validated: relative, without ".."
+	// segments.
+	Reports []string
+	// RetryFailed is how many times a failed job is re-run (0-5).
+	RetryFailed int
 }
 
 // defaultCommand returns a fresh slice each time so that callers may modify
@@ -118,8 +134,10 @@ func checkConfigInfo(fi fs.FileInfo) error {
 
 // fileConfig is the schema of .eventide.yml.
 type fileConfig struct {
-	Command commandField `yaml:"command"`
-	Timeout timeoutField `yaml:"timeout"`
+	Command     commandField `yaml:"command"`
+	Timeout     timeoutField `yaml:"timeout"`
+	Reports     reportsField `yaml:"reports"`
+	RetryFailed retryField   `yaml:"retry_failed"`
 }
 
 func parseConfig(data []byte) (Spec, error) {
@@ -148,9 +166,11 @@ func parseConfig(data []byte) (Spec, error) {
 		return Spec{}, fmt.Errorf("%w: no command: %w", ErrBadConfig, ErrEmptyCommand)
 	}
 	return Spec{
-		Command: []string(cfg.Command),
-		Timeout: time.Duration(cfg.Timeout),
-		Source:  SourceConfig,
+		Command:     []string(cfg.Command),
+		Timeout:     time.Duration(cfg.Timeout),
+		Source:      SourceConfig,
+		Reports:     []string(cfg.Reports),
+		RetryFailed: int(cfg.RetryFailed),
 	}, nil
 }
 
@@ -212,6 +232,81 @@ func (t *timeoutField) UnmarshalYAML(n *yaml.Node) error {
 		return typeError(n, fmt.Sprintf("timeout %s is negative", n.Value))
 	}
 	*t = timeoutField(d)
+	return nil
+}
+
+// reportsField accepts a list of globs (or one glob as a string), each
+// relative to the checkout and never leaving it by "..": the runner also
+// refuses, when collecting, any path that a symlink leads outside.
+type reportsField []string
+
+func (g *reportsField) UnmarshalYAML(n *yaml.Node) error {
+	items := []*yaml.Node{n}
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		items = n.Content
+	case n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str":
+		return typeError(n, "reports must be a list of globs like \"build/test-results/*.xml\"")
+	}
+	if len(items) > MaxReportGlobs {
+		return typeError(n, fmt.Sprintf("reports has %d globs, at most %d", len(items), MaxReportGlobs))
+	}
+	globs := make([]string, 0, len(items))
+	for _, item := range items {
+		if item.Kind != yaml.ScalarNode || item.ShortTag() != "!!str" {
+			return typeError(item, "reports list items must be strings (globs)")
+		}
+		if err := checkGlob(item.Value); err != nil {
+			return typeError(item, fmt.Sprintf("reports glob %q: %v", clipGlob(item.Value), err))
+		}
+		globs = append(globs, item.Value)
+	}
+	*g = globs
+	return nil
+}
+
+// checkGlob refuses a glob that is empty, absolute, leaves the checkout by
+// "..", or that doublestar cannot parse.
+func checkGlob(glob string) error {
+	switch {
+	case strings.TrimSpace(glob) == "":
+		return errors.New("empty")
+	case len(glob) > MaxGlobLen:
+		return fmt.Errorf("%d bytes, at most %d", len(glob), MaxGlobLen)
+	case strings.HasPrefix(glob, "/"):
+		return errors.New("absolute: globs are relative to the checkout")
+	case strings.ContainsAny(glob, "\x00\\"):
+		return errors.New("has a NUL or a backslash: use \"/\" between directories")
+	case !doublestar.ValidatePattern(glob):
+		return errors.New("not a valid glob (an unclosed [ or {?)")
+	}
+	for seg := range strings.SplitSeq(glob, "/") {
+		if seg == ".." {
+			return errors.New("has a \"..\" segment: reports must be inside the checkout")
+		}
+	}
+	return nil
+}
+
+func clipGlob(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// retryField accepts a whole number from 0 to MaxRetryFailed.
+type retryField int
+
+func (r *retryField) UnmarshalYAML(n *yaml.Node) error {
+	var v int64
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+		return typeError(n, fmt.Sprintf("retry_failed must be a whole number from 0 to %d", MaxRetryFailed))
+	}
+	if v < 0 || v > MaxRetryFailed {
+		return typeError(n, fmt.Sprintf("retry_failed %s: want 0 to %d", n.Value, MaxRetryFailed))
+	}
+	*r = retryField(v)
 	return nil
 }
 

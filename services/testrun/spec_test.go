@@ -196,3 +196,74 @@ func TestLoadSpecDefaultIsFresh(t *testing.T) {
 		t.Fatalf("default command was shared: %q", b.Command)
 	}
 }
+
+func TestLoadSpecReportsAndRetry(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		config  string
+		reports []string
+		retry   int
+	}{
+		{"none", "command: make\n", nil, 0},
+		{"list", "command: make\nreports:\n  - build/test-results/**/*.xml\n  - report.json\nretry_failed: 2\n",
+			[]string{"build/test-results/**/*.xml", "report.json"}, 2},
+		{"one string", "command: make\nreports: 'out/{junit,other}-?.xml'\n", []string{"out/{junit,other}-?.xml"}, 0},
+		{"flow list and the most retries", "command: make\nreports: [a.xml, '[ab]/*.xml']\nretry_failed: 5\n",
+			[]string{"a.xml", "[ab]/*.xml"}, 5},
+		{"zero retries", "command: make\nretry_failed: 0\n", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			spec, err := LoadSpec(checkout(t, map[string]string{".eventide.yml": tc.config}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(spec.Reports, tc.reports) || spec.RetryFailed != tc.retry {
+				t.Fatalf("reports %q retry_failed %d, want %q and %d", spec.Reports, spec.RetryFailed, tc.reports, tc.retry)
+			}
+		})
+	}
+}
+
+// A bad reports: or retry_failed: value is refused with its line, never
+// ignored or clamped.
+func TestLoadSpecReportsAndRetryErrors(t *testing.T) {
+	t.Parallel()
+	many := "command: make\nreports:\n" + strings.Repeat("  - a.xml\n", MaxReportGlobs+1)
+	for _, tc := range []struct {
+		name   string
+		config string
+		want   []string
+	}{
+		{"absolute", "command: make\nreports:\n  - /etc/passwd\n", []string{"line 3", "/etc/passwd", "absolute"}},
+		{"dot dot", "command: make\nreports: [ok.xml, ../x/*.xml]\n", []string{"line 2", "../x/*.xml", `".."`}},
+		{"dot dot inside", "command: make\nreports:\n  - a/../../b.xml\n", []string{"line 3", `".."`}},
+		{"empty glob", "command: make\nreports:\n  - ''\n", []string{"line 3", "empty"}},
+		{"bad glob", "command: make\nreports:\n  - 'out/[a.xml'\n", []string{"line 3", "not a valid glob"}},
+		{"backslash", "command: make\nreports:\n  - 'out\\*.xml'\n", []string{"line 3", "backslash"}},
+		{"item not a string", "command: make\nreports:\n  - [a]\n", []string{"line 3", "must be strings"}},
+		{"a number", "command: make\nreports: 5\n", []string{"line 2", "list of globs"}},
+		{"a mapping", "command: make\nreports: {a: b}\n", []string{"line 2", "list of globs"}},
+		{"too many", many, []string{"line 3", "at most 32"}},
+		{"retry too many", "command: make\nretry_failed: 6\n", []string{"line 2", "retry_failed 6", "0 to 5"}},
+		{"retry negative", "command: make\nretry_failed: -1\n", []string{"line 2", "retry_failed -1"}},
+		{"retry a string", "command: make\nretry_failed: twice\n", []string{"line 2", "whole number"}},
+		{"retry a float", "command: make\nretry_failed: 1.5\n", []string{"line 2", "whole number"}},
+		{"retry a list", "command: make\n\nretry_failed: [1]\n", []string{"line 3", "whole number"}},
+		{"misspelt", "command: make\nreport: [a.xml]\n", []string{"line 2", "report"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadSpec(checkout(t, map[string]string{".eventide.yml": tc.config}))
+			if !errors.Is(err, ErrBadConfig) {
+				t.Fatalf("err = %v, want ErrBadConfig", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
