@@ -86,7 +86,7 @@ func (d *detailPane) fetchJob() tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
-		info, err := b.Job(ctx, id)
+		info, err := b.Job(ctx, wire.JobGet{JobID: id})
 		return jobMsg{id: id, info: info, err: err}
 	}
 }
@@ -105,7 +105,7 @@ func (d *detailPane) onJob(msg jobMsg) tea.Cmd {
 		// The event stream is the authority on the job's state; the reply only
 		// stands in for a job the console does not hold.
 		if e := d.c.mirror.jobs[d.id]; e != nil {
-			d.job = e.info
+			d.job = withTests(e.info, msg.info)
 		} else {
 			msg.info.Attempts = nil
 			cmd = d.jobChanged(msg.info)
@@ -117,10 +117,27 @@ func (d *detailPane) onJob(msg jobMsg) tea.Cmd {
 	return cmd
 }
 
+// withTests fills in what j lacks of the tests of its attempt (their number,
+// the flaky ones) from from, when from is the same attempt in the same state:
+// job.get replies say it all, while an event may leave it out.
+func withTests(j, from wire.JobInfo) wire.JobInfo {
+	if from.Attempt != j.Attempt || from.State != j.State {
+		return j
+	}
+	if j.TestsTotal == 0 {
+		j.TestsTotal = from.TestsTotal
+	}
+	if len(j.FlakyTests) == 0 {
+		j.FlakyTests = from.FlakyTests
+	}
+	j.Flaky = j.Flaky || from.Flaky
+	return j
+}
+
 // jobChanged follows the open job through its states and attempts.
 func (d *detailPane) jobChanged(j wire.JobInfo) tea.Cmd {
 	old := d.job
-	d.job = j
+	d.job = withTests(j, old)
 	var cmds []tea.Cmd
 	if j.Attempt != old.Attempt || j.State != old.State {
 		// Each change adds to or ends an attempt in the history.
@@ -156,6 +173,10 @@ func (d *detailPane) update(k tea.KeyPressMsg) tea.Cmd {
 		return d.c.retry(d.id)
 	case key.Matches(k, keys.Cancel):
 		d.c.askCancel(d.job)
+	case key.Matches(k, keys.Tests):
+		return d.c.host.openTests(d.job)
+	case key.Matches(k, keys.Flaky):
+		return d.c.host.openFlaky(d.job.Repo)
 	case key.Matches(k, keys.Open):
 	case key.Matches(k, keys.Drain), key.Matches(k, keys.RetryFailed):
 		d.c.host.setStatus("that key works in the lists: esc to go back")
@@ -217,7 +238,7 @@ func (d *detailPane) toggleFollow() {
 
 func (d *detailPane) ShortHelp() []key.Binding {
 	k := &d.c.keys
-	return []key.Binding{k.Help, k.Quit, k.Back, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
+	return []key.Binding{k.Help, k.Quit, k.Back, k.Tests, k.Flaky, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
 }
 
 func (d *detailPane) FullHelp() [][]key.Binding {
@@ -226,6 +247,7 @@ func (d *detailPane) FullHelp() [][]key.Binding {
 		k.moveKeys(),
 		{k.HalfUp, k.HalfDown, k.Left, k.Right, k.Follow},
 		{k.Search, k.NextMatch, k.Retry, k.Cancel, k.Back},
+		{k.Tests, k.Flaky},
 		k.generalKeys(),
 	}
 }
