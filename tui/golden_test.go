@@ -58,14 +58,15 @@ var goldenSizes = []struct {
 }{{"100x30", 100, 30}, {"80x24", 80, 24}}
 
 // openFailed opens the third job of the sample, the failed one with two
-// attempts, and waits for its attempts.
-func openFailed(t *testing.T, tm *teatest.TestModel) {
+// attempts, and waits for its attempts and subs (a wait reads the output it
+// looks at, so that what it saw is not seen again by the next one).
+func openFailed(t *testing.T, tm *teatest.TestModel, subs ...string) {
 	t.Helper()
 	waitScreen(t, tm, "Bump")
 	tm.Send(keyMsg("j"))
 	tm.Send(keyMsg("j"))
 	tm.Send(keyMsg("enter"))
-	waitScreen(t, tm, "#2 runner-2")
+	waitScreen(t, tm, append([]string{"#2 runner-2"}, subs...)...)
 }
 
 func TestGoldenLists(t *testing.T) {
@@ -86,8 +87,7 @@ func TestGoldenDetail(t *testing.T) {
 				"=== RUN   TestDefaults/zero\n    defaults_test.go:40: zero limit accepted\n--- FAIL: TestDefaults/zero (0.00s)\nFAIL\nexit status 1\n"
 			b.final[idFailed] = true
 			tm := startProgram(t, b, sz.w, sz.h)
-			openFailed(t, tm)
-			waitScreen(t, tm, "exit status 1")
+			openFailed(t, tm, "exit status 1")
 			golden.RequireEqual(t, finalScreen(t, tm))
 		})
 	}
@@ -129,8 +129,7 @@ func TestGoldenFlakyJobs(t *testing.T) {
 			b := reportSample()
 			b.logs[idFailed] = "--- FAIL: TestParseLimits (1.50s)\n--- FAIL: TestDefaults/zero (0.01s)\nFAIL\nexit status 1\n"
 			tm := startProgram(t, b, sz.w, sz.h)
-			openFailed(t, tm)
-			waitScreen(t, tm, "exit status 1")
+			openFailed(t, tm, "exit status 1")
 			golden.RequireEqual(t, finalScreen(t, tm))
 		})
 	}
