@@ -44,13 +44,14 @@ type server struct {
 }
 
 type serverOpts struct {
-	token      string
-	dataDir    string // default: a new temporary directory
-	resultsDir string
-	addr       string   // listen here; default 127.0.0.1:0
-	noListen   bool     // in-process clients only
-	allow      []string // --allow-repo patterns
-	maxQueued  int      // --max-queued-per-client
+	token       string
+	dataDir     string // default: a new temporary directory
+	resultsDir  string
+	addr        string   // listen here; default 127.0.0.1:0
+	noListen    bool     // in-process clients only
+	allow       []string // --allow-repo patterns
+	maxQueued   int      // --max-queued-per-client
+	maxAttempts int      // --max-attempts
 }
 
 func startDispatcher(t *testing.T, o serverOpts) *server {
@@ -68,6 +69,7 @@ func startDispatcher(t *testing.T, o serverOpts) *server {
 	d, err := dispatcher.New(dispatcher.Config{
 		AllowRepos:         allow,
 		MaxQueuedPerClient: o.maxQueued,
+		MaxAttempts:        o.maxAttempts,
 		ResultsDir:         o.resultsDir,
 		DataDir:            o.dataDir,
 		// The product's heartbeat: the tests end connections explicitly, and a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventide-ci/eventide/net/auth"
 	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/repoallow"
 	"github.com/eventide-ci/eventide/services/store"
 )
@@ -88,6 +89,9 @@ type Dispatcher struct {
 	subs     map[*subscriber]struct{} // consoles following events
 	outMem   int64                    // bytes of output kept in jobs' out
 	lastID   uint64                   // the last job id given out, as a number
+	// maxTestRecords bounds an attempt's per-test records held in memory
+	// (wire.MaxTestRecords; tests lower it).
+	maxTestRecords int
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -168,8 +172,10 @@ func New(cfg Config) (*Dispatcher, error) {
 		orphans: make(map[string]*job),
 		started: time.Now(),
 		wake:    make(chan struct{}, 1),
-		ctx:     ctx,
-		cancel:  cancel,
+
+		maxTestRecords: wire.MaxTestRecords,
+		ctx:            ctx,
+		cancel:         cancel,
 	}
 	if rw != nil {
 		rw.st, rw.log, rw.ctx = st, cfg.Logger, ctx

@@ -287,11 +287,13 @@ func (d *Dispatcher) info(j *Job, attempts bool) wire.JobInfo {
 		sum := wireSummary(j.Result.Summary)
 		in.Summary, in.ExitCode = &sum, j.Result.ExitCode
 		in.CPUMS, in.PeakMemoryBytes = j.Result.CPUMS, j.Result.PeakMemoryBytes
+		in.TestsTotal, in.Flaky = j.Result.TestsTotal, flaky(j)
 	}
+	in.FlakyTests = j.FlakyTests
 	if attempts {
 		for _, a := range j.Attempts {
 			in.Attempts = append(in.Attempts, wire.AttemptInfo{N: a.N, Runner: a.Runner, Assigned: a.Assigned,
-				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason, LogBytes: a.LogBytes})
+				Ended: a.Ended, Outcome: a.Outcome, Reason: a.Reason, LogBytes: a.LogBytes, Rerun: a.Rerun})
 		}
 	}
 	return in

@@ -30,6 +30,11 @@ type job struct {
 	// (outOK): the result file is then written from it instead of from the store.
 	out   []byte
 	outOK bool
+	// tests are the current attempt's per-test records received so far.
+	tests *testChunks
+	// found is what storing the result will reveal about flaky tests, for
+	// the result file (finishedLocked hands it on).
+	found *store.Flakiness
 }
 
 func (j *job) key() string { return j.Repo + "\x00" + j.Commit }
@@ -74,6 +79,32 @@ func (j *job) infraStreak() int {
 		}
 	}
 	return n
+}
+
+// failedSince counts the attempts since the last retry by a person that
+// ended failed: the re-runs retry_failed has made so far, plus the first.
+func (j *job) failedSince() int {
+	n := 0
+	for _, a := range j.Attempts {
+		if a.N > j.RetryBase && a.Outcome == wire.StatusFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// rerunDue says whether the next attempt re-runs a failed one: the last
+// attempt with a verdict since a person's retry failed (attempts lost on the
+// way do not change that).
+func (j *job) rerunDue() bool {
+	for i := len(j.Attempts) - 1; i >= 0 && j.Attempts[i].N > j.RetryBase; i-- {
+		switch j.Attempts[i].Outcome {
+		case outcomeLost, outcomeRefused, outcomeInfra:
+			continue
+		}
+		return j.Attempts[i].Outcome == wire.StatusFailed
+	}
+	return false
 }
 
 // Outcomes of attempts that were retried.

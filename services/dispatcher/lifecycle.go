@@ -33,6 +33,9 @@ const (
 	evFinish       event = "finish"  // the runner's result for the current attempt
 	evCancel       event = "cancel"
 	evRetry        event = "retry" // a person asked for a new attempt of a finished job
+	// evRerun: the runner's result failed, and the commit's retry_failed asks
+	// for another attempt; the failed one stays in the history.
+	evRerun event = "rerun"
 )
 
 // stateNew is the state of a job before its first event.
@@ -83,6 +86,7 @@ var transitions = func() []transition {
 	add(evCancel, assigned, assigned) // the runner is asked to stop; its result ends the job
 	add(evCancel, running, running)
 	add(evRetry, queued, passed, failed, errored, cancelled)
+	add(evRerun, queued, assigned, running)
 	return ts
 }()
 
@@ -120,12 +124,14 @@ func (d *Dispatcher) leaseLocked(j *job, r *runner) (*store.Ticket, error) {
 	if err := move(j, evLease, wire.StateAssigned); err != nil {
 		return nil, err
 	}
+	rerun := j.rerunDue()
 	j.Attempt++
 	j.Runner, j.RunnerID = r.name, r.identity
 	j.logBytes, j.logStored, j.extents, j.headEnd, j.headDone = 0, 0, nil, 0, false
+	j.Result, j.tests = nil, nil // a re-run's job showed the failed attempt's result while queued
 	d.dropOutputLocked(j)
 	j.outOK = d.results != nil // kept for the result file
-	j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now()})
+	j.Attempts = append(j.Attempts, Attempt{N: j.Attempt, Runner: r.name, Assigned: time.Now(), Rerun: rerun})
 	r.jobs[j.ID] = j
 	return d.saveAttemptLocked(j), nil
 }
@@ -193,6 +199,7 @@ func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) er
 	}
 	now := time.Now()
 	j.endAttempt(now, outcome, reason)
+	j.tests = nil
 	if r := d.runners[j.Runner]; r != nil {
 		delete(r.jobs, j.ID)
 		d.emitRunnerLocked(r)
@@ -223,9 +230,10 @@ func (d *Dispatcher) giveBackLocked(j *job, ev event, outcome, reason string) er
 	return nil
 }
 
-// finishLocked records the result of j's current attempt on runner r; status is
-// the result's, or cancelled for an infrastructure error after a cancel.
-func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status string) error {
+// finishLocked records the result of j's current attempt on runner r, with
+// its per-test records; status is the result's, or cancelled for an
+// infrastructure error after a cancel.
+func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status string, tests []store.TestRecord) error {
 	if err := move(j, evFinish, State(status)); err != nil {
 		return err
 	}
@@ -234,13 +242,51 @@ func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status st
 		j.StartedAt = res.StartedAt
 	}
 	rec := resultRecord(res)
+	rec.TestsTotal = len(tests)
 	j.Reason, j.FinishedAt, j.Result = res.Reason, now, &rec
 	j.endAttempt(now, status, res.Reason)
-	d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Result: rec})
+	j.found = d.putResultLocked(j, &rec, tests)
 	delete(r.jobs, j.ID)
 	d.deactivateLocked(j)
 	d.finishedLocked(j)
 	return nil
+}
+
+// rerunLocked records a failed result of j's current attempt and queues the
+// job again at once, at the front, for a re-run the commit's retry_failed
+// asks for. It does not count against MaxAttempts: a failed attempt ends the
+// streak infraStreak counts. The job shows the failed attempt's result until
+// the re-run is leased, and a repeat of that result is acknowledged.
+func (d *Dispatcher) rerunLocked(j *job, r *runner, res *wire.Result, tests []store.TestRecord) error {
+	if err := move(j, evRerun, wire.StateQueued); err != nil {
+		return err
+	}
+	if j.StartedAt.IsZero() {
+		j.StartedAt = res.StartedAt
+	}
+	rec := resultRecord(res)
+	rec.TestsTotal = len(tests)
+	n := j.failedSince() + 1
+	j.endAttempt(time.Now(), wire.StatusFailed, fmt.Sprintf("failed; re-run %d of %d (retry_failed)", n, res.RetryFailed))
+	j.Result, j.Runner, j.tests = &rec, "", nil
+	d.putResultLocked(j, &rec, tests)
+	delete(r.jobs, j.ID)
+	d.emitRunnerLocked(r)
+	d.dropOutputLocked(j)
+	d.pushFrontLocked(j)
+	d.log.Info("job re-run after a failed attempt", "job", j.ID, "attempt", j.Attempt, "rerun", n, "of", res.RetryFailed)
+	d.kick()
+	return nil
+}
+
+// putResultLocked stores the current attempt's result with its records and
+// has what the store finds out about the commit's flaky tests applied once
+// stored; it returns that finding for the result file.
+func (d *Dispatcher) putResultLocked(j *job, rec *store.Result, tests []store.TestRecord) *store.Flakiness {
+	found := new(store.Flakiness)
+	t := d.saveAttemptLocked(j, store.PutResult{JobID: j.ID, Repo: j.Repo, Commit: j.Commit, Result: *rec, Tests: tests, Found: found})
+	d.afterStored(t, func() { d.flakyFound(j, rec, found) })
+	return found
 }
 
 // cancelLocked ends a queued job at once and returns the ticket to wait for; an
@@ -270,7 +316,7 @@ func (d *Dispatcher) retryLocked(j *job) (*store.Ticket, error) {
 	}
 	j.Reason, j.Result, j.Runner, j.RunnerID = "", nil, "", ""
 	j.FinishedAt, j.StartedAt = time.Time{}, time.Time{}
-	j.RetryBase, j.FileWritten, j.stopping = j.Attempt, false, false
+	j.RetryBase, j.FileWritten, j.stopping, j.tests = j.Attempt, false, false, nil
 	d.active[j.key()] = j
 	d.done.remove(j.ID) // it is finished again later, and listed once
 	d.pushBackLocked(j)
@@ -289,7 +335,8 @@ func (d *Dispatcher) deactivateLocked(j *job) {
 // store has it, and forgets the oldest finished jobs beyond KeepFinished, so that
 // memory stays bounded however long the dispatcher runs (the store keeps them).
 func (d *Dispatcher) finishedLocked(j *job) {
-	f := pendingFile{job: j.copy(), saved: j.saved}
+	f := pendingFile{job: j.copy(), saved: j.saved, found: j.found}
+	j.found = nil
 	// The store would add a note of output lost at the end; such a file is read
 	// from it.
 	if j.outOK && (j.Result == nil || j.Result.Attempt != j.Attempt || j.Result.OutputBytes <= int64(len(j.out))) {

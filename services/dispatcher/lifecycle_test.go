@@ -14,22 +14,22 @@ var (
 	allStates = []State{stateNew, wire.StateQueued, wire.StateAssigned, wire.StateRunning,
 		wire.StatusPassed, wire.StatusFailed, wire.StatusError, wire.StatusCancelled}
 	allEvents = []event{evSubmit, evLease, evStart, evReclaim, evLeaseRefused, evInfra, evRunnerLost,
-		evOrphanLost, evExhausted, evStopped, evFinish, evCancel, evRetry}
+		evOrphanLost, evExhausted, evStopped, evFinish, evCancel, evRetry, evRerun}
 )
 
 // stateTable is the transition table as docs/ARCHITECTURE.md shows it: a row per
 // state, a column per event, the state it leads to, or nothing where the event is
 // refused.
-const stateTable = `| state \ event | submit | lease | start | reclaim | lease refused | infra retry | runner lost | orphan lost | attempts exhausted | stopped | finish | cancel | retry |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| (new) | queued |  |  |  |  |  |  |  |  |  |  |  |  |
-| queued |  | assigned |  |  |  |  |  |  |  |  |  | cancelled |  |
-| assigned |  |  | running | running | queued | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | assigned |  |
-| running |  |  |  | running |  | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | running |  |
-| passed |  |  |  |  |  |  |  |  |  |  |  |  | queued |
-| failed |  |  |  |  |  |  |  |  |  |  |  |  | queued |
-| error |  |  |  |  |  |  |  |  |  |  |  |  | queued |
-| cancelled |  |  |  |  |  |  |  |  |  |  |  |  | queued |
+const stateTable = `| state \ event | submit | lease | start | reclaim | lease refused | infra retry | runner lost | orphan lost | attempts exhausted | stopped | finish | cancel | retry | rerun |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| (new) | queued |  |  |  |  |  |  |  |  |  |  |  |  |  |
+| queued |  | assigned |  |  |  |  |  |  |  |  |  | cancelled |  |  |
+| assigned |  |  | running | running | queued | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | assigned |  | queued |
+| running |  |  |  | running |  | queued | queued | queued | error | cancelled | passed, failed, error, cancelled | running |  | queued |
+| passed |  |  |  |  |  |  |  |  |  |  |  |  | queued |  |
+| failed |  |  |  |  |  |  |  |  |  |  |  |  | queued |  |
+| error |  |  |  |  |  |  |  |  |  |  |  |  | queued |  |
+| cancelled |  |  |  |  |  |  |  |  |  |  |  |  | queued |  |
 `
 
 func renderTable() string {
@@ -117,7 +117,7 @@ func (b *lifecycleBench) reach(t *testing.T, s State) *job {
 		}
 	}
 	if s.Final() {
-		must(b.d.finishLocked(j, b.r, b.result(j, s), string(s)))
+		must(b.d.finishLocked(j, b.r, b.result(j, s), string(s), nil))
 	}
 	if j.State != s {
 		t.Fatalf("reached %q, want %q", j.State, s)
@@ -157,13 +157,17 @@ func (b *lifecycleBench) apply(j *job, ev event, to State) error {
 		if !to.Final() {
 			to = wire.StatusPassed
 		}
-		return d.finishLocked(j, b.r, b.result(j, to), string(to))
+		return d.finishLocked(j, b.r, b.result(j, to), string(to), nil)
 	case evCancel:
 		_, err := d.cancelLocked(j)
 		return err
 	case evRetry:
 		_, err := d.retryLocked(j)
 		return err
+	case evRerun:
+		res := b.result(j, wire.StatusFailed)
+		res.RetryFailed = 1
+		return d.rerunLocked(j, b.r, res, nil)
 	}
 	panic("unknown event " + ev)
 }

@@ -15,9 +15,6 @@ func resultRecord(res *wire.Result) store.Result {
 		StartedAt: res.StartedAt, FinishedAt: res.FinishedAt, OutputBytes: res.OutputBytes,
 		CPUMS: res.CPUMS, PeakMemoryBytes: res.PeakMemoryBytes,
 		Summary: store.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}}
-	for _, t := range s.Tests {
-		rec.Summary.Tests = append(rec.Summary.Tests, store.TestResult{Name: t.Name, Outcome: t.Outcome})
-	}
 	rec.Summary.Reported, rec.Summary.Unknown = s.Reported, s.Unknown
 	for _, f := range s.Failures {
 		rec.Summary.Failures = append(rec.Summary.Failures, store.Failure(f))
@@ -25,12 +22,19 @@ func resultRecord(res *wire.Result) store.Result {
 	return rec
 }
 
+// summaryTests are the per-test outcomes a runner before VersionTestRecords
+// lists in its summary, as records without suite, duration or message.
+func summaryTests(s *wire.Summary) []store.TestRecord {
+	out := make([]store.TestRecord, 0, len(s.Tests))
+	for _, t := range s.Tests {
+		out = append(out, store.TestRecord{ID: t.Name, Outcome: t.Outcome})
+	}
+	return out
+}
+
 // wireSummary is a recorded summary as a console is sent it.
 func wireSummary(s store.Summary) wire.Summary {
 	out := wire.Summary{Passed: s.Passed, Failed: s.Failed, Errors: s.Errors, Skipped: s.Skipped, Failing: s.Failing}
-	for _, t := range s.Tests {
-		out.Tests = append(out.Tests, wire.TestOutcome{Name: t.Name, Outcome: t.Outcome})
-	}
 	out.Reported, out.Unknown = s.Reported, s.Unknown
 	for _, f := range s.Failures {
 		out.Failures = append(out.Failures, wire.Failure(f))

@@ -48,6 +48,9 @@ type pendingFile struct {
 	saved   *store.Ticket
 	out     string // the output, when haveOut; else it is read from the store
 	haveOut bool
+	// found is what storing the result revealed about flaky tests, filled
+	// in once saved is done (nil: the job came from the store, which knows).
+	found *store.Flakiness
 }
 
 func newResultWriter(dir string) (*resultWriter, error) {
@@ -197,6 +200,7 @@ func (w *resultWriter) writeQueued(ctx context.Context) {
 			}
 			continue
 		}
+		p.job = withFound(p.job, p.found)
 		path, err := w.write(ctx, &p)
 		if err != nil {
 			w.log.Error("writing result file", "job", p.job.ID, "commit", p.job.Commit, "err", err)
@@ -282,7 +286,7 @@ func (w *resultWriter) copyLog(ctx context.Context, out *bufio.Writer, j *Job) e
 func summary(j *Job, res *store.Result) string {
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%-10s %s\n", k+":", oneLine(v)) }
-	line("Status", string(j.State))
+	line("Status", statusText(j))
 	line("Commit", j.Commit)
 	line("Branch", j.Branch)
 	line("Repo", j.Repo)
@@ -298,6 +302,9 @@ func summary(j *Job, res *store.Result) string {
 		line("Tests", testsLine(&res.Summary))
 		for _, t := range failingLines(&res.Summary) {
 			line("Failing", t)
+		}
+		for _, id := range j.FlakyTests {
+			line("Flaky", id)
 		}
 		line("Exit code", fmt.Sprint(res.ExitCode))
 		line("Started", res.StartedAt.UTC().Format(time.RFC3339Nano))

@@ -53,11 +53,22 @@ func (d *Dispatcher) result(r *runner, res *wire.Result) (*store.Ticket, error) 
 		d.mu.Unlock()
 		return t, nil
 	}
+	tests, err := resultTestsLocked(j, res)
+	if err != nil {
+		d.mu.Unlock()
+		return nil, err
+	}
 	status := res.Status
 	if j.stopping && res.Infra {
 		status = wire.StatusCancelled // it stopped because it was asked to
 	}
-	if err := d.finishLocked(j, r, res, status); err != nil { // a validated status is final
+	if status == wire.StatusFailed && !j.stopping && j.failedSince() < res.RetryFailed {
+		err := d.rerunLocked(j, r, res, tests) // allowed from assigned and running, as finish is
+		t := j.saved
+		d.mu.Unlock()
+		return t, err
+	}
+	if err := d.finishLocked(j, r, res, status, tests); err != nil { // a validated status is final
 		d.mu.Unlock()
 		return nil, wire.Errorf(wire.CodeInvalidParams, "%v", err)
 	}

@@ -27,6 +27,7 @@ type consoleSession struct {
 // watchMethods are those a read-only console may call: they change nothing.
 var watchMethods = map[string]bool{
 	wire.MethodConsoleSubscribe: true, wire.MethodJobsList: true, wire.MethodJobGet: true, wire.MethodJobLog: true,
+	wire.MethodTestsFlaky: true,
 }
 
 func (s *consoleSession) Handle(ctx context.Context, method string, params json.RawMessage) (any, error) {
@@ -54,30 +55,17 @@ func (s *consoleSession) Handle(ctx context.Context, method string, params json.
 		}
 		return d.listJobs(ctx, q)
 	case wire.MethodJobGet:
-		var id wire.JobID
-		if err := wire.Decode(method, params, &id); err != nil {
+		var q wire.JobGet // a superset of the older {job_id}
+		if err := wire.Decode(method, params, &q); err != nil {
 			return nil, err
 		}
-		// From the store, which knows each attempt's stored output, once the
-		// job's last change (which a console may have seen as an event already)
-		// is committed there.
-		d.mu.Lock()
-		var saved *store.Ticket
-		if mj, ok := d.jobs[id.JobID]; ok {
-			saved = mj.saved
-		}
-		d.mu.Unlock()
-		if err := d.waitSaved(ctx, saved, "job "+id.JobID); err != nil {
+		return d.getJob(ctx, q)
+	case wire.MethodTestsFlaky:
+		var q wire.FlakyQuery
+		if err := wire.Decode(method, params, &q); err != nil {
 			return nil, err
 		}
-		j, err := d.st.Job(ctx, id.JobID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errNoJob(id.JobID)
-		}
-		if err != nil {
-			return nil, wire.Errorf(wire.CodeInternal, "%s: %v", method, err)
-		}
-		return d.info(&j, true), nil
+		return d.flakyTests(ctx, q)
 	case wire.MethodJobLog:
 		var q wire.LogQuery
 		if err := wire.Decode(method, params, &q); err != nil {

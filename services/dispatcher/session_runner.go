@@ -25,6 +25,15 @@ func (s *runnerSession) Handle(ctx context.Context, method string, params json.R
 			return nil, err
 		}
 		return s.d.later(t, "output of job "+o.JobID, nil), nil
+	case wire.MethodJobTests:
+		var c wire.TestChunk
+		if err := wire.Decode(method, params, &c); err != nil {
+			return nil, err
+		}
+		if err := s.d.testChunk(s.r, &c); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
 	case wire.MethodJobResult:
 		var res wire.Result
 		if err := wire.Decode(method, params, &res); err != nil {

@@ -74,3 +74,32 @@ func failureText(f store.Failure) string {
 	}
 	return f.ID + " — " + strings.Join(rest, " ")
 }
+
+// flakySuffix marks a passed job that another attempt of its commit failed:
+// still passed for filters and exit codes, never shown as plainly passed.
+const flakySuffix = " · flaky"
+
+// statusText is a result file's "Status:" value: the state, "passed · flaky"
+// for a flaky pass.
+func statusText(j *Job) string {
+	if flaky(j) {
+		return string(j.State) + flakySuffix
+	}
+	return string(j.State)
+}
+
+// flaky says whether j passed after another attempt of its commit failed.
+func flaky(j *Job) bool {
+	return j.State == wire.StatusPassed && j.Result != nil && j.Result.Flaky
+}
+
+// withFound is j with what storing its result revealed (nil: nothing to add).
+func withFound(j Job, found *store.Flakiness) Job {
+	if found == nil || j.Result == nil {
+		return j
+	}
+	r := *j.Result
+	r.Flaky = found.Flaky
+	j.Result, j.FlakyTests = &r, found.Tests
+	return j
+}

@@ -15,7 +15,8 @@ import (
 )
 
 // allTables are the tables the current schema has.
-var allTables = []string{"jobs", "attempts", "results", "logs", "runners", "positions", "test_outcomes"}
+var allTables = []string{"jobs", "attempts", "results", "logs", "runners", "positions", "test_outcomes",
+	"flaky_commits", "flaky_tests"}
 
 // rawDB opens the database file in dir directly, bypassing the store.
 func rawDB(t testing.TB, dir string) *sql.DB {
@@ -144,12 +145,12 @@ func TestMigrateFromEachVersion(t *testing.T) {
 			applyOK(t, s,
 				PutJob{Job: Job{ID: "oldjob", Repo: "github.com/o/r", Commit: "c0ffee", Branch: "main", State: wire.StatusFailed,
 					Attempt: 1, Runner: "r1", QueuedAt: queued, FinishedAt: fin, Seq: 7}},
-				PutResult{JobID: "oldjob", Result: sampleResult("oldjob", 1, fin)})
+				putSample("oldjob", 1, fin))
 			j, err = s.Job(ctx, "oldjob")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if j.Result == nil || len(j.Result.Summary.Tests) != 3 {
+			if j.Result == nil || j.Result.TestsTotal != 3 {
 				t.Errorf("result after upgrade = %+v", j.Result)
 			} else if c, p := j.Result.CPUMS, j.Result.PeakMemoryBytes; c == nil || *c != 2345 || p != nil {
 				t.Errorf("usage after upgrade: cpu_ms %v, peak_memory_bytes %v; want 2345 and not measured", c, p)

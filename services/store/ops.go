@@ -17,15 +17,31 @@ var opSQL = map[string]string{
 			runner_id=excluded.runner_id,
 			reason=excluded.reason, started_at=excluded.started_at, finished_at=excluded.finished_at,
 			seq=excluded.seq, retry_base=excluded.retry_base, file_written=excluded.file_written`,
-	"attempt": `INSERT INTO attempts (job_id, n, runner, assigned_at, ended_at, outcome, reason) VALUES (?,?,?,?,?,?,?)
+	"attempt": `INSERT INTO attempts (job_id, n, runner, assigned_at, ended_at, outcome, reason, rerun) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT (job_id, n) DO UPDATE SET runner=excluded.runner, assigned_at=excluded.assigned_at,
-			ended_at=excluded.ended_at, outcome=excluded.outcome, reason=excluded.reason`,
+			ended_at=excluded.ended_at, outcome=excluded.outcome, reason=excluded.reason, rerun=excluded.rerun`,
 	"result": `INSERT OR REPLACE INTO results (job_id, attempt, status, reason, exit_code, passed, failed, errors, skipped,
-			failing, started_at, finished_at, output_bytes, cpu_ms, peak_memory_bytes, reported, unknown, failures)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-	"test": `INSERT OR REPLACE INTO test_outcomes (job_id, attempt, pos, name, outcome) VALUES (?,?,?,?,?)`,
-	"log":  `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
-	"trim": `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ?`,
+			failing, started_at, finished_at, output_bytes, cpu_ms, peak_memory_bytes, reported, unknown, failures,
+			tests_total, flaky)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	// Records go in testsPerInsert at a time: one statement per row cost more
+	// in database/sql than SQLite spent on the row.
+	"tests":      testsInsert(testsPerInsert),
+	"test":       testsInsert(1),
+	"tests.drop": `DELETE FROM test_outcomes WHERE job_id = ? AND attempt = ?`,
+	// The commit's other results, for flaky tests and flaky jobs.
+	"commit.results": `SELECT r.job_id, r.attempt, r.status FROM results r JOIN jobs j ON j.id = r.job_id
+		WHERE j.commit_id = ? AND j.repo = ? AND NOT (r.job_id = ? AND r.attempt = ?)`,
+	"attempt.outcomes": `SELECT name, outcome FROM test_outcomes WHERE job_id = ? AND attempt = ?`,
+	"result.flaky":     `UPDATE results SET flaky = 1 WHERE job_id = ? AND attempt = ? AND status = 'passed' AND flaky = 0`,
+	"flaky.commit": `INSERT INTO flaky_commits (commit_id, repo, test_id, job_id, seen_at) VALUES (?,?,?,?,?)
+		ON CONFLICT DO NOTHING`,
+	"flaky.test": `INSERT INTO flaky_tests (repo, test_id, suite, flips, last_seen, last_job, last_commit) VALUES (?,?,?,?,?,?,?)
+		ON CONFLICT (repo, test_id) DO UPDATE SET suite=excluded.suite, flips=flips+excluded.flips,
+			last_seen=excluded.last_seen, last_job=excluded.last_job, last_commit=excluded.last_commit`,
+	"flaky.list": `SELECT test_id FROM flaky_commits WHERE commit_id = ? AND repo = ? ORDER BY test_id LIMIT ?`,
+	"log":        `INSERT OR IGNORE INTO logs (job_id, attempt, offset, data) VALUES (?,?,?,?)`,
+	"trim":       `DELETE FROM logs WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ?`,
 	// A chunk across the cut keeps its part from the cut on (offsets are bytes).
 	"trimsplit": `UPDATE logs SET data = substr(data, ? - offset + 1), offset = ?
 		WHERE job_id = ? AND attempt = ? AND offset >= ? AND offset < ? AND offset + length(data) > ?`,
@@ -69,14 +85,31 @@ func prepareOps(db *sql.DB) (map[string]*sql.Stmt, error) {
 	return out, nil
 }
 
-func (s *stmts) exec(ctx context.Context, name string, args ...any) error {
+func (s *stmts) stmt(ctx context.Context, name string) *sql.Stmt {
 	st, ok := s.inTx[name]
 	if !ok {
 		st = s.tx.StmtContext(ctx, s.prepared[name])
 		s.inTx[name] = st
 	}
-	_, err := st.ExecContext(ctx, args...)
+	return st
+}
+
+func (s *stmts) exec(ctx context.Context, name string, args ...any) error {
+	_, err := s.stmt(ctx, name).ExecContext(ctx, args...)
 	return err
+}
+
+// execN runs a statement and returns how many rows it changed.
+func (s *stmts) execN(ctx context.Context, name string, args ...any) (int64, error) {
+	res, err := s.stmt(ctx, name).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s *stmts) query(ctx context.Context, name string, args ...any) (*sql.Rows, error) {
+	return s.stmt(ctx, name).QueryContext(ctx, args...)
 }
 
 func (s *stmts) apply(ctx context.Context, op Op) error {
@@ -88,32 +121,9 @@ func (s *stmts) apply(ctx context.Context, op Op) error {
 			j.RunnerID)
 	case PutAttempt:
 		a := &o.Attempt
-		return s.exec(ctx, "attempt", o.JobID, a.N, a.Runner, nanos(a.Assigned), nanos(a.Ended), a.Outcome, a.Reason)
+		return s.exec(ctx, "attempt", o.JobID, a.N, a.Runner, nanos(a.Assigned), nanos(a.Ended), a.Outcome, a.Reason, a.Rerun)
 	case PutResult:
-		r := &o.Result
-		failing, err := jsonList(r.Summary.Failing)
-		if err != nil {
-			return err
-		}
-		unknown, err := jsonList(r.Summary.Unknown)
-		if err != nil {
-			return err
-		}
-		failures, err := jsonList(r.Summary.Failures)
-		if err != nil {
-			return err
-		}
-		if err := s.exec(ctx, "result", o.JobID, r.Attempt, string(r.Status), r.Reason, r.ExitCode, r.Summary.Passed,
-			r.Summary.Failed, r.Summary.Errors, r.Summary.Skipped, failing, nanos(r.StartedAt),
-			nanos(r.FinishedAt), r.OutputBytes, r.CPUMS, r.PeakMemoryBytes, r.Summary.Reported, unknown, failures); err != nil {
-			return err
-		}
-		for i, t := range r.Summary.Tests {
-			if err := s.exec(ctx, "test", o.JobID, r.Attempt, i, t.Name, t.Outcome); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.putResult(ctx, &o)
 	case AppendLog:
 		return s.exec(ctx, "log", o.JobID, o.Attempt, o.Offset, []byte(o.Data))
 	case TrimLog:

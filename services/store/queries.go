@@ -18,7 +18,7 @@ import (
 const jobCols = `j.id, j.repo, j.commit_id, j.branch, j.author, j.message, j.state, j.attempt, j.runner, j.reason,
 	j.queued_at, j.started_at, j.finished_at, j.seq, j.retry_base, j.file_written, j.runner_id,
 	r.status, r.reason, r.exit_code, r.passed, r.failed, r.errors, r.skipped, r.failing, r.started_at, r.finished_at, r.output_bytes,
-	r.cpu_ms, r.peak_memory_bytes, r.reported, r.unknown, r.failures`
+	r.cpu_ms, r.peak_memory_bytes, r.reported, r.unknown, r.failures, r.tests_total, r.flaky`
 
 const jobFrom = ` FROM jobs j LEFT JOIN results r ON r.job_id = j.id AND r.attempt = j.attempt`
 
@@ -35,11 +35,13 @@ func scanJob(sc scanner) (Job, error) {
 		rBytes, rCPU, rPeak       sql.NullInt64
 		rReported                 sql.NullBool
 		rUnknown, rFailures       sql.NullString
+		rTotal                    sql.NullInt64
+		rFlaky                    sql.NullBool
 	)
 	err := sc.Scan(&j.ID, &j.Repo, &j.Commit, &j.Branch, &j.Author, &j.Message, &state, &j.Attempt, &j.Runner, &j.Reason,
 		&queued, &started, &finished, &j.Seq, &j.RetryBase, &j.FileWritten, &j.RunnerID,
 		&rStatus, &rReason, &rExit, &rPass, &rFailed, &rErr, &rSkip, &rFail, &rStart, &rEnd, &rBytes,
-		&rCPU, &rPeak, &rReported, &rUnknown, &rFailures)
+		&rCPU, &rPeak, &rReported, &rUnknown, &rFailures, &rTotal, &rFlaky)
 	if err != nil {
 		return Job{}, err
 	}
@@ -48,7 +50,8 @@ func scanJob(sc scanner) (Job, error) {
 	if rStatus.Valid {
 		res := &Result{Attempt: j.Attempt, Status: wire.State(rStatus.String), Reason: rReason.String,
 			ExitCode: int(rExit.Int64), StartedAt: fromNanos(rStart.Int64), FinishedAt: fromNanos(rEnd.Int64),
-			OutputBytes: rBytes.Int64, CPUMS: nullable(rCPU), PeakMemoryBytes: nullable(rPeak)}
+			OutputBytes: rBytes.Int64, CPUMS: nullable(rCPU), PeakMemoryBytes: nullable(rPeak),
+			TestsTotal: int(rTotal.Int64), Flaky: rFlaky.Bool}
 		res.Summary = Summary{Passed: int(rPass.Int64), Failed: int(rFailed.Int64), Errors: int(rErr.Int64), Skipped: int(rSkip.Int64)}
 		if err := json.Unmarshal([]byte(rFail.String), &res.Summary.Failing); err != nil {
 			return Job{}, fmt.Errorf("job %s: failing tests: %w", j.ID, err)
@@ -95,7 +98,9 @@ func (s *SQLite) queryJobs(ctx context.Context, db *sql.DB, where string, args .
 	return out, nil
 }
 
-// fill attaches attempts (and each result's per-test outcomes) to jobs.
+// fill attaches attempts and the commit's flaky tests to jobs. Per-test
+// records stay in the store (Tests reads them a page at a time): a suite of
+// 50,000 tests in each of thousands of jobs would not fit in memory.
 func (s *SQLite) fill(ctx context.Context, db *sql.DB, jobs []Job) error {
 	const batch = 500
 	at := make(map[string]int, len(jobs))
@@ -108,7 +113,7 @@ func (s *SQLite) fill(ctx context.Context, db *sql.DB, jobs []Job) error {
 		for _, j := range jobs[lo:hi] {
 			ids = append(ids, j.ID)
 		}
-		rows, err := db.QueryContext(ctx, `SELECT job_id, n, runner, assigned_at, ended_at, outcome, reason FROM attempts
+		rows, err := db.QueryContext(ctx, `SELECT job_id, n, runner, assigned_at, ended_at, outcome, reason, rerun FROM attempts
 			WHERE job_id IN (`+placeholders(len(ids))+`) ORDER BY job_id, n`, ids...)
 		if err != nil {
 			return s.describe(err)
@@ -117,7 +122,7 @@ func (s *SQLite) fill(ctx context.Context, db *sql.DB, jobs []Job) error {
 			var id string
 			var a Attempt
 			var assigned, ended int64
-			if err := rows.Scan(&id, &a.N, &a.Runner, &assigned, &ended, &a.Outcome, &a.Reason); err != nil {
+			if err := rows.Scan(&id, &a.N, &a.Runner, &assigned, &ended, &a.Outcome, &a.Reason, &a.Rerun); err != nil {
 				rows.Close()
 				return s.describe(err)
 			}
@@ -129,20 +134,43 @@ func (s *SQLite) fill(ctx context.Context, db *sql.DB, jobs []Job) error {
 		if err := rows.Err(); err != nil {
 			return s.describe(err)
 		}
-		rows, err = db.QueryContext(ctx, `SELECT t.job_id, t.name, t.outcome FROM test_outcomes t JOIN jobs j
-			ON j.id = t.job_id AND j.attempt = t.attempt WHERE t.job_id IN (`+placeholders(len(ids))+`) ORDER BY t.job_id, t.pos`, ids...)
+	}
+	return s.fillFlaky(ctx, db, jobs)
+}
+
+// fillFlaky attaches each job's commit's flaky tests, for jobs with a result
+// (a commit has flaky tests only once two of its attempts have results).
+func (s *SQLite) fillFlaky(ctx context.Context, db *sql.DB, jobs []Job) error {
+	const batch = 500
+	byCommit := make(map[string][]int)
+	var commits []any
+	for i := range jobs {
+		if jobs[i].Result == nil {
+			continue
+		}
+		c := jobs[i].Commit
+		if _, ok := byCommit[c]; !ok {
+			commits = append(commits, c)
+		}
+		byCommit[c] = append(byCommit[c], i)
+	}
+	for lo := 0; lo < len(commits); lo += batch {
+		part := commits[lo:min(lo+batch, len(commits))]
+		rows, err := db.QueryContext(ctx, `SELECT commit_id, repo, test_id FROM flaky_commits
+			WHERE commit_id IN (`+placeholders(len(part))+`) ORDER BY commit_id, repo, test_id`, part...)
 		if err != nil {
 			return s.describe(err)
 		}
 		for rows.Next() {
-			var id string
-			var t TestResult
-			if err := rows.Scan(&id, &t.Name, &t.Outcome); err != nil {
+			var c, repo, id string
+			if err := rows.Scan(&c, &repo, &id); err != nil {
 				rows.Close()
 				return s.describe(err)
 			}
-			if j := &jobs[at[id]]; j.Result != nil {
-				j.Result.Summary.Tests = append(j.Result.Summary.Tests, t)
+			for _, i := range byCommit[c] {
+				if j := &jobs[i]; j.Repo == repo && len(j.FlakyTests) < wire.MaxFlakyTests {
+					j.FlakyTests = append(j.FlakyTests, id)
+				}
 			}
 		}
 		rows.Close()
@@ -339,6 +367,9 @@ func (s *SQLite) Jobs(ctx context.Context, q JobQuery) ([]Job, bool, error) {
 	if more {
 		jobs = jobs[:limit]
 	}
+	if err := s.fillFlaky(ctx, s.rdb, jobs); err != nil {
+		return nil, false, err
+	}
 	return jobs, more, nil
 }
 
@@ -509,4 +540,63 @@ func jsonColumn[T any](col string, v *[]T) error {
 		return nil
 	}
 	return json.Unmarshal([]byte(col), v)
+}
+
+// Tests reads a page of an attempt's per-test records. Reported order pages
+// by position (the records of an attempt are numbered from 0), slowest first
+// walks test_outcomes_slowest; neither sorts.
+func (s *SQLite) Tests(ctx context.Context, id string, attempt, offset, limit int, order string) (TestPage, error) {
+	var page TestPage
+	err := s.rdb.QueryRowContext(ctx, `SELECT tests_total FROM results WHERE job_id = ? AND attempt = ?`, id, attempt).Scan(&page.Total)
+	if errors.Is(err, sql.ErrNoRows) || limit <= 0 {
+		return page, nil // not finished: no records yet
+	}
+	if err != nil {
+		return page, s.describe(err)
+	}
+	const cols = `SELECT name, suite, outcome, duration_ms, message FROM test_outcomes WHERE job_id = ? AND attempt = ?`
+	var rows *sql.Rows
+	switch order {
+	case wire.TestsInOrder:
+		rows, err = s.rdb.QueryContext(ctx, cols+` AND pos >= ? ORDER BY pos LIMIT ?`, id, attempt, offset, limit)
+	case wire.TestsSlowest:
+		rows, err = s.rdb.QueryContext(ctx, cols+` ORDER BY duration_ms DESC, pos LIMIT ? OFFSET ?`, id, attempt, limit, offset)
+	default:
+		return page, fmt.Errorf("tests of job %s: order %q: want \"\" or %q", id, order, wire.TestsSlowest)
+	}
+	if err != nil {
+		return page, s.describe(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t TestRecord
+		var dur sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.Suite, &t.Outcome, &dur, &t.Message); err != nil {
+			return page, s.describe(err)
+		}
+		t.DurationMS = nullable(dur)
+		page.Tests = append(page.Tests, t)
+	}
+	return page, s.describeNil(rows.Err())
+}
+
+// Flaky lists a repository's flaky tests, most recently seen first.
+func (s *SQLite) Flaky(ctx context.Context, repo string, limit int) ([]FlakyTest, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT test_id, suite, flips, last_seen, last_job, last_commit FROM flaky_tests
+		WHERE repo = ? ORDER BY last_seen DESC, test_id LIMIT ?`, repo, limit)
+	if err != nil {
+		return nil, s.describe(err)
+	}
+	defer rows.Close()
+	var out []FlakyTest
+	for rows.Next() {
+		var f FlakyTest
+		var seen int64
+		if err := rows.Scan(&f.ID, &f.Suite, &f.Flips, &seen, &f.LastJob, &f.LastCommit); err != nil {
+			return nil, s.describe(err)
+		}
+		f.LastSeen = fromNanos(seen)
+		out = append(out, f)
+	}
+	return out, s.describeNil(rows.Err())
 }

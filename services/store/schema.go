@@ -124,6 +124,44 @@ var migrations = []string{
 	`ALTER TABLE results ADD COLUMN reported INTEGER;
 	ALTER TABLE results ADD COLUMN unknown TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE results ADD COLUMN failures TEXT NOT NULL DEFAULT '[]';`,
+
+	// 6: per-test records (protocol 10): each test's suite, duration (NULL:
+	// none given) and message beside its name and outcome, an index to page
+	// through an attempt's tests slowest first (SQLite sorts NULL last in a
+	// descending order), how many records each result has (so that nobody
+	// counts them), whether a passed result followed a failed one of the same
+	// commit, and which attempts re-ran a failed one (retry_failed). Flaky
+	// tests: flaky_commits has a row per test that failed in one attempt and
+	// passed in another of a commit; flaky_tests sums them per repository.
+	// Results stored before this version are not searched for flaky tests.
+	`ALTER TABLE test_outcomes ADD COLUMN suite TEXT NOT NULL DEFAULT '';
+	ALTER TABLE test_outcomes ADD COLUMN duration_ms INTEGER;
+	ALTER TABLE test_outcomes ADD COLUMN message TEXT NOT NULL DEFAULT '';
+	CREATE INDEX test_outcomes_slowest ON test_outcomes(job_id, attempt, duration_ms DESC, pos);
+	ALTER TABLE results ADD COLUMN tests_total INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE results ADD COLUMN flaky INTEGER NOT NULL DEFAULT 0;
+	UPDATE results SET tests_total = (SELECT count(*) FROM test_outcomes t
+		WHERE t.job_id = results.job_id AND t.attempt = results.attempt);
+	ALTER TABLE attempts ADD COLUMN rerun INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE flaky_commits (
+		commit_id TEXT NOT NULL,
+		repo      TEXT NOT NULL,
+		test_id   TEXT NOT NULL,
+		job_id    TEXT NOT NULL, -- the job whose result revealed the flip
+		seen_at   INTEGER NOT NULL,
+		PRIMARY KEY (commit_id, repo, test_id)
+	) WITHOUT ROWID;
+	CREATE TABLE flaky_tests (
+		repo        TEXT NOT NULL,
+		test_id     TEXT NOT NULL,
+		suite       TEXT NOT NULL DEFAULT '',
+		flips       INTEGER NOT NULL, -- commits on which it flipped
+		last_seen   INTEGER NOT NULL,
+		last_job    TEXT NOT NULL,
+		last_commit TEXT NOT NULL,
+		PRIMARY KEY (repo, test_id)
+	) WITHOUT ROWID;
+	CREATE INDEX flaky_tests_recent ON flaky_tests(repo, last_seen DESC);`,
 }
 
 // SchemaVersion is the schema this build writes.

@@ -44,6 +44,11 @@ type Store interface {
 	// Unwritten returns finished jobs whose result file is not written yet,
 	// oldest first, at most limit of them.
 	Unwritten(ctx context.Context, limit int) ([]Job, error)
+	// Tests reads a page of an attempt's per-test records: at most limit from
+	// offset, in the order reported or slowest first (wire.TestsSlowest).
+	Tests(ctx context.Context, id string, attempt, offset, limit int, order string) (TestPage, error)
+	// Flaky lists a repository's flaky tests, most recently seen first.
+	Flaky(ctx context.Context, repo string, limit int) ([]FlakyTest, error)
 
 	// Close writes what is queued and closes the store.
 	Close() error
@@ -84,6 +89,10 @@ type Job struct {
 
 	Attempts []Attempt
 	Result   *Result // the recorded result of the current attempt, once finished by a runner
+	// FlakyTests are the tests of the job's commit that failed in one attempt
+	// and passed in another (of any job of the commit), at most
+	// wire.MaxFlakyTests, in id order. Read only: stored with results.
+	FlakyTests []string
 }
 
 // Attempt is one assignment of a job to a runner.
@@ -95,6 +104,8 @@ type Attempt struct {
 	Outcome  string // a final status, or "lost"/"refused"/"infra" for a retried attempt
 	Reason   string
 	LogBytes int64 // output stored (Job only: not kept up to date in memory)
+	// Rerun is set on an attempt that re-runs a failed one (retry_failed).
+	Rerun bool
 }
 
 // Result is how an attempt ended, as its runner reported it.
@@ -110,14 +121,19 @@ type Result struct {
 	// CPUMS and PeakMemoryBytes are what the attempt's processes consumed
 	// (CPU milliseconds, bytes), nil where the runner did not measure it.
 	CPUMS, PeakMemoryBytes *int64
+	// TestsTotal is how many per-test records the attempt has (read only:
+	// PutResult counts its Tests).
+	TestsTotal int
+	// Flaky is set on a passed result of a commit that another attempt (of
+	// this job or another) failed. Read only: the store works it out.
+	Flaky bool
 }
 
-// Summary counts an attempt's tests, names the failing ones and lists each test's
-// outcome when the runner could tell them apart.
+// Summary counts an attempt's tests and names the failing ones; each test's
+// record is stored apart (PutResult.Tests) and read a page at a time (Tests).
 type Summary struct {
 	Passed, Failed, Errors, Skipped int
 	Failing                         []string
-	Tests                           []TestResult // in the order reported
 	// Reported is false when the runner recognised no test output, nil from
 	// runners before protocol 9. Unknown names the counts the output could not
 	// know (wire's Count constants). Failures give failing tests their message.
@@ -134,10 +150,42 @@ type Failure struct {
 	DurationMS *int64 `json:"duration_ms,omitempty"`
 }
 
-// TestResult is how one test ended in an attempt.
-type TestResult struct {
-	Name    string
-	Outcome string // one of wire's Outcome constants
+// TestRecord is how one test ended in an attempt.
+type TestRecord struct {
+	ID         string
+	Suite      string
+	Outcome    string // one of wire's Outcome constants
+	DurationMS *int64 // nil: not reported
+	Message    string
+}
+
+// TestPage is part of an attempt's per-test records; Total counts them all.
+type TestPage struct {
+	Total int
+	Tests []TestRecord
+}
+
+// FlakyTest is a test of a repository that failed in one attempt and passed in
+// another of the same commit, on Flips commits; the Last fields are the latest.
+type FlakyTest struct {
+	ID         string
+	Suite      string
+	Flips      int
+	LastSeen   time.Time
+	LastJob    string
+	LastCommit string
+}
+
+// Flakiness is what storing a result found out about its commit, filled in by
+// the store before the result's ticket is done (read it only after).
+type Flakiness struct {
+	// Flaky: the result passed, and another attempt of the commit failed.
+	Flaky bool
+	// Tests are the commit's flaky tests (at most wire.MaxFlakyTests).
+	Tests []string
+	// Jobs are other jobs of the commit whose passed result is flaky now,
+	// because this result failed.
+	Jobs []string
 }
 
 // JobQuery selects jobs for Store.Jobs: every field set must match.
@@ -220,10 +268,16 @@ type PutAttempt struct {
 	Attempt Attempt
 }
 
-// PutResult records a runner's result for an attempt, with its per-test outcomes.
+// PutResult records a runner's result for an attempt with its per-test
+// records, all in the batch's one transaction, and works out which tests of
+// the commit flipped between attempts (Repo and Commit are the job's).
 type PutResult struct {
-	JobID  string
-	Result Result
+	JobID        string
+	Repo, Commit string
+	Result       Result
+	Tests        []TestRecord // in the order reported
+	// Found, when not nil, is filled in with what the result reveals.
+	Found *Flakiness
 }
 
 // AppendLog stores a chunk of an attempt's output at its offset.

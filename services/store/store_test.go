@@ -117,16 +117,26 @@ func sampleResult(id string, attempt int, fin time.Time) Result {
 	return Result{
 		Attempt: attempt, Status: wire.StatusFailed, ExitCode: 1,
 		Summary: Summary{Passed: 1, Failed: 1, Skipped: 1, Failing: []string{"zeta/TestB"},
-			Tests: []TestResult{
-				{Name: "zeta/TestB", Outcome: wire.OutcomeFailed},
-				{Name: "alpha/TestA", Outcome: wire.OutcomePassed},
-				{Name: "mid/TestC", Outcome: wire.OutcomeSkipped},
-			},
 			Reported: new(true), Unknown: []string{wire.CountErrors},
 			Failures: []Failure{{ID: "zeta/TestB", Message: "b_test.go:9: got 1, want 2", DurationMS: new(int64(12))}}},
 		StartedAt: fin.Add(-30 * time.Second), FinishedAt: fin,
-		CPUMS: new(int64(2345)), // peak memory not measured
+		CPUMS:      new(int64(2345)), // peak memory not measured
+		TestsTotal: len(sampleTests()),
 	}
+}
+
+// sampleTests are sampleResult's per-test records.
+func sampleTests() []TestRecord {
+	return []TestRecord{
+		{ID: "zeta/TestB", Suite: "zeta", Outcome: wire.OutcomeFailed, DurationMS: new(int64(12)), Message: "b_test.go:9: got 1, want 2\nmore"},
+		{ID: "alpha/TestA", Outcome: wire.OutcomePassed, DurationMS: new(int64(40))},
+		{ID: "mid/TestC", Outcome: wire.OutcomeSkipped, Message: "needs a GPU"},
+	}
+}
+
+// putSample records sampleResult with its tests.
+func putSample(id string, attempt int, fin time.Time) PutResult {
+	return PutResult{JobID: id, Result: sampleResult(id, attempt, fin), Tests: sampleTests()}
 }
 
 // norm makes a job comparable with reflect.DeepEqual: times in UTC, empty
@@ -147,9 +157,6 @@ func norm(j Job) Job {
 		r.StartedAt, r.FinishedAt = r.StartedAt.UTC(), r.FinishedAt.UTC()
 		if len(r.Summary.Failing) == 0 {
 			r.Summary.Failing = nil
-		}
-		if len(r.Summary.Tests) == 0 {
-			r.Summary.Tests = nil
 		}
 		j.Result = &r
 	}
@@ -295,10 +302,12 @@ func lifecycleOps(id string, seq int64, tests int) [][]Op {
 	a.Ended, a.Outcome = j.FinishedAt, wire.StatusPassed
 	res := Result{Attempt: 1, Status: wire.StatusPassed, Summary: Summary{Passed: tests},
 		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, OutputBytes: 1234}
+	var recs []TestRecord
 	for i := 0; i < tests; i++ {
-		res.Summary.Tests = append(res.Summary.Tests, TestResult{Name: fmt.Sprintf("pkg/Test%03d", i), Outcome: wire.OutcomePassed})
+		recs = append(recs, TestRecord{ID: fmt.Sprintf("pkg/Test%03d", i), Outcome: wire.OutcomePassed})
 	}
-	stages = append(stages, []Op{PutJob{Job: j}, PutAttempt{JobID: id, Attempt: a}, PutResult{JobID: id, Result: res}})
+	stages = append(stages, []Op{PutJob{Job: j}, PutAttempt{JobID: id, Attempt: a},
+		PutResult{JobID: id, Repo: j.Repo, Commit: j.Commit, Result: res, Tests: recs}})
 	return stages
 }
 
@@ -328,7 +337,7 @@ func TestApplyNewJobLifecycleInOneBatch(t *testing.T) {
 			if j.State != last.State || j.Attempt != 1 || len(j.Attempts) != 1 {
 				t.Errorf("job = %s, want state %s with one attempt", dumpJob(j), last.State)
 			}
-			if n == 4 && (j.Result == nil || len(j.Result.Summary.Tests) != 3) {
+			if n == 4 && (j.Result == nil || j.Result.TestsTotal != 3) {
 				t.Errorf("result = %+v", j.Result)
 			}
 		})
@@ -389,7 +398,7 @@ func TestPutResult(t *testing.T) {
 	a := Attempt{N: 1, Runner: "r1", Assigned: base.Add(time.Second), Ended: fin, Outcome: wire.StatusFailed}
 	res := sampleResult("j", 1, fin)
 	res.OutputBytes = 0
-	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "j", Attempt: a}, PutResult{JobID: "j", Result: res})
+	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "j", Attempt: a}, PutResult{JobID: "j", Result: res, Tests: sampleTests()})
 	want := j
 	want.Attempts = []Attempt{a}
 	want.Result = &res
@@ -412,9 +421,12 @@ func TestPutResult(t *testing.T) {
 	// A result recorded again for the same attempt replaces the first, tests and all.
 	res2 := res
 	res2.Status, res2.ExitCode, res2.Reason = wire.StatusError, 2, "timed out"
-	res2.Summary = Summary{Errors: 1, Tests: []TestResult{{Name: "only/TestZ", Outcome: wire.OutcomeError}}}
-	res2.OutputBytes = 0
-	applyOK(t, s, PutResult{JobID: "j", Result: res2})
+	res2.Summary = Summary{Errors: 1}
+	res2.OutputBytes, res2.TestsTotal = 0, 1
+	applyOK(t, s, PutResult{JobID: "j", Result: res2, Tests: []TestRecord{{ID: "only/TestZ", Outcome: wire.OutcomeError}}})
+	if p, err := s.Tests(context.Background(), "j", 1, 0, 10, ""); err != nil || p.Total != 1 || len(p.Tests) != 1 || p.Tests[0].ID != "only/TestZ" {
+		t.Errorf("replaced result's tests = %+v, %v; want only/TestZ", p, err)
+	}
 	want.Result = &res2
 	sameJob(t, "replaced result", getJob(t, s, "j"), want)
 
@@ -424,7 +436,7 @@ func TestPutResult(t *testing.T) {
 	resK := Result{Attempt: 1, Status: wire.StatusPassed, Summary: Summary{Passed: 7}, StartedAt: base, FinishedAt: fin}
 	applyOK(t, s, PutJob{Job: k}, PutAttempt{JobID: "k", Attempt: Attempt{N: 1, Runner: "r"}}, PutResult{JobID: "k", Result: resK})
 	got := getJob(t, s, "k")
-	if got.Result == nil || got.Result.Summary.Passed != 7 || len(got.Result.Summary.Failing) != 0 || len(got.Result.Summary.Tests) != 0 {
+	if got.Result == nil || got.Result.Summary.Passed != 7 || len(got.Result.Summary.Failing) != 0 || got.Result.TestsTotal != 0 {
 		t.Errorf("k's result = %+v", got.Result)
 	}
 	if sum := got.Result.Summary; sum.Reported != nil || sum.Unknown != nil || sum.Failures != nil {
@@ -449,9 +461,12 @@ func TestPutResult(t *testing.T) {
 	// Outcomes follow the attempt they belong to.
 	res3 := sampleResult("j", 2, fin.Add(time.Hour))
 	j.State, j.FinishedAt = wire.StatusFailed, fin.Add(time.Hour)
-	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "j", Attempt: Attempt{N: 2, Runner: "r2"}}, PutResult{JobID: "j", Result: res3})
-	if got := getJob(t, s, "j"); got.Result == nil || !reflect.DeepEqual(got.Result.Summary.Tests, res3.Summary.Tests) {
+	applyOK(t, s, PutJob{Job: j}, PutAttempt{JobID: "j", Attempt: Attempt{N: 2, Runner: "r2"}}, PutResult{JobID: "j", Result: res3, Tests: sampleTests()})
+	if got := getJob(t, s, "j"); got.Result == nil || got.Result.TestsTotal != 3 {
 		t.Errorf("attempt 2's result = %+v", got.Result)
+	}
+	if p, err := s.Tests(context.Background(), "j", 2, 0, 10, ""); err != nil || !reflect.DeepEqual(p.Tests, sampleTests()) {
+		t.Errorf("attempt 2's tests = %+v, %v; want %+v", p, err, sampleTests())
 	}
 }
 
@@ -836,7 +851,7 @@ func TestLoad(t *testing.T) {
 		res := sampleResult(id, 1, j.FinishedAt)
 		res.Status = wire.StatusPassed
 		j.Attempts, j.Result = []Attempt{a}, &res
-		put(j, PutAttempt{JobID: id, Attempt: a}, PutResult{JobID: id, Result: res},
+		put(j, PutAttempt{JobID: id, Attempt: a}, PutResult{JobID: id, Result: res, Tests: sampleTests()},
 			AppendLog{JobID: id, Attempt: 1, Offset: 0, Data: "done"})
 		return j
 	}
@@ -1096,7 +1111,7 @@ func TestPrune(t *testing.T) {
 		if !finished.IsZero() {
 			res := sampleResult(id, attempts, finished)
 			res.OutputBytes = int64(len("log of "+id) + len("\nmore"))
-			ops = append(ops, PutResult{JobID: id, Result: res})
+			ops = append(ops, PutResult{JobID: id, Result: res, Tests: sampleTests()})
 		}
 	}
 	job("old", wire.StatusFailed, cutoff.Add(-2*time.Hour), 2) // two attempts' logs go
@@ -1133,7 +1148,7 @@ func TestPrune(t *testing.T) {
 	}
 	// Results stay, and the log reads as lost.
 	j := getJob(t, s, "old")
-	if j.Result == nil || len(j.Result.Summary.Tests) != 3 || len(j.Attempts) != 2 {
+	if j.Result == nil || j.Result.TestsTotal != 3 || len(j.Attempts) != 2 {
 		t.Errorf("pruned job = %s", dumpJob(j))
 	}
 	p, err := s.Log(ctx, "old", 2, 0, 0)
