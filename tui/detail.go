@@ -105,7 +105,7 @@ func (d *detailPane) onJob(msg jobMsg) tea.Cmd {
 		// The event stream is the authority on the job's state; the reply only
 		// stands in for a job the console does not hold.
 		if e := d.c.mirror.jobs[d.id]; e != nil {
-			d.job = withTests(e.info, msg.info)
+			d.job = e.info
 		} else {
 			msg.info.Attempts = nil
 			cmd = d.jobChanged(msg.info)
@@ -117,27 +117,10 @@ func (d *detailPane) onJob(msg jobMsg) tea.Cmd {
 	return cmd
 }
 
-// withTests fills in what j lacks of the tests of its attempt (their number,
-// the flaky ones) from from, when from is the same attempt in the same state:
-// job.get replies say it all, while an event may leave it out.
-func withTests(j, from wire.JobInfo) wire.JobInfo {
-	if from.Attempt != j.Attempt || from.State != j.State {
-		return j
-	}
-	if j.TestsTotal == 0 {
-		j.TestsTotal = from.TestsTotal
-	}
-	if len(j.FlakyTests) == 0 {
-		j.FlakyTests = from.FlakyTests
-	}
-	j.Flaky = j.Flaky || from.Flaky
-	return j
-}
-
 // jobChanged follows the open job through its states and attempts.
 func (d *detailPane) jobChanged(j wire.JobInfo) tea.Cmd {
 	old := d.job
-	d.job = withTests(j, old)
+	d.job = j
 	var cmds []tea.Cmd
 	if j.Attempt != old.Attempt || j.State != old.State {
 		// Each change adds to or ends an attempt in the history.

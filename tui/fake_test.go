@@ -168,7 +168,7 @@ func (b *fakeBackend) testPage(ctx context.Context, q wire.JobGet) (wire.JobInfo
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.record("tests %s@%d", q.JobID, q.TestsOffset)
+	b.record("tests %s@%d attempt %d", q.JobID, q.TestsOffset, q.Attempt)
 	if b.testsErr != nil {
 		return wire.JobInfo{}, b.testsErr
 	}

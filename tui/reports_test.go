@@ -227,8 +227,16 @@ func TestTestsViewPages(t *testing.T) {
 	if len(tv.tests) != 450 || tv.tests[449].DurationMS != nil {
 		t.Fatalf("after every page: %d tests, last has duration %v", len(tv.tests), tv.tests[449].DurationMS)
 	}
-	if got := hs.countCalls("tests " + idFailed); got != 3 {
-		t.Fatalf("%d pages asked for, want 3: %v", got, hs.b.allCalls())
+	// The first page is of the current attempt, the others of the one it was.
+	var pages []string
+	for _, c := range hs.b.allCalls() {
+		if strings.HasPrefix(c, "tests ") {
+			pages = append(pages, c)
+		}
+	}
+	want := []string{"tests " + idFailed + "@0 attempt 0", "tests " + idFailed + "@200 attempt 2", "tests " + idFailed + "@400 attempt 2"}
+	if !slices.Equal(pages, want) {
+		t.Fatalf("pages asked for: %q, want %q", pages, want)
 	}
 	hs.press("G")
 	hs.wantScreen("450/450")
@@ -363,4 +371,20 @@ func TestReportKeysInHelp(t *testing.T) {
 	hs.waitFor("the first page", func() bool { return len(hs.m.tests.tests) > 0 })
 	hs.press("?")
 	hs.wantScreen("esc back", "F   flaky", "C-u ½ page up")
+}
+
+// The dispatcher says a pass is flaky in a later event, once the result is
+// stored: the list and the open job follow it.
+func TestFlakyFlagByLaterEvent(t *testing.T) {
+	b := newFake(sample())
+	hs := newHarness(t, b, 100, 30)
+	hs.openJob(idPassed)
+	hs.noScreen("· flaky", "flaky:")
+	j := hs.m.c.mirror.jobs[idPassed].info
+	j.Flaky, j.FlakyTests = true, []string{"TestRetryBackoff"}
+	b.push(wire.Event{Kind: wire.EventJob, Job: &j})
+	hs.waitFor("the flaky flag", func() bool { return hs.m.c.mirror.jobs[idPassed].info.Flaky })
+	hs.wantScreen("passed · flaky · attempt 1", "flaky:   TestRetryBackoff")
+	hs.press("esc")
+	hs.wantScreen("passed · flaky runner-2")
 }

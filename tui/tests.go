@@ -130,7 +130,6 @@ func (p *testsPane) update(k tea.KeyPressMsg) tea.Cmd {
 		p.c.host.closeTests()
 	case key.Matches(k, keys.Tests):
 		// Again after an error: the one way to retry a page that failed.
-		p.err = nil
 		return p.load()
 	case key.Matches(k, keys.Flaky):
 		return p.c.host.openFlaky(p.job.Repo)
