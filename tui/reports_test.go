@@ -282,6 +282,25 @@ func TestTestsViewErrorsAndEmpty(t *testing.T) {
 	hs.press("t")
 	hs.waitFor("the empty reply", func() bool { return hs.m.tests.done })
 	hs.wantScreen("no per-test records for this attempt")
+	hs.press("esc", "esc")
+	hs.openJob(idRunning)
+	hs.press("t")
+	hs.waitFor("the empty reply", func() bool { return hs.m.tests.done })
+	hs.wantScreen("no per-test records yet: they come with the attempt's result")
+}
+
+// An attempt that re-runs a failure because of retry_failed says so.
+func TestDetailRerunAttempt(t *testing.T) {
+	b := reportSample()
+	j := b.jobs[idPassed]
+	j.Attempts = []wire.AttemptInfo{
+		{N: 1, Runner: "runner-2", Outcome: wire.StatusFailed, Assigned: t0.Add(-290 * time.Second), Ended: t0.Add(-285 * time.Second)},
+		{N: 2, Runner: "runner-2", Outcome: wire.StatusPassed, Assigned: t0.Add(-285 * time.Second), Ended: t0.Add(-280 * time.Second), Rerun: true},
+	}
+	b.jobs[idPassed] = j
+	hs := newHarness(t, b, 120, 30)
+	hs.openJob(idPassed)
+	hs.wantScreen("#1 runner-2 failed after 5.0s", "#2 runner-2 passed after 5.0s · re-run of a failure (retry_failed)")
 }
 
 // A page for a tests view since closed is dropped: it does not end up in a

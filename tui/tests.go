@@ -190,6 +190,8 @@ func (p *testsPane) note(empty bool) string {
 		return newRow(p.width).add(st.errText, "  tests: "+clean(p.err.Error())).add(st.dim, " · t to ask again").String()
 	case p.loading:
 		return st.dim.Render(cut("  loading…", p.width))
+	case empty && p.job.State.Active():
+		return st.dim.Render(cut("  no per-test records yet: they come with the attempt's result", p.width))
 	case empty:
 		return st.dim.Render(cut("  no per-test records for this attempt: its output named no tests, or its runner or dispatcher is older than protocol "+strconv.Itoa(wire.VersionTestRecords), p.width))
 	}
