@@ -243,7 +243,7 @@ func (d *Dispatcher) finishLocked(j *job, r *runner, res *wire.Result, status st
 	}
 	rec := resultRecord(res)
 	rec.TestsTotal = len(tests)
-	j.Reason, j.FinishedAt, j.Result = res.Reason, now, &rec
+	j.Reason, j.FinishedAt, j.Result, j.tests = res.Reason, now, &rec, nil
 	j.endAttempt(now, status, res.Reason)
 	j.found = d.putResultLocked(j, &rec, tests)
 	delete(r.jobs, j.ID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/wire"
@@ -93,5 +94,36 @@ func TestTestChunksBoundedAndDropped(t *testing.T) {
 	waitFor(t, "the attempt lost", func() bool { j, _ := d.findJob(sub.JobID); return j.State == wire.StateQueued })
 	if n := held(); n != 0 {
 		t.Errorf("after the attempt was lost %d records are still held", n)
+	}
+}
+
+// The records held for an attempt go once its result has them: the store has
+// them, and a finished job may stay in memory for long.
+func TestTestChunksDroppedWithResult(t *testing.T) {
+	t.Parallel()
+	d := newTestDispatcher(t, Config{NoResultFiles: true})
+	r, _ := connectRunner(t, d, "r1", 1)
+	sub, err := d.Submit(t.Context(), &wire.Submit{Repo: "/r", Commit: commit(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.next(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
+	defer cancel()
+	c := wire.TestChunk{JobID: a.JobID, Attempt: a.Attempt, Tests: []wire.TestRecord{{ID: "T", Outcome: wire.OutcomePassed}}}
+	if err := r.conn.Call(ctx, wire.MethodJobTests, &c, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	res := wire.Result{JobID: a.JobID, Attempt: a.Attempt, Status: wire.StatusPassed, StartedAt: now, FinishedAt: now, TestChunks: 1}
+	if err := r.conn.Call(ctx, wire.MethodJobResult, &res, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	j := d.jobs[sub.JobID]
+	held, total := j.tests, j.Result.TestsTotal
+	d.mu.Unlock()
+	if held != nil || total != 1 {
+		t.Errorf("after the result: held %+v, tests_total %d; want nothing held, 1", held, total)
 	}
 }

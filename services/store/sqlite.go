@@ -75,7 +75,10 @@ func OpenSQLite(dir string, o Options) (*SQLite, error) {
 	if err := ensureExists(dir, path); err != nil {
 		return nil, err
 	}
-	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"}
+	// temp_store: a statement's journal (each multi-row INSERT of a result's
+	// records has one) stays in memory; in a file it was 40% of storing
+	// 50,000 records, in write calls.
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"}
 	if o.MaxPages > 0 {
 		pragmas = append(pragmas, fmt.Sprintf("max_page_count(%d)", o.MaxPages))
 	}
