@@ -86,7 +86,7 @@ func (d *detailPane) fetchJob() tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
-		info, err := b.Job(ctx, wire.JobGet{JobID: id})
+		info, err := b.JobGet(ctx, wire.JobGet{JobID: id})
 		return jobMsg{id: id, info: info, err: err}
 	}
 }

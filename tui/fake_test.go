@@ -123,7 +123,7 @@ func (b *fakeBackend) drop() {
 	close(b.subs[len(b.subs)-1])
 }
 
-func (b *fakeBackend) Job(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
+func (b *fakeBackend) JobGet(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
 	if err := q.Validate(); err != nil {
 		return wire.JobInfo{}, err
 	}

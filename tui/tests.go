@@ -64,7 +64,7 @@ func (p *testsPane) load() tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
-		info, err := b.Job(ctx, q)
+		info, err := b.JobGet(ctx, q)
 		return testsMsg{gen: gen, page: info.Tests, err: err}
 	}
 }

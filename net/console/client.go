@@ -145,6 +145,11 @@ func (c *Client) callSince(ctx context.Context, since int, what, method string, 
 	return conn.Call(ctx, method, params, result)
 }
 
+// Job returns one job with its attempts.
+func (c *Client) Job(ctx context.Context, id string) (wire.JobInfo, error) {
+	return c.JobGet(ctx, wire.JobGet{JobID: id})
+}
+
 // Jobs queries the history.
 func (c *Client) Jobs(ctx context.Context, q wire.JobQuery) (wire.JobList, error) {
 	var l wire.JobList

@@ -321,7 +321,7 @@ func TestRequestsBeforeSubscribeAreNotConnected(t *testing.T) {
 		ctx := ctxT(t)
 		id := "0123456789abcdef"
 		checks := map[string]error{}
-		_, checks["job.get"] = c.Job(ctx, wire.JobGet{JobID: id})
+		_, checks["job.get"] = c.Job(ctx, id)
 		_, checks["jobs.list"] = c.Jobs(ctx, wire.JobQuery{})
 		_, checks["job.log"] = c.Log(ctx, wire.LogQuery{JobID: id})
 		_, checks["job.retry"] = c.Retry(ctx, id)
@@ -347,7 +347,7 @@ func TestWrongTokenIsUnauthorized(t *testing.T) {
 			t.Error("a refused Subscribe returned an events channel")
 		}
 		wantCode(t, "subscribe with a wrong token", err, wire.CodeUnauthorized)
-		if _, err := c.Job(ctxT(t), wire.JobGet{JobID: "0123456789abcdef"}); !errors.Is(err, console.ErrNotConnected) {
+		if _, err := c.Job(ctxT(t), "0123456789abcdef"); !errors.Is(err, console.ErrNotConnected) {
 			t.Errorf("request after a refused Subscribe: %v, want ErrNotConnected", err)
 		}
 		// The right token works.
@@ -397,12 +397,12 @@ func TestSubscribeAgainReplacesConnection(t *testing.T) {
 		old.waitClosed(t)
 		id := s.submit(t, 1, "main")
 		cur.wait(t, "job on the new stream", 0, jobIs(id, wire.StateQueued))
-		if _, err := c.Job(ctxT(t), wire.JobGet{JobID: id}); err != nil {
+		if _, err := c.Job(ctxT(t), id); err != nil {
 			t.Errorf("request on the new connection: %v", err)
 		}
 		c.Close()
 		cur.waitClosed(t)
-		if _, err := c.Job(ctxT(t), wire.JobGet{JobID: id}); !errors.Is(err, console.ErrNotConnected) {
+		if _, err := c.Job(ctxT(t), id); !errors.Is(err, console.ErrNotConnected) {
 			t.Errorf("request after Close: %v, want ErrNotConnected", err)
 		}
 	})
@@ -425,7 +425,7 @@ func TestSubscribeContextEndsSubscription(t *testing.T) {
 		st.wait(t, "the submitted job", 0, jobIs(id, wire.StateQueued))
 		cancel()
 		st.waitClosed(t)
-		if _, err := c.Job(ctxT(t), wire.JobGet{JobID: id}); !errors.Is(err, console.ErrNotConnected) {
+		if _, err := c.Job(ctxT(t), id); !errors.Is(err, console.ErrNotConnected) {
 			t.Errorf("request after the subscription's context ended: %v, want ErrNotConnected", err)
 		}
 		// A new subscription on the same client works.

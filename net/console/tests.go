@@ -12,10 +12,11 @@ import (
 // does not know yet; the error's text says which version they need.
 var ErrOlderDispatcher = errors.New("the dispatcher is older than this request")
 
-// Job returns one job with its attempts and, when q asks for one
-// (q.TestsLimit > 0), a page of an attempt's per-test records in JobInfo.Tests.
-// A page needs a dispatcher of wire.VersionTestRecords or later.
-func (c *Client) Job(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
+// JobGet is job.get with all its parameters: the job with its attempts and,
+// when q asks for one (q.TestsLimit > 0), a page of an attempt's per-test
+// records in JobInfo.Tests. A page needs a dispatcher of
+// wire.VersionTestRecords or later.
+func (c *Client) JobGet(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
 	var j wire.JobInfo
 	if err := q.Validate(); err != nil {
 		return j, fmt.Errorf("%s: %w", wire.MethodJobGet, err)

@@ -141,7 +141,7 @@ func TestTestPagesAndFlaky(t *testing.T) {
 		ctx := ctxT(t)
 		var got []wire.TestRecord
 		for off := 0; ; {
-			j, err := c.Job(ctx, wire.JobGet{JobID: id, TestsOffset: off, TestsLimit: 200, TestsOrder: wire.TestsSlowest})
+			j, err := c.JobGet(ctx, wire.JobGet{JobID: id, TestsOffset: off, TestsLimit: 200, TestsOrder: wire.TestsSlowest})
 			if err != nil {
 				t.Fatalf("page at %d: %v", off, err)
 			}
@@ -165,7 +165,7 @@ func TestTestPagesAndFlaky(t *testing.T) {
 			}
 		}
 		// The failed attempt's records are there too.
-		j, err := c.Job(ctx, wire.JobGet{JobID: id, Attempt: a.Attempt, TestsLimit: 20})
+		j, err := c.JobGet(ctx, wire.JobGet{JobID: id, Attempt: a.Attempt, TestsLimit: 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestTestPagesAndFlaky(t *testing.T) {
 			t.Fatalf("attempt %d's page: %+v", a.Attempt, j.Tests)
 		}
 		// A plain job.get has no page.
-		if j, err := c.Job(ctx, wire.JobGet{JobID: id}); err != nil || j.Tests != nil || !j.Flaky {
+		if j, err := c.Job(ctx, id); err != nil || j.Tests != nil || !j.Flaky {
 			t.Fatalf("job.get without a page: tests %+v, flaky %v, err %v", j.Tests, j.Flaky, err)
 		}
 
@@ -208,7 +208,7 @@ func TestTestRequestsCheckedAndGated(t *testing.T) {
 		{JobID: id, TestsLimit: 10, TestsOrder: "fastest"},
 		{JobID: "nope"},
 	} {
-		if _, err := c.Job(ctx, q); err == nil || !strings.Contains(err.Error(), "job.get: ") {
+		if _, err := c.JobGet(ctx, q); err == nil || !strings.Contains(err.Error(), "job.get: ") {
 			t.Errorf("job.get %+v: %v, want it refused before sending", q, err)
 		}
 	}
@@ -220,7 +220,7 @@ func TestTestRequestsCheckedAndGated(t *testing.T) {
 	t.Cleanup(old.Close)
 	console.SpeakVersion(old, wire.VersionTestRecords-1)
 	subscribe(t, old)
-	_, err := old.Job(ctx, wire.JobGet{JobID: id, TestsLimit: 10})
+	_, err := old.JobGet(ctx, wire.JobGet{JobID: id, TestsLimit: 10})
 	want := fmt.Sprintf("it speaks protocol %d, a page of tests needs %d", wire.VersionTestRecords-1, wire.VersionTestRecords)
 	if !errors.Is(err, console.ErrOlderDispatcher) || !strings.Contains(err.Error(), want) {
 		t.Errorf("a page from a dispatcher of version %d: %v, want ErrOlderDispatcher saying %q", wire.VersionTestRecords-1, err, want)
@@ -228,7 +228,7 @@ func TestTestRequestsCheckedAndGated(t *testing.T) {
 	if _, err := old.FlakyTests(ctx, wire.FlakyQuery{Repo: "/r"}); !errors.Is(err, console.ErrOlderDispatcher) {
 		t.Errorf("tests.flaky from an older dispatcher: %v, want ErrOlderDispatcher", err)
 	}
-	if j, err := old.Job(ctx, wire.JobGet{JobID: id}); err != nil || j.ID != id {
+	if j, err := old.Job(ctx, id); err != nil || j.ID != id {
 		t.Errorf("job.get without a page from an older dispatcher: %+v, %v", j, err)
 	}
 }
