@@ -129,7 +129,9 @@ func (fr *fakeRunner) sendResult(ctx context.Context, a wire.Assign, status stri
 			res.Summary.Passed++
 		case wire.OutcomeFailed:
 			res.Summary.Failed++
-			res.Summary.Failing = append(res.Summary.Failing, r.ID)
+			if len(res.Summary.Failing) < wire.MaxFailing {
+				res.Summary.Failing = append(res.Summary.Failing, r.ID)
+			}
 		}
 	}
 	if status == wire.StatusFailed {
@@ -453,5 +455,33 @@ func TestRetryFailed(t *testing.T) {
 	if err := c.Call(ctx, wire.MethodJobsList, &wire.JobQuery{States: []string{wire.StatusPassed}}, &list); err != nil ||
 		len(list.Jobs) != 1 || list.Jobs[0].ID != id2 || !list.Jobs[0].Flaky {
 		t.Errorf("jobs.list of passed jobs = %+v, %v; want the flaky one, as passed", list, err)
+	}
+}
+
+// A page of 1,000 records with the longest ids, suites and messages would not
+// fit in a frame: job.get sends fewer, and next reads on to the last.
+func TestTestPagesFitAFrame(t *testing.T) {
+	t.Parallel()
+	s := startDispatcher(t, serverOpts{})
+	c := dialConsole(t, s)
+	r := dialRunner(t, s, "r1")
+	id := s.submit(t, 1, "main")
+	a := r.next(t)
+	recs := make([]wire.TestRecord, 1200)
+	msg := strings.Repeat("long failure message line\n", wire.MaxTestMessage/26)
+	for i := range recs {
+		recs[i] = wire.TestRecord{ID: fmt.Sprintf("%05d", i) + strings.Repeat("x", wire.MaxTestName-5), Suite: strings.Repeat("s", wire.MaxTestName),
+			Outcome: wire.OutcomeFailed, DurationMS: new(int64(i)), Message: msg}
+	}
+	n := r.sendChunks(t, a, recs, 300)
+	if err := r.sendResult(ctxT(t), a, wire.StatusFailed, n, 0, recs); err != nil {
+		t.Fatal(err)
+	}
+	first := getJob(t, c, wire.JobGet{JobID: id, TestsLimit: wire.MaxTestsPage})
+	if p := first.Tests; p == nil || len(p.Tests) == 0 || len(p.Tests) >= wire.MaxTestsPage || p.Next != len(p.Tests) {
+		t.Fatalf("first page: %d records, next %d; want fewer than %d, next after them", len(p.Tests), p.Next, wire.MaxTestsPage)
+	}
+	if got := readAll(t, c, id, 1, wire.TestsSlowest, len(recs)); !slices.Equal(ids(got), slowestFirst(recs)) {
+		t.Errorf("slowest first through cut pages: got %d records in another order", len(got))
 	}
 }

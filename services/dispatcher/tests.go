@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/eventide-ci/eventide/net/wire"
@@ -86,6 +87,9 @@ func resultTestsLocked(j *job, res *wire.Result) ([]store.TestRecord, error) {
 // flaky tests, and other jobs of the commit that passed and are flaky now.
 // Each changed job gets a new Result: copies of the job share the old one.
 func (d *Dispatcher) flakyFound(j *job, rec *store.Result, found *store.Flakiness) {
+	if !found.Flaky && len(found.Tests) == 0 && len(found.Jobs) == 0 {
+		return // the common case: nothing flipped, and no event to send
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if j.Result == rec {
@@ -119,6 +123,10 @@ func (d *Dispatcher) afterStored(t *store.Ticket, f func()) {
 		}
 	})
 }
+
+// pageReserve is what a job.get reply needs besides the job and its records:
+// the frame's envelope and the page's own members.
+const pageReserve = 4 << 10
 
 // getJob answers job.get: the job with its attempts, and a page of an
 // attempt's per-test records when asked for one.
@@ -154,11 +162,26 @@ func (d *Dispatcher) getJob(ctx context.Context, q wire.JobGet) (wire.JobInfo, e
 	if err != nil {
 		return wire.JobInfo{}, wire.Errorf(wire.CodeInternal, "%s: tests: %v", wire.MethodJobGet, err)
 	}
-	page := &wire.TestPage{Attempt: attempt, Total: p.Total, Offset: q.TestsOffset, Tests: make([]wire.TestRecord, len(p.Tests))}
-	for i, t := range p.Tests {
-		page.Tests[i] = wire.TestRecord(t)
+	page := &wire.TestPage{Attempt: attempt, Total: p.Total, Offset: q.TestsOffset, Tests: make([]wire.TestRecord, 0, len(p.Tests))}
+	// The reply must fit in a frame: 1,000 records of long ids and messages
+	// would not, so a page may hold fewer than asked for (next says where
+	// to read on), never none while some are left.
+	room := wire.MaxFrameSize - pageReserve
+	if b, err := json.Marshal(&in); err == nil {
+		room -= len(b)
 	}
-	if end := q.TestsOffset + len(p.Tests); end < p.Total && len(p.Tests) > 0 {
+	for _, t := range p.Tests {
+		r := wire.TestRecord(t)
+		b, err := json.Marshal(&r)
+		if err != nil {
+			return wire.JobInfo{}, wire.Errorf(wire.CodeInternal, "%s: tests: %v", wire.MethodJobGet, err)
+		}
+		if room -= len(b) + 1; room < 0 && len(page.Tests) > 0 {
+			break
+		}
+		page.Tests = append(page.Tests, r)
+	}
+	if end := q.TestsOffset + len(page.Tests); end < p.Total && len(page.Tests) > 0 {
 		page.Next = end
 	}
 	in.Tests = page

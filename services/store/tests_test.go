@@ -240,14 +240,38 @@ func TestMigrateFromV5WithTests(t *testing.T) {
 }
 
 // BenchmarkPutResult50k stores one result with 50,000 records: the batch's
-// whole transaction, with its fsync.
+// whole transaction, with its fsync. "first" is a commit's first result;
+// "retry" a second attempt of a commit whose first failed 500 of the tests,
+// which adds the search for flaky tests (the first attempt's records read
+// back, 500 flips recorded).
 func BenchmarkPutResult50k(b *testing.B) {
-	s := openStore(b, b.TempDir(), Options{})
 	recs := bigSuite(50_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		j := finishedJob(fmt.Sprintf("b%06d", i), fmt.Sprintf("c%06d", i), 1, wire.StatusFailed, int64(i))
-		putFinished(b, s, j, recs)
+	pass := slices.Clone(recs)
+	for i := range pass {
+		pass[i].Outcome, pass[i].Message = wire.OutcomePassed, ""
+	}
+	for _, retry := range []bool{false, true} {
+		name := "first"
+		if retry {
+			name = "retry"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := openStore(b, b.TempDir(), Options{})
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				j := finishedJob(fmt.Sprintf("b%06d", i), fmt.Sprintf("c%06d", i), 1, wire.StatusFailed, int64(i))
+				if !retry {
+					putFinished(b, s, j, recs)
+					continue
+				}
+				b.StopTimer()
+				putFinished(b, s, j, recs)
+				b.StartTimer()
+				j.Attempt, j.State = 2, wire.StatusPassed
+				if f := putFinished(b, s, j, pass); !f.Flaky || len(f.Tests) != wire.MaxFlakyTests {
+					b.Fatalf("found %+v", f)
+				}
+			}
+		})
 	}
 }
