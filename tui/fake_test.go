@@ -41,6 +41,7 @@ type fakeBackend struct {
 	tests     map[string][]wire.TestRecord
 	testsErr  error
 	testsGate chan struct{}
+	pageCap   int                         // when > 0, a page holds at most this many, as one cut to fit a frame
 	flaky     map[string][]wire.FlakyTest // by repository
 	flakyErr  error
 }
@@ -194,7 +195,11 @@ func (b *fakeBackend) testPage(ctx context.Context, q wire.JobGet) (wire.JobInfo
 		})
 	}
 	p := &wire.TestPage{Attempt: j.Attempt, Total: len(all), Offset: q.TestsOffset}
-	end := min(len(all), q.TestsOffset+q.TestsLimit)
+	limit := q.TestsLimit
+	if b.pageCap > 0 {
+		limit = min(limit, b.pageCap)
+	}
+	end := min(len(all), q.TestsOffset+limit)
 	if q.TestsOffset < end {
 		p.Tests = all[q.TestsOffset:end]
 	}

@@ -407,3 +407,32 @@ func TestFlakyFlagByLaterEvent(t *testing.T) {
 	hs.press("esc")
 	hs.wantScreen("passed · flaky runner-2")
 }
+
+// A page shorter than asked (the dispatcher cuts pages to fit a frame) is
+// followed by the next from where it ended: every test once, in order.
+func TestTestsViewShortPages(t *testing.T) {
+	b := reportSample()
+	b.pageCap = 70
+	hs := newHarness(t, b, 100, 30)
+	hs.openJob(idFailed)
+	hs.press("t")
+	tv := hs.m.tests
+	for !tv.done {
+		n := len(tv.tests)
+		hs.press("G")
+		hs.waitFor("the next page", func() bool { return len(tv.tests) > n || tv.done })
+	}
+	seen := map[string]bool{}
+	for i, r := range tv.tests {
+		if seen[r.ID] {
+			t.Fatalf("test %s twice", r.ID)
+		}
+		seen[r.ID] = true
+		if i > 0 && r.DurationMS != nil && (tv.tests[i-1].DurationMS == nil || *r.DurationMS > *tv.tests[i-1].DurationMS) {
+			t.Fatalf("test %d out of order", i)
+		}
+	}
+	if len(seen) != 450 {
+		t.Fatalf("%d tests, want 450", len(seen))
+	}
+}
