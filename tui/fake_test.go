@@ -36,14 +36,12 @@ type fakeBackend struct {
 	final     map[string]bool
 	actionErr error
 	// tests are by job id the current attempt's per-test records, in the
-	// order reported; testsErr fails every page while set, and testsGate,
-	// while set, holds every page until it is closed (or ctx ends).
-	tests     map[string][]wire.TestRecord
-	testsErr  error
-	testsGate chan struct{}
-	pageCap   int                         // when > 0, a page holds at most this many, as one cut to fit a frame
-	flaky     map[string][]wire.FlakyTest // by repository
-	flakyErr  error
+	// order reported; testsErr fails every page while set.
+	tests    map[string][]wire.TestRecord
+	testsErr error
+	pageCap  int                         // when > 0, a page holds at most this many, as one cut to fit a frame
+	flaky    map[string][]wire.FlakyTest // by repository
+	flakyErr error
 }
 
 func newFake(snap *wire.Snapshot) *fakeBackend {
@@ -157,16 +155,6 @@ func (b *fakeBackend) JobGet(ctx context.Context, q wire.JobGet) (wire.JobInfo, 
 // page of the attempt's records in the order asked, slowest first with the
 // tests without a duration last.
 func (b *fakeBackend) testPage(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
-	b.mu.Lock()
-	gate := b.testsGate
-	b.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return wire.JobInfo{}, ctx.Err()
-		}
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.record("tests %s@%d attempt %d", q.JobID, q.TestsOffset, q.Attempt)
