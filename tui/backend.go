@@ -16,8 +16,12 @@ type Backend interface {
 	// Subscribe returns the current state, then event batches on the channel until ctx ends
 	// or the connection drops, when the channel is closed.
 	Subscribe(ctx context.Context) (*wire.Snapshot, <-chan wire.Events, error)
-	// Job returns one job with its attempts.
-	Job(ctx context.Context, id string) (wire.JobInfo, error)
+	// JobGet returns one job with its attempts and, when q.TestsLimit > 0, a
+	// page of an attempt's per-test records (since wire.VersionTestRecords).
+	JobGet(ctx context.Context, q wire.JobGet) (wire.JobInfo, error)
+	// FlakyTests lists a repository's flaky tests, most recently seen first
+	// (since wire.VersionTestRecords).
+	FlakyTests(ctx context.Context, q wire.FlakyQuery) (wire.FlakyList, error)
 	// Log returns part of an attempt's stored output.
 	Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error)
 	// Retry makes a new attempt of a job; finished jobs may be retried.

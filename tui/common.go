@@ -6,6 +6,7 @@ import (
 
 	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 // common is what the root model shares with its panes: the one key map and
@@ -24,6 +25,9 @@ type common struct {
 	// logGen numbers the logs the detail pane shows, across openings, so that
 	// a reply for a log since closed or reset is told apart and dropped.
 	logGen int
+	// viewGen numbers the openings of the tests and flaky views in the same
+	// way, for their pages and lists.
+	viewGen int
 }
 
 // host is what a pane may ask of the console around it; the root model is the
@@ -41,6 +45,14 @@ type host interface {
 	openJob(id string) tea.Cmd
 	// closeJob closes the detail pane and goes back to the jobs.
 	closeJob()
+	// openTests shows the tests of job's current attempt, slowest first.
+	openTests(job wire.JobInfo) tea.Cmd
+	// closeTests goes back to the job.
+	closeTests()
+	// openFlaky shows repo's flaky tests.
+	openFlaky(repo string) tea.Cmd
+	// closeFlaky goes back to the pane it was opened from.
+	closeFlaky()
 }
 
 // component is a pane of the console, after soft-serve's components: it keeps

@@ -86,7 +86,7 @@ func (d *detailPane) fetchJob() tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
-		info, err := b.Job(ctx, id)
+		info, err := b.JobGet(ctx, wire.JobGet{JobID: id})
 		return jobMsg{id: id, info: info, err: err}
 	}
 }
@@ -156,6 +156,10 @@ func (d *detailPane) update(k tea.KeyPressMsg) tea.Cmd {
 		return d.c.retry(d.id)
 	case key.Matches(k, keys.Cancel):
 		d.c.askCancel(d.job)
+	case key.Matches(k, keys.Tests):
+		return d.c.host.openTests(d.job)
+	case key.Matches(k, keys.Flaky):
+		return d.c.host.openFlaky(d.job.Repo)
 	case key.Matches(k, keys.Open):
 	case key.Matches(k, keys.Drain), key.Matches(k, keys.RetryFailed):
 		d.c.host.setStatus("that key works in the lists: esc to go back")
@@ -217,7 +221,7 @@ func (d *detailPane) toggleFollow() {
 
 func (d *detailPane) ShortHelp() []key.Binding {
 	k := &d.c.keys
-	return []key.Binding{k.Help, k.Quit, k.Back, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
+	return []key.Binding{k.Help, k.Quit, k.Back, k.Tests, k.Flaky, k.Follow, k.Retry, k.Cancel, k.Search, k.NextMatch}
 }
 
 func (d *detailPane) FullHelp() [][]key.Binding {
@@ -226,6 +230,7 @@ func (d *detailPane) FullHelp() [][]key.Binding {
 		k.moveKeys(),
 		{k.HalfUp, k.HalfDown, k.Left, k.Right, k.Follow},
 		{k.Search, k.NextMatch, k.Retry, k.Cancel, k.Back},
+		{k.Tests, k.Flaky},
 		k.generalKeys(),
 	}
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,8 +39,15 @@ func (d *detailPane) info() []string {
 	if d.jobErr != nil {
 		out = append(out, d.line().add(d.c.st.errText, " job: "+clean(d.jobErr.Error())).String())
 	}
+	// Failing tests first, then the flaky ones and the attempts, each of
+	// which keeps a share of what is left.
 	left := budget - len(out)
-	out = append(out, d.failingLines(left, min(len(d.attempts), max(1, left/2)))...)
+	keepA, keepF := min(len(d.attempts), max(1, left/2)), 0
+	if fl := d.flakyTests(); len(fl) > 0 {
+		keepA, keepF = min(len(d.attempts), max(1, left/3)), min(len(fl), max(1, left/3))
+	}
+	out = append(out, d.failingLines(left, keepA+keepF)...)
+	out = append(out, d.flakyLines(budget-len(out)-keepA)...)
 	return append(out, d.attemptLines(budget-len(out), now)...)
 }
 
@@ -71,6 +79,9 @@ func (d *detailPane) stateLine(now time.Time) string {
 		state = "unknown"
 	}
 	l.add(st.forJob(j.State), state)
+	if flaky(j) {
+		l.add(st.flaky, flakyMark)
+	}
 	switch {
 	case j.Attempt > 0 && j.State == wire.StateQueued:
 		// Retried: the next attempt gets its number when a runner takes it.
@@ -153,6 +164,9 @@ func (d *detailPane) testsLine() string {
 	default:
 		l.add(st.dim, "not yet")
 	}
+	if j.TestsTotal > 0 {
+		l.add(st.dim, " · "+d.c.keys.Tests.Help().Key+": all "+strconv.Itoa(j.TestsTotal)+" by time")
+	}
 	return l.String()
 }
 
@@ -175,16 +189,53 @@ func (d *detailPane) failingLines(left, keep int) []string {
 		}
 		if i == n-1 && n < len(s.Failing) {
 			l.add(st.dim, fmt.Sprintf("… and %d more", len(s.Failing)-i))
+			if d.job.TestsTotal > 0 {
+				l.add(st.dim, " · "+d.c.keys.Tests.Help().Key+": all tests")
+			}
 		} else {
 			l.add(st.failing, clean(s.Failing[i]))
+			if slices.Contains(d.flakyTests(), s.Failing[i]) {
+				l.add(st.flaky, " (flaky)")
+			}
 			if f, ok := failure(s, s.Failing[i]); ok {
 				if f.DurationMS != nil {
-					l.add(st.dim, " ("+(time.Duration(*f.DurationMS)*time.Millisecond).String()+")")
+					l.add(st.dim, " ("+testDuration(*f.DurationMS)+")")
 				}
-				if f.Message != "" {
-					l.add(st.dim, " — "+clean(f.Message))
+				if m := firstLine(f.Message); m != "" {
+					l.add(st.dim, " — "+m)
 				}
 			}
+		}
+		out = append(out, l.String())
+	}
+	return out
+}
+
+// flakyTests are the open job's tests that flipped between attempts of its
+// commit, once it has ended.
+func (d *detailPane) flakyTests() []string {
+	if !d.job.State.Final() {
+		return nil
+	}
+	return d.job.FlakyTests
+}
+
+// flakyLines names the job's flaky tests in the left lines.
+func (d *detailPane) flakyLines(left int) []string {
+	st, fl := &d.c.st, d.flakyTests()
+	n := min(len(fl), left)
+	out := make([]string, 0, max(n, 0))
+	for i := 0; i < n; i++ {
+		l := d.line()
+		if i == 0 {
+			l.add(plain, " flaky:   ")
+		} else {
+			l.add(plain, "          ")
+		}
+		if i == n-1 && n < len(fl) {
+			l.add(st.dim, fmt.Sprintf("… and %d more · %s: the repository's flaky tests", len(fl)-i, d.c.keys.Flaky.Help().Key))
+		} else {
+			l.add(st.flaky, clean(fl[i]))
 		}
 		out = append(out, l.String())
 	}
@@ -252,6 +303,9 @@ func (d *detailPane) attempt(l *row, a wire.AttemptInfo, now time.Time) {
 	}
 	if r := clean(a.Reason); r != "" {
 		l.add(st.dim, " · "+r)
+	}
+	if a.Rerun {
+		l.add(st.dim, " · re-run of a failure (retry_failed)")
 	}
 }
 

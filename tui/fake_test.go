@@ -35,6 +35,13 @@ type fakeBackend struct {
 	logLimit  int
 	final     map[string]bool
 	actionErr error
+	// tests are by job id the current attempt's per-test records, in the
+	// order reported; testsErr fails every page while set.
+	tests    map[string][]wire.TestRecord
+	testsErr error
+	pageCap  int                         // when > 0, a page holds at most this many, as one cut to fit a frame
+	flaky    map[string][]wire.FlakyTest // by repository
+	flakyErr error
 }
 
 func newFake(snap *wire.Snapshot) *fakeBackend {
@@ -43,6 +50,8 @@ func newFake(snap *wire.Snapshot) *fakeBackend {
 		jobs:  map[string]wire.JobInfo{},
 		logs:  map[string]string{},
 		final: map[string]bool{},
+		tests: map[string][]wire.TestRecord{},
+		flaky: map[string][]wire.FlakyTest{},
 	}
 	for _, j := range snap.Jobs {
 		b.jobs[j.ID] = j
@@ -113,9 +122,16 @@ func (b *fakeBackend) drop() {
 	close(b.subs[len(b.subs)-1])
 }
 
-func (b *fakeBackend) Job(ctx context.Context, id string) (wire.JobInfo, error) {
+func (b *fakeBackend) JobGet(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
+	if err := q.Validate(); err != nil {
+		return wire.JobInfo{}, err
+	}
+	if q.TestsLimit > 0 {
+		return b.testPage(ctx, q)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	id := q.JobID
 	b.record("job %s", id)
 	j, ok := b.jobs[id]
 	if !ok {
@@ -133,6 +149,66 @@ func (b *fakeBackend) Job(ctx context.Context, id string) (wire.JobInfo, error) 
 		}
 	}
 	return j, nil
+}
+
+// testPage answers a job.get that asks for tests as the dispatcher does: a
+// page of the attempt's records in the order asked, slowest first with the
+// tests without a duration last.
+func (b *fakeBackend) testPage(ctx context.Context, q wire.JobGet) (wire.JobInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("tests %s@%d attempt %d", q.JobID, q.TestsOffset, q.Attempt)
+	if b.testsErr != nil {
+		return wire.JobInfo{}, b.testsErr
+	}
+	j, ok := b.jobs[q.JobID]
+	if !ok {
+		return wire.JobInfo{}, errors.New("no such job")
+	}
+	if q.Attempt != 0 && q.Attempt != j.Attempt {
+		return wire.JobInfo{}, fmt.Errorf("attempt %d has no records here", q.Attempt)
+	}
+	all := slices.Clone(b.tests[q.JobID])
+	if q.TestsOrder == wire.TestsSlowest {
+		slices.SortStableFunc(all, func(x, y wire.TestRecord) int {
+			switch {
+			case x.DurationMS == nil && y.DurationMS == nil:
+				return 0
+			case x.DurationMS == nil:
+				return 1
+			case y.DurationMS == nil:
+				return -1
+			}
+			return int(*y.DurationMS - *x.DurationMS)
+		})
+	}
+	p := &wire.TestPage{Attempt: j.Attempt, Total: len(all), Offset: q.TestsOffset}
+	limit := q.TestsLimit
+	if b.pageCap > 0 {
+		limit = min(limit, b.pageCap)
+	}
+	end := min(len(all), q.TestsOffset+limit)
+	if q.TestsOffset < end {
+		p.Tests = all[q.TestsOffset:end]
+	}
+	if end < len(all) {
+		p.Next = end
+	}
+	j.Tests, j.TestsTotal = p, len(all)
+	return j, nil
+}
+
+func (b *fakeBackend) FlakyTests(ctx context.Context, q wire.FlakyQuery) (wire.FlakyList, error) {
+	if err := q.Validate(); err != nil {
+		return wire.FlakyList{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.record("flaky %s", q.Repo)
+	if b.flakyErr != nil {
+		return wire.FlakyList{}, b.flakyErr
+	}
+	return wire.FlakyList{Repo: q.Repo, Tests: slices.Clone(b.flaky[q.Repo])}, nil
 }
 
 func (b *fakeBackend) Log(ctx context.Context, q wire.LogQuery) (wire.LogChunk, error) {

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+	"github.com/eventide-ci/eventide/net/wire"
 )
 
 // clean makes untrusted text (commit messages, runner names, log output) safe to
@@ -269,4 +270,32 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// flakyMark follows the state of a job whose tests flipped between attempts
+// of its commit: "passed · flaky" is a pass (filters and exit codes say so),
+// marked so that it is never taken for a clean one.
+const flakyMark = " · flaky"
+
+// flaky reports whether a finished job gets the flaky mark: it passed after a
+// failure of its commit, or some of its tests flipped.
+func flaky(j *wire.JobInfo) bool {
+	return j.State.Final() && (j.Flaky || len(j.FlakyTests) > 0)
+}
+
+// stateText is a job's state as the console writes it, with the flaky mark.
+func stateText(j *wire.JobInfo) string {
+	if flaky(j) {
+		return string(j.State) + flakyMark
+	}
+	return string(j.State)
+}
+
+// testDuration is how long a test took: milliseconds below a second, since
+// most tests take less, and the precision of span above.
+func testDuration(ms int64) string {
+	if ms < 1000 {
+		return strconv.FormatInt(max(ms, 0), 10) + "ms"
+	}
+	return span(time.Duration(ms) * time.Millisecond)
 }

@@ -50,11 +50,27 @@ func finalScreen(t *testing.T, tm *teatest.TestModel) []byte {
 	return []byte(stripANSI(fm.render()) + "\n")
 }
 
+// goldenSizes are the terminals the golden screens are drawn on: a roomy one
+// and the smallest the console is designed for.
+var goldenSizes = []struct {
+	name string
+	w, h int
+}{{"100x30", 100, 30}, {"80x24", 80, 24}}
+
+// openFailed opens the third job of the sample, the failed one with two
+// attempts, and waits for its attempts and subs (a wait reads the output it
+// looks at, so that what it saw is not seen again by the next one).
+func openFailed(t *testing.T, tm *teatest.TestModel, subs ...string) {
+	t.Helper()
+	waitScreen(t, tm, "Bump")
+	tm.Send(keyMsg("j"))
+	tm.Send(keyMsg("j"))
+	tm.Send(keyMsg("enter"))
+	waitScreen(t, tm, append([]string{"#2 runner-2"}, subs...)...)
+}
+
 func TestGoldenLists(t *testing.T) {
-	for _, sz := range []struct {
-		name string
-		w, h int
-	}{{"100x30", 100, 30}, {"80x24", 80, 24}} {
+	for _, sz := range goldenSizes {
 		t.Run(sz.name, func(t *testing.T) {
 			tm := startProgram(t, newFake(sample()), sz.w, sz.h)
 			waitScreen(t, tm, "Bump", "runner-old")
@@ -64,21 +80,14 @@ func TestGoldenLists(t *testing.T) {
 }
 
 func TestGoldenDetail(t *testing.T) {
-	for _, sz := range []struct {
-		name string
-		w, h int
-	}{{"100x30", 100, 30}, {"80x24", 80, 24}} {
+	for _, sz := range goldenSizes {
 		t.Run(sz.name, func(t *testing.T) {
 			b := newFake(sample())
 			b.logs[idFailed] = "=== RUN   TestParseLimits\n    limits_test.go:12: got 3, want 4\n--- FAIL: TestParseLimits (0.00s)\n" +
 				"=== RUN   TestDefaults/zero\n    defaults_test.go:40: zero limit accepted\n--- FAIL: TestDefaults/zero (0.00s)\nFAIL\nexit status 1\n"
 			b.final[idFailed] = true
 			tm := startProgram(t, b, sz.w, sz.h)
-			waitScreen(t, tm, "Bump")
-			tm.Send(keyMsg("j"))
-			tm.Send(keyMsg("j"))
-			tm.Send(keyMsg("enter"))
-			waitScreen(t, tm, "exit status 1", "#2 runner-2")
+			openFailed(t, tm, "exit status 1")
 			golden.RequireEqual(t, finalScreen(t, tm))
 		})
 	}
@@ -104,5 +113,52 @@ func TestGoldenConnectionLost(t *testing.T) {
 	b.mu.Unlock()
 	b.drop()
 	waitScreen(t, tm, "reconnecting")
+	golden.RequireEqual(t, finalScreen(t, tm))
+}
+
+// The lists and the detail of jobs whose tests flipped, with failures that
+// have messages and durations.
+func TestGoldenFlakyJobs(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run("lists-"+sz.name, func(t *testing.T) {
+			tm := startProgram(t, reportSample(), sz.w, sz.h)
+			waitScreen(t, tm, "Bump", "· flaky")
+			golden.RequireEqual(t, finalScreen(t, tm))
+		})
+		t.Run("detail-"+sz.name, func(t *testing.T) {
+			b := reportSample()
+			b.logs[idFailed] = "--- FAIL: TestParseLimits (1.50s)\n--- FAIL: TestDefaults/zero (0.01s)\nFAIL\nexit status 1\n"
+			tm := startProgram(t, b, sz.w, sz.h)
+			openFailed(t, tm, "exit status 1")
+			golden.RequireEqual(t, finalScreen(t, tm))
+		})
+	}
+}
+
+// The tests of an attempt, slowest first, with a failing one selected.
+func TestGoldenTests(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run(sz.name, func(t *testing.T) {
+			b := reportSample()
+			tm := startProgram(t, b, sz.w, sz.h)
+			openFailed(t, tm)
+			tm.Send(keyMsg("t"))
+			waitScreen(t, tm, "TestCase257")
+			// Down to the slowest failing test.
+			for range slowestFailing(b.tests[idFailed]) {
+				tm.Send(keyMsg("j"))
+			}
+			waitScreen(t, tm, "case_test.go:251")
+			golden.RequireEqual(t, finalScreen(t, tm))
+		})
+	}
+}
+
+// A repository's flaky tests.
+func TestGoldenFlaky(t *testing.T) {
+	tm := startProgram(t, reportSample(), 80, 24)
+	waitScreen(t, tm, "Bump")
+	tm.Send(keyMsg("F"))
+	waitScreen(t, tm, "TestDefaults/zero")
 	golden.RequireEqual(t, finalScreen(t, tm))
 }

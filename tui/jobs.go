@@ -19,6 +19,9 @@ type jobsPane struct {
 	table[*jobEntry]
 	state  int  // index into stateFilters
 	follow bool // the cursor stays on the newest job
+	// flaky is set when a job shown has the flaky mark: the state column
+	// then makes room for it.
+	flaky bool
 }
 
 // stateFilters are the state filter's steps, in the order `s` cycles them.
@@ -43,6 +46,13 @@ func (p *jobsPane) refresh() {
 		p.sel, p.cursor = "", 0
 	}
 	p.show(p.c.mirror.jobsView(p.shown, p.filter, stateFilters[p.state].match))
+	p.flaky = false
+	for _, e := range p.shown {
+		if len(e.state) > len(e.info.State) {
+			p.flaky = true
+			break
+		}
+	}
 }
 
 func (p *jobsPane) setFilter(text string) {
@@ -87,6 +97,10 @@ func (p *jobsPane) update(k tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(k, keys.Follow):
 		p.toggleFollow()
+	case key.Matches(k, keys.Flaky):
+		if ok {
+			return host.openFlaky(sel.info.Repo)
+		}
 	case key.Matches(k, keys.Drain):
 		host.setStatus("d drains a runner: select one in the runners pane (tab)")
 	}
@@ -126,7 +140,7 @@ func (p *jobsPane) ShortHelp() []key.Binding {
 
 func (p *jobsPane) FullHelp() [][]key.Binding {
 	k := &p.c.keys
-	return [][]key.Binding{k.moveKeys(), {k.Open, k.Retry, k.RetryFailed, k.Cancel}, {k.Filter, k.StateFilter, k.Back}, k.generalKeys()}
+	return [][]key.Binding{k.moveKeys(), {k.Open, k.Retry, k.RetryFailed, k.Cancel}, {k.Filter, k.StateFilter, k.Flaky, k.Back}, k.generalKeys()}
 }
 
 func (p *jobsPane) view(focused bool) []string {
@@ -144,7 +158,7 @@ func (p *jobsPane) view(focused bool) []string {
 	}
 	out := make([]string, 0, p.rows+2)
 	out = append(out, st.paneTitle(p.width, title, position(p.cursor, len(p.shown)), focused))
-	jc := jobColumns(p.width)
+	jc := jobColumns(p.width, p.flaky)
 	out = append(out, p.header(jc))
 	for i := 0; i < p.rows; i++ {
 		n := p.offset + i
@@ -178,8 +192,13 @@ func (c jobCols) total() int {
 	return w
 }
 
-func jobColumns(w int) jobCols {
+// jobColumns fits the columns to width w; flaky makes the state column wide
+// enough for "passed · flaky".
+func jobColumns(w int, flaky bool) jobCols {
 	c := jobCols{commit: 7, branch: 12, state: 9, runner: 10, att: 3, dur: 7, age: 4}
+	if flaky {
+		c.state = len(wire.StatusPassed) + width(flakyMark)
+	}
 	flex := w - (2 + 7 + c.commit + c.state + c.att + c.dur + c.age)
 	if extra := flex - c.branch - c.runner - 30; extra > 0 {
 		g := min(extra/3, 8)
@@ -223,7 +242,7 @@ func (p *jobsPane) row(c jobCols, e *jobEntry, selected bool) string {
 	st := &p.c.st
 	j := &e.info
 	pre := jobRowStart(c, e, selected, p.width)
-	state := fit(string(j.State), c.state)
+	state := fit(e.state, c.state)
 	post := jobRowEnd(c, e, p.c.now())
 	if selected {
 		return st.selected.Render(fitRow(pre+state+post, c.total(), p.width))
@@ -234,6 +253,11 @@ func (p *jobsPane) row(c jobCols, e *jobEntry, selected bool) string {
 	}
 	if j.State == wire.StateQueued {
 		return pre + st.forJob(j.State).Render(state) + st.waiting.Render(post)
+	}
+	// The state's name in its colour, the flaky mark after it in its own; the
+	// name is ASCII and no wider than the column, so the cell splits there.
+	if n := len(j.State); len(e.state) > n {
+		return pre + st.forJob(j.State).Render(state[:n]) + st.flaky.Render(state[n:]) + post
 	}
 	return pre + st.forJob(j.State).Render(state) + post
 }

@@ -31,6 +31,8 @@ type keyMap struct {
 	Drain       key.Binding
 	Revoke      key.Binding
 	Follow      key.Binding
+	Tests       key.Binding
+	Flaky       key.Binding
 	Help        key.Binding
 	Quit        key.Binding
 	Yes         key.Binding
@@ -67,6 +69,8 @@ func newKeyMap() keyMap {
 		Drain:       b([]string{"d"}, "d", "drain"),
 		Revoke:      b([]string{"X"}, "X", "revoke"),
 		Follow:      b([]string{"f"}, "f", "follow"),
+		Tests:       b([]string{"t"}, "t", "tests"),
+		Flaky:       b([]string{"F"}, "F", "flaky"),
 		Help:        b([]string{"?"}, "?", "help"),
 		Quit:        b([]string{"q", "ctrl+c"}, "q", "quit"),
 		Yes:         b([]string{"y", "Y"}, "y", "yes"),

@@ -19,6 +19,7 @@ type jobEntry struct {
 	msg    string
 	runner string
 	wait   string
+	state  string // the state as shown, with the flaky mark
 	hay    string
 }
 
@@ -30,7 +31,9 @@ func (e *jobEntry) set(j wire.JobInfo) {
 	e.msg = firstLine(j.Message)
 	e.runner = clean(j.Runner)
 	e.wait = clean(j.Waiting)
-	e.hay = strings.ToLower(strings.Join([]string{j.ID, j.Commit, e.branch, e.msg, clean(j.Author), e.runner, string(j.State), clean(j.Repo)}, "\x00"))
+	e.state = stateText(&j)
+	// The state as shown, so that "flaky" finds the flaky jobs.
+	e.hay = strings.ToLower(strings.Join([]string{j.ID, j.Commit, e.branch, e.msg, clean(j.Author), e.runner, e.state, clean(j.Repo)}, "\x00"))
 }
 
 func (e *jobEntry) finished() bool { return e.info.State.Final() }

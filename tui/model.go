@@ -46,6 +46,8 @@ const (
 	paneRunners pane = iota
 	paneJobs
 	paneDetail
+	paneTests // over the detail: the open job's tests
+	paneFlaky // over any pane: a repository's flaky tests
 )
 
 // Model is the console, a tea.Model. Build it with New; it works through a
@@ -72,6 +74,8 @@ type Model struct {
 	jobs    jobsPane
 	runners runnersPane
 	detail  *detailPane // while a job is open
+	tests   *testsPane  // while the open job's tests are shown
+	flaky   *flakyPane  // while a repository's flaky tests are shown
 
 	quitting   bool
 	unfinished []wire.JobInfo
@@ -170,6 +174,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.detail != nil {
 			cmd = m.detail.onLog(msg)
 		}
+	case testsMsg:
+		if m.tests != nil {
+			cmd = m.tests.onPage(msg)
+		}
+	case flakyMsg:
+		if m.flaky != nil {
+			m.flaky.onList(msg)
+		}
 	case actionMsg:
 		cmd = m.onAction(msg)
 	case bulkMsg:
@@ -195,6 +207,10 @@ func (m *Model) focused() component {
 		return &m.runners
 	case m.focus == paneDetail && m.detail != nil:
 		return m.detail
+	case m.focus == paneTests && m.tests != nil:
+		return m.tests
+	case m.focus == paneFlaky && m.flaky != nil:
+		return m.flaky
 	}
 	return &m.jobs
 }
@@ -240,6 +256,12 @@ func (m *Model) cyclePane(d int) {
 	if m.detail != nil {
 		panes = append(panes, paneDetail)
 	}
+	if m.tests != nil {
+		panes = append(panes, paneTests)
+	}
+	if m.flaky != nil {
+		panes = append(panes, paneFlaky)
+	}
 	i := 0
 	for j, p := range panes {
 		if p == m.focus {
@@ -249,14 +271,55 @@ func (m *Model) cyclePane(d int) {
 	m.focus = panes[(i+d+len(panes))%len(panes)]
 }
 
-// openJob implements host.
+// openJob implements host. The views over the one open before close with it.
 func (m *Model) openJob(id string) tea.Cmd {
 	d, cmd := newDetailPane(&m.c, id)
-	m.detail, m.focus = d, paneDetail
+	m.detail, m.tests, m.flaky, m.focus = d, nil, nil, paneDetail
 	return cmd
 }
 
 // closeJob implements host.
 func (m *Model) closeJob() {
-	m.detail, m.focus = nil, paneJobs
+	m.detail, m.tests, m.focus = nil, nil, paneJobs
+	if m.flaky != nil && m.flaky.from == paneDetail {
+		m.flaky.from = paneJobs
+	}
+}
+
+// openTests implements host.
+func (m *Model) openTests(job wire.JobInfo) tea.Cmd {
+	t, cmd := newTestsPane(&m.c, job)
+	m.tests, m.focus = t, paneTests
+	return cmd
+}
+
+// closeTests implements host.
+func (m *Model) closeTests() {
+	m.tests, m.focus = nil, paneDetail
+	if m.detail == nil {
+		m.focus = paneJobs
+	}
+	if m.flaky != nil && m.flaky.from == paneTests {
+		m.flaky.from = m.focus
+	}
+}
+
+// openFlaky implements host: esc goes back to the pane that asked.
+func (m *Model) openFlaky(repo string) tea.Cmd {
+	from := m.focus
+	if from == paneFlaky && m.flaky != nil {
+		from = m.flaky.from
+	}
+	f, cmd := newFlakyPane(&m.c, repo, from)
+	m.flaky, m.focus = f, paneFlaky
+	return cmd
+}
+
+// closeFlaky implements host.
+func (m *Model) closeFlaky() {
+	m.focus = m.flaky.from
+	m.flaky = nil
+	if m.focus == paneTests && m.tests == nil || m.focus == paneDetail && m.detail == nil {
+		m.focus = paneJobs
+	}
 }

@@ -66,7 +66,7 @@ func (p *runnersPane) update(k tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(k, keys.Retry):
 		host.setStatus("r retries a job: select one in the jobs pane (tab)")
-	case key.Matches(k, keys.Follow), key.Matches(k, keys.StateFilter):
+	case key.Matches(k, keys.Follow), key.Matches(k, keys.StateFilter), key.Matches(k, keys.Flaky):
 		host.setStatus("that key works in the jobs pane (tab)")
 	}
 	return nil

@@ -27,6 +27,7 @@ type styles struct {
 	selected  paint
 	waiting   paint
 	failing   paint
+	flaky     paint
 	prompt    paint
 	input     paint
 	status    paint
@@ -98,6 +99,7 @@ func newStyles(color bool) styles {
 		selected:  p(s().Reverse(true).Bold(true)),
 		waiting:   p(fg(yellow).Faint(!color)),
 		failing:   p(fg(red)),
+		flaky:     p(fg(yellow).Bold(true)),
 		prompt:    p(fg(yellow).Bold(true)),
 		input:     p(s().Bold(true)),
 		status:    p(fg(cyan)),
@@ -139,5 +141,19 @@ func newStyles(color bool) styles {
 }
 
 func (st *styles) forJob(state wire.State) paint { return st.jobState[state] }
+
+// forOutcome is the paint of a test's outcome: a test's pass, failure and
+// error look like a job's; a skip is dim.
+func (st *styles) forOutcome(outcome string) paint {
+	switch outcome {
+	case wire.OutcomePassed:
+		return st.jobState[wire.StatusPassed]
+	case wire.OutcomeFailed:
+		return st.jobState[wire.StatusFailed]
+	case wire.OutcomeError:
+		return st.jobState[wire.StatusError]
+	}
+	return st.dim
+}
 
 func (st *styles) forRunner(state string) paint { return st.runnerState[state] }

@@ -39,9 +39,10 @@ func (m *Model) render() string {
 	foot := m.footer()
 	body := m.height - len(lines) - len(foot)
 	var parts []string
-	if m.focus == paneDetail && m.detail != nil {
-		parts = m.detail.view(true)
-	} else {
+	switch f := m.focused(); {
+	case m.focus == paneDetail || m.focus == paneTests || m.focus == paneFlaky:
+		parts = f.view(true)
+	default:
 		parts = append(m.runners.view(m.focus == paneRunners), m.jobs.view(m.focus == paneJobs)...)
 	}
 	// Each pane draws at most the lines it was given; the body is filled out,
@@ -82,5 +83,11 @@ func (m *Model) layout() {
 	m.help.model.SetWidth(m.width - 1)
 	if m.detail != nil {
 		m.detail.setSize(m.width, body)
+	}
+	if m.tests != nil {
+		m.tests.setSize(m.width, body)
+	}
+	if m.flaky != nil {
+		m.flaky.setSize(m.width, body)
 	}
 }

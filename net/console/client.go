@@ -26,7 +26,14 @@ type Client struct {
 
 	mu   sync.Mutex
 	conn *peer.Conn
-	wg   sync.WaitGroup
+	// proto is the protocol version the current connection's dispatcher
+	// speaks, from its welcome: requests that need a later one are refused
+	// here, with a message saying so, rather than sent to be misread.
+	proto int
+	// hello is the protocol version the client offers; 0 is wire.ProtocolVersion.
+	// Tests lower it to be a console of an earlier version.
+	hello int
+	wg    sync.WaitGroup
 }
 
 // Dial returns a client of the dispatcher at addr (HOST:PORT). It connects on
@@ -63,7 +70,7 @@ func (c *Client) Subscribe(ctx context.Context) (*wire.Snapshot, <-chan wire.Eve
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting: %w", err)
 	}
-	conn, _, err := peer.Handshake(ctx, nc, &wire.Hello{Role: wire.RoleConsole, Name: c.name, Token: c.token}, peer.Options{})
+	conn, welcome, err := peer.Handshake(ctx, nc, &wire.Hello{Role: wire.RoleConsole, Name: c.name, Token: c.token, ProtocolVersion: c.hello}, peer.Options{})
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -76,7 +83,7 @@ func (c *Client) Subscribe(ctx context.Context) (*wire.Snapshot, <-chan wire.Eve
 	if c.conn != nil {
 		c.conn.Close()
 	}
-	c.conn = conn
+	c.conn, c.proto = conn, welcome.ProtocolVersion
 	c.mu.Unlock()
 	c.wg.Go(func() {
 		defer close(events)
@@ -121,20 +128,29 @@ func (c *Client) Close() {
 }
 
 func (c *Client) call(ctx context.Context, method string, params, result any) error {
+	return c.callSince(ctx, 0, "", method, params, result)
+}
+
+// callSince is call for a request that needs protocol version since or later:
+// an older dispatcher would not know the method or would ignore the members
+// that ask for what is new, so the request is not sent and the error names what
+// needs the newer dispatcher.
+func (c *Client) callSince(ctx context.Context, since int, what, method string, params, result any) error {
 	c.mu.Lock()
-	conn := c.conn
+	conn, proto := c.conn, c.proto
 	c.mu.Unlock()
 	if conn == nil {
 		return ErrNotConnected
+	}
+	if proto < since {
+		return fmt.Errorf("%s: %w (it speaks protocol %d, %s needs %d)", method, ErrOlderDispatcher, proto, what, since)
 	}
 	return conn.Call(ctx, method, params, result)
 }
 
 // Job returns one job with its attempts.
 func (c *Client) Job(ctx context.Context, id string) (wire.JobInfo, error) {
-	var j wire.JobInfo
-	err := c.call(ctx, wire.MethodJobGet, &wire.JobID{JobID: id}, &j)
-	return j, err
+	return c.JobGet(ctx, wire.JobGet{JobID: id})
 }
 
 // Jobs queries the history.

@@ -332,6 +332,7 @@ func TestRequestsBeforeSubscribeAreNotConnected(t *testing.T) {
 		checks["job.stop"] = c.Stop(ctx, id)
 		checks["runner.stop"] = c.Drain(ctx, "r1")
 		_, checks["runner.revoke"] = c.Revoke(ctx, id)
+		_, checks["tests.flaky"] = c.FlakyTests(ctx, wire.FlakyQuery{Repo: "/r"})
 		for m, err := range checks {
 			if !errors.Is(err, console.ErrNotConnected) {
 				t.Errorf("%s before Subscribe: %v, want ErrNotConnected", m, err)
