@@ -14,7 +14,9 @@
 //     credentials.go: the token file and its reload, --allow-repo and the
 //     queue quota per credential (counted by the queue, queue.go)
 //   - output.go: a running attempt's output; results.go: fencing and recording
-//     an attempt's result
+//     an attempt's result; tests.go: an attempt's job.tests chunks held until
+//     its result, job.get's test pages, tests.flaky, and the flaky marks the
+//     store finds once a result is committed
 //   - resultfiles.go: the test_results/<commit> writer
 //   - save.go: changes to the store, and replies that wait for them;
 //     records.go: the store's records to and from the wire's shapes
