@@ -89,7 +89,7 @@ func (s *storm) dial(i int) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(s.r.ctx, 20*time.Second)
-		c, err := dialLoadRunner(ctx, i, s.r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: s.name(i), Slots: 1})
+		c, err := dialLoadRunner(ctx, i, s.r.d, &wire.Hello{Role: wire.RoleRunner, Name: s.name(i), Slots: 1})
 		cancel()
 		if err == nil {
 			s.mu.Lock()
