@@ -601,8 +601,8 @@ func BenchmarkNoopJobs(b *testing.B) {
 	b.ReportMetric(100*cpu/elapsed.Seconds(), "cpu-%")
 	b.ReportMetric(100*self/elapsed.Seconds(), "self-cpu-%")
 	b.ReportMetric(100*busy, "machine-busy-%")
-	b.Logf("%d runners × %d slots, %d jobs × %d: %v (%.0f jobs/s); dispatcher CPU %.2fs (%.0f%% of a core, %.0f µs/job), this test process (runners, observers) %.0f%% of a core, machine %.0f%% busy",
-		runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), cpu, 100*cpu/elapsed.Seconds(), 1e6*cpu/total,
+	b.Logf("%s, %d runners × %d slots, %d jobs × %d: %v (%.0f jobs/s); dispatcher CPU %.2fs (%.0f%% of a core, %.0f µs/job), this test process (runners, observers) %.0f%% of a core, machine %.0f%% busy",
+		transport(r.d), runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), cpu, 100*cpu/elapsed.Seconds(), 1e6*cpu/total,
 		100*self/elapsed.Seconds(), 100*busy)
 	b.Logf("queued (submit acknowledged) → job.assign at the runner: p50 %.2f ms, p99 %.2f ms (%d of %d assigns came before their submit's acknowledgement, counted as 0); submit sent → job.assign: p50 %.2f ms, p99 %.2f ms",
 		ms(percentile(all, 50)), ms(percentile(all, 99)), early, len(all), ms(percentile(fromSend, 50)), ms(percentile(fromSend, 99)))
@@ -687,10 +687,10 @@ func BenchmarkIdleRunners(b *testing.B) {
 	b.ReportMetric(box/nf, "machine-busy-%")
 	b.ReportMetric(ds.elapsed.Seconds(), "connect-s")
 	b.ReportMetric(float64(silence.worst.Milliseconds()), "max-silence-ms")
-	b.Logf("%d idle runners for %v × %d: dispatcher at %.2f%% of one core, RSS %.1f MiB (%.1f at the window's start, "+
+	b.Logf("%s, %d idle runners for %v × %d: dispatcher at %.2f%% of one core, RSS %.1f MiB (%.1f at the window's start, "+
 		"%.1f KiB/runner), %d threads; test process (the runners) at %.2f%% of one core, RSS %.1f MiB, %d goroutines; "+
 		"machine %.1f%% busy (of %d cores)",
-		n, window, b.N, disp/nf, rss, rssStart, rss*1024/float64(n), procThreads(b, r.pid),
+		transport(r.d), n, window, b.N, disp/nf, rss, rssStart, rss*1024/float64(n), procThreads(b, r.pid),
 		self/nf, idleSelfRSSMB(b), idleGoroutines(), box/nf, idleNumCPU())
 	b.Logf("connecting: %d runners in %v (%.0f/s, %d transient retries); dispatcher %.1f%% of one core, "+
 		"test process %.1f%%, machine %.1f%% busy; dispatcher peak RSS %.1f MiB",

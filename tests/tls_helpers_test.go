@@ -174,3 +174,11 @@ func tlsWanted(tb testing.TB) bool {
 		return false
 	}
 }
+
+// transport names how the in-process clients reach d, for the measuring tools' logs.
+func transport(d *dispatcher) string {
+	if d.tls != nil {
+		return "TLS"
+	}
+	return "plaintext"
+}
