@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventide-ci/eventide/net/tlsconf"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/repoallow"
 	"github.com/eventide-ci/eventide/services/testrun"
@@ -30,8 +31,12 @@ func (o *options) check() error {
 	}
 	switch o.mode {
 	case "runner", "observer", "notify":
-		if _, err := splitAddr(o.DispatcherServer); err != nil {
+		host, err := splitAddr(o.DispatcherServer)
+		if err != nil {
 			return fmt.Errorf("--dispatcher-server: %w", err)
+		}
+		if err := o.trustFlags.check(host); err != nil {
+			return err
 		}
 	case "dispatcher", "": // the console hosts one
 		if err := o.hostFlags.check(); err != nil {
@@ -45,6 +50,9 @@ func (o *options) check() error {
 	}
 	if o.mode == "" {
 		if err := o.consoleFlags.check(o.Repo); err != nil {
+			return err
+		}
+		if err := o.checkConsoleTLS(); err != nil {
 			return err
 		}
 		if o.Repo != "" && o.Runners == 0 {
@@ -110,6 +118,9 @@ func (h *hostFlags) check() error {
 		return fmt.Errorf("--max-handshakes %d, --max-handshakes-per-source %d: want at least 1 each, per source at most the total",
 			h.MaxHandshakes, h.MaxHandshakesPerSource)
 	}
+	if (h.TLSCert == "") != (h.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key: give both (the certificate and its key) or neither")
+	}
 	if h.MaxQueuedPerClient < 1 {
 		return fmt.Errorf("--max-queued-per-client %d: want at least 1", h.MaxQueuedPerClient)
 	}
@@ -130,6 +141,54 @@ func (o *options) checkExposure() error {
 	}
 	return fmt.Errorf("--host %q is not a loopback address and no --token or --token-file is set: anyone who can reach the port could enrol runners "+
 		"and submit jobs; give --token SECRET (runners and observers then need it too) or --token-file FILE, or --insecure to serve without one", o.Host)
+}
+
+// serveTLS says whether the dispatcher serves TLS: when asked to, and by
+// default beyond loopback, where only --insecure keeps it plaintext.
+func (h *hostFlags) serveTLS() bool {
+	return h.TLS || h.TLSCert != "" || !h.Insecure && !loopbackHost(h.Host)
+}
+
+// check builds the client's TLS configuration (none without either flag),
+// refusing a malformed fingerprint, both flags at once, or a CA file that is
+// not one. host is the dispatcher's, the name a CA's certificate must carry.
+func (t *trustFlags) check(host string) error {
+	cfg, err := tlsconf.Client(t.TLSFingerprint, t.TLSCA, host)
+	if err != nil {
+		return err
+	}
+	t.trust = cfg
+	return nil
+}
+
+// describe is how the console's header names the trust: the pinned
+// fingerprint, or the CA.
+func (t *trustFlags) describe() string {
+	switch {
+	case t.TLSFingerprint != "":
+		fp, _ := tlsconf.ParseFingerprint(t.TLSFingerprint) // checked
+		return fp
+	case t.TLSCA != "":
+		return "verified against " + t.TLSCA
+	}
+	return ""
+}
+
+// checkConsoleTLS gives each TLS flag of the console its side: --tls-fingerprint
+// and --tls-ca are for reaching a dispatcher (--connect), --tls and --tls-cert
+// for hosting one, whose own runners and observer trust it without flags.
+func (o *options) checkConsoleTLS() error {
+	if o.Connect == "" {
+		if o.TLSFingerprint != "" || o.TLSCA != "" {
+			return errors.New("--tls-fingerprint and --tls-ca are for a console with --connect: the console's own runners and observer trust the dispatcher it hosts without them")
+		}
+		return nil
+	}
+	if o.TLS || o.TLSCert != "" {
+		return errors.New("--tls and --tls-cert are for a hosted dispatcher: to reach one over TLS with --connect, give --tls-fingerprint or --tls-ca")
+	}
+	host, _ := splitAddr(o.Connect) // checked by consoleFlags.check
+	return o.trustFlags.check(host)
 }
 
 // loopbackHost reports whether host names this machine only: "localhost" or a

@@ -2,18 +2,42 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/charmbracelet/x/term"
 
 	"github.com/eventide-ci/eventide/net/console"
+	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/tui"
 )
+
+// checkTransport stops a console whose TLS settings do not fit the dispatcher's
+// before the dashboard starts, as a runner stops: the dashboard would retry for
+// ever. Any other failure (the dispatcher is not up yet) is the dashboard's to
+// show and retry.
+func checkTransport(ctx context.Context, addr string, cfg *tls.Config) error {
+	if cfg == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := peer.DialTransport(ctx, addr, cfg)
+	if err != nil {
+		if peer.FatalTLS(err) {
+			return err
+		}
+		return nil
+	}
+	nc.Close()
+	return nil
+}
 
 // runConsole shows the dashboard: attached to a remote dispatcher (--connect), or
 // hosting one in this process, with an observer of --repo and --runners local
@@ -24,9 +48,13 @@ func runConsole(ctx context.Context, o *options, stderr io.Writer) int {
 		return exitUsage
 	}
 	if o.Connect != "" {
-		c := console.Dial(o.Connect, o.Token, o.Name)
+		if err := checkTransport(ctx, o.Connect, o.trust); err != nil {
+			fmt.Fprintf(stderr, "eventide: %v\n", err)
+			return exitUsage
+		}
+		c := console.DialTLS(o.Connect, o.Token, o.Name, o.trust)
 		defer c.Close()
-		if err := tui.New(c, tui.Options{Address: o.Connect}).Run(ctx); err != nil {
+		if err := tui.New(c, tui.Options{Address: o.Connect, TLS: o.trustFlags.describe()}).Run(ctx); err != nil {
 			fmt.Fprintf(stderr, "eventide: console: %v\n", err)
 			return 1
 		}
@@ -64,7 +92,7 @@ func runConsole(ctx context.Context, o *options, stderr io.Writer) int {
 		h.Go(func(ctx context.Context) { demoCommits(ctx, o.Repo, log) })
 	}
 	c := console.InProcess(h.d, o.Token, "console")
-	m := tui.New(c, tui.Options{Address: h.addr, Hosted: true})
+	m := tui.New(c, tui.Options{Address: h.addr, Hosted: true, TLS: h.fingerprint})
 	runErr := m.Run(ctx)
 	c.Close()
 	shutErr := h.stop()

@@ -30,12 +30,13 @@ func signals(ctx context.Context) <-chan os.Signal {
 }
 
 func runDispatcher(ctx context.Context, o *options, log *slog.Logger, stderr io.Writer) int {
-	d, l, lock, err := openDispatcher(o, log)
+	ld, err := openDispatcher(o, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "eventide: %v\n", err)
 		return exitUsage
 	}
-	defer lock.Release() // after Shutdown
+	d, l := ld.d, ld.l
+	defer ld.lock.Release() // after Shutdown
 	sig := signals(ctx)
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(l) }()
@@ -143,7 +144,8 @@ func runObserver(ctx context.Context, o *options, log *slog.Logger, stderr io.Wr
 }
 
 // runNotify submits the named branches' tips once (see observer.Notify): exit 1
-// when the dispatcher cannot take them, 2 for a repository or branch that is not there.
+// when the dispatcher cannot take them, 2 for a repository or branch that is not
+// there, or a TLS setting that does not fit the dispatcher's.
 func runNotify(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	done, err := observer.Notify(ctx, observerConfig(o, nil), o.refs)
 	for _, n := range done {
@@ -155,7 +157,7 @@ func runNotify(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "eventide notify: %v\n", err)
-		if _, ok := errors.AsType[*observer.RepoError](err); ok {
+		if _, ok := errors.AsType[*observer.RepoError](err); ok || peer.FatalTLS(err) {
 			return exitUsage
 		}
 		return 1

@@ -16,9 +16,10 @@ import (
 // hosted is a dispatcher with --runners local runners and an observer of --repo,
 // all in this process: what the console (and its demo) runs.
 type hosted struct {
-	d      *dispatcher.Dispatcher
-	addr   string // where the dispatcher listens
-	served chan error
+	d           *dispatcher.Dispatcher
+	addr        string // where the dispatcher listens
+	fingerprint string // of its TLS certificate; "" in plaintext
+	served      chan error
 
 	ctx      context.Context // the runners', the observer's and whatever Go starts
 	stopSvcs context.CancelFunc
@@ -34,15 +35,16 @@ func startHosted(ctx context.Context, o *options, log *slog.Logger) (*hosted, er
 		// token that admits them, and nobody else needs to know it.
 		o.Token = rand.Text()
 	}
-	d, l, lock, err := openDispatcher(o, log.With("mode", "dispatcher"))
+	ld, err := openDispatcher(o, log.With("mode", "dispatcher"))
 	if err != nil {
 		return nil, err
 	}
-	h := &hosted{d: d, addr: l.Addr().String(), served: make(chan error, 1), locks: []*dirlock.Lock{lock}}
+	h := &hosted{d: ld.d, addr: ld.l.Addr().String(), fingerprint: ld.fingerprint, served: make(chan error, 1), locks: []*dirlock.Lock{ld.lock}}
 	h.ctx, h.stopSvcs = context.WithCancel(ctx)
-	go func() { h.served <- d.Serve(l) }()
+	go func() { h.served <- ld.d.Serve(ld.l) }()
+	// Its own clients pin its certificate: they need no flag, and trust no other.
 	for i := range o.Runners {
-		cfg := localRunner(o, h.addr, i+1, log)
+		cfg := localRunner(o, h.addr, h.fingerprint, i+1, log)
 		lock, err := lockRunner(o, cfg.WorkDir)
 		if err != nil {
 			h.stop()
@@ -54,7 +56,7 @@ func startHosted(ctx context.Context, o *options, log *slog.Logger) (*hosted, er
 	}
 	if o.Repo != "" {
 		cfg := observerConfig(o, log.With("mode", "observer"))
-		cfg.Dispatcher, cfg.Name = h.addr, "console-observer"
+		cfg.Dispatcher, cfg.TLS, cfg.Name = h.addr, pinned(h.fingerprint), "console-observer"
 		cfg.DispatcherTimeout = 0 // its dispatcher is this process: it goes only when the observer does
 		obs, err := observer.New(h.ctx, cfg)
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -42,14 +43,30 @@ type hostFlags struct {
 	MaxQueuedPerClient int      `placeholder:"N" default:"10000" help:"jobs each credential (a token-file line, the --token, or everyone when there is no token) may have waiting in the queue; beyond, its submissions are refused until some are taken"`
 
 	allowRepos *repoallow.List // AllowRepo, checked
+	// TLS (see net/tlsconf): a certificate generated in the data dir, or the
+	// operator's. check turns TLS on for a non-loopback --host (see serveTLS).
+	TLS     bool   `help:"serve TLS 1.3 with a self-signed certificate generated in --data-dir (tls/cert.pem) on first start and kept; the first log line shows its fingerprint, for clients' --tls-fingerprint. The default on a non-loopback --host"`
+	TLSCert string `name:"tls-cert" placeholder:"FILE" help:"serve TLS 1.3 with this PEM certificate (and its chain) instead of a generated one; needs --tls-key"`
+	TLSKey  string `name:"tls-key" placeholder:"FILE" help:"the PEM private key of --tls-cert"`
 	// Insecure lets a dispatcher on a non-loopback address run without a token
 	// (check refuses it otherwise): anyone who can reach it could enrol runners.
-	Insecure bool `help:"serve on a non-loopback --host without --token: anyone who reaches it may enrol runners and submit jobs"`
+	// There it also means plaintext, unless TLS is asked for.
+	Insecure bool `help:"serve on a non-loopback --host without --token (anyone who reaches it may enrol runners and submit jobs) and, unless --tls or --tls-cert is given, in plaintext"`
 }
 
 // clientFlags say where the dispatcher is, for the modes that connect to one.
 type clientFlags struct {
 	DispatcherServer string `placeholder:"HOST:PORT" default:"localhost:8888" help:"the dispatcher's HOST:PORT"`
+}
+
+// trustFlags say how a client trusts a TLS dispatcher: a runner, an observer,
+// notify, or a console with --connect (the console's own clients trust the
+// dispatcher it hosts by themselves). With neither, the client speaks plaintext.
+type trustFlags struct {
+	TLSFingerprint string `name:"tls-fingerprint" placeholder:"sha256:HEX" help:"speak TLS, accepting only the dispatcher certificate with this fingerprint (the dispatcher's first log line shows it)"`
+	TLSCA          string `name:"tls-ca" placeholder:"FILE|system" help:"speak TLS, verifying the dispatcher's certificate and host name against these PEM CA certificates, or the system's roots with system"`
+
+	trust *tls.Config // built by check from the two
 }
 
 // nameFlags name a client to the dispatcher.
@@ -119,6 +136,7 @@ type options struct {
 	commonFlags
 	hostFlags
 	clientFlags
+	trustFlags
 	nameFlags
 	slotFlags
 	giveUpFlags
@@ -153,10 +171,10 @@ var modes = []string{"console", "dispatcher", "runner", "observer", "notify"}
 
 func newCLI(o *options, st *settings) *cli {
 	return &cli{settings: st,
-		Console:    modeCmd{kong.Plugins{&o.repoFlags, &o.consoleFlags, &o.hostFlags, &o.nameFlags, &o.giveUpFlags, &o.jobFlags, &o.watchFlags, &o.commonFlags}},
+		Console:    modeCmd{kong.Plugins{&o.repoFlags, &o.consoleFlags, &o.trustFlags, &o.hostFlags, &o.nameFlags, &o.giveUpFlags, &o.jobFlags, &o.watchFlags, &o.commonFlags}},
 		Dispatcher: modeCmd{kong.Plugins{&o.hostFlags, &o.commonFlags}},
-		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.slotFlags, &o.giveUpFlags, &o.jobFlags, &o.jobUserFlags, &o.commonFlags}},
-		Observer:   modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.giveUpFlags, &o.watchFlags, &o.commonFlags}},
-		Notify:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.nameFlags, &o.commonFlags}},
+		Runner:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.trustFlags, &o.nameFlags, &o.slotFlags, &o.giveUpFlags, &o.jobFlags, &o.jobUserFlags, &o.commonFlags}},
+		Observer:   modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.trustFlags, &o.nameFlags, &o.giveUpFlags, &o.watchFlags, &o.commonFlags}},
+		Notify:     modeCmd{kong.Plugins{&o.repoFlags, &o.clientFlags, &o.trustFlags, &o.nameFlags, &o.commonFlags}},
 	}
 }

@@ -16,6 +16,7 @@ type header struct {
 	// over what the dispatcher reports.
 	address string
 	hosted  bool
+	tls     string // Options.TLS
 	server  string
 	addr    string
 	started time.Time
@@ -74,6 +75,10 @@ func (h *header) top(width int, st *styles, conn *connection, now time.Time) str
 		if conn.err != nil {
 			l.add(st.dim, " "+clean(conn.err.Error()))
 		}
+	}
+	if h.tls != "" {
+		// Whole, when the line has room: it is what a runner elsewhere pins.
+		l.add(st.dim, "  tls "+h.tls)
 	}
 	h.addSpark(l, st)
 	return l.String()

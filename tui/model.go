@@ -20,6 +20,10 @@ type Options struct {
 	// Hosted says the console hosts the dispatcher, so quitting stops it: the
 	// header says so, and Unfinished tells the caller what was cut short.
 	Hosted bool
+	// TLS is how the header names the connection's TLS: the dispatcher
+	// certificate's fingerprint (sha256:…), which clients elsewhere pin, or
+	// how it is verified; empty for plaintext.
+	TLS string
 	// Now is the clock for ages and durations; nil means time.Now.
 	Now func() time.Time
 	// NoColor draws without colour, keeping bold, faint and reverse. The NO_COLOR
@@ -91,7 +95,7 @@ func New(b Backend, o Options) *Model {
 		cancel: cancel,
 		after:  tea.Tick,
 		help:   helpView{model: help.New()},
-		head:   header{address: o.Address, hosted: o.Hosted},
+		head:   header{address: o.Address, hosted: o.Hosted, tls: o.TLS},
 		focus:  paneJobs,
 	}
 	m.c = common{

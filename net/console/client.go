@@ -7,6 +7,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,10 +31,12 @@ type Client struct {
 
 // Dial returns a client of the dispatcher at addr (HOST:PORT). It connects on
 // Subscribe, and again on each Subscribe after a lost connection.
-func Dial(addr, token, name string) *Client {
+func Dial(addr, token, name string) *Client { return DialTLS(addr, token, name, nil) }
+
+// DialTLS is Dial over TLS with cfg (see net/tlsconf.Client); nil is plaintext.
+func DialTLS(addr, token, name string, cfg *tls.Config) *Client {
 	return &Client{name: name, token: token, dial: func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
+		return peer.DialTransport(ctx, addr, cfg)
 	}}
 }
 

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/eventide-ci/eventide/internal/testkit"
 	"github.com/eventide-ci/eventide/net/console"
 	"github.com/eventide-ci/eventide/net/peer"
+	"github.com/eventide-ci/eventide/net/tlsconf"
 	"github.com/eventide-ci/eventide/net/wire"
 	"github.com/eventide-ci/eventide/services/dispatcher"
 )
@@ -46,6 +48,7 @@ type serverOpts struct {
 	resultsDir string
 	addr       string // listen here; default 127.0.0.1:0
 	noListen   bool   // in-process clients only
+	tls        *tls.Config
 }
 
 func startDispatcher(t *testing.T, o serverOpts) *server {
@@ -64,6 +67,7 @@ func startDispatcher(t *testing.T, o serverOpts) *server {
 		// longer than a few short intervals.
 		Heartbeat: time.Second,
 		Token:     o.token,
+		TLS:       o.tls,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Version:   "test",
 	})
@@ -435,4 +439,34 @@ func TestSubscribeContextEndsSubscription(t *testing.T) {
 		id2 := s.submit(t, 2, "main")
 		st2.wait(t, "a job on the new subscription", 0, jobIs(id2, wire.StateQueued))
 	})
+}
+
+// A console reaches a TLS dispatcher with DialTLS, and only so; the in-process
+// client of the same dispatcher stays on its pipe.
+func TestConsoleOverTLS(t *testing.T) {
+	cert, err := tlsconf.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startDispatcher(t, serverOpts{tls: tlsconf.Server(cert)})
+	pin, err := tlsconf.Client(tlsconf.CertFingerprint(cert), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.submit(t, 1, "main")
+	for name, c := range map[string]*console.Client{
+		"tls":  console.DialTLS(s.addr, "", "tls-console", pin),
+		"pipe": console.InProcess(s.d, "", "pipe-console"),
+	} {
+		t.Cleanup(c.Close)
+		snap, _ := subscribe(t, c)
+		if len(snap.Jobs) != 1 || snap.Jobs[0].ID != id {
+			t.Fatalf("%s: snapshot jobs %+v, want %s", name, snap.Jobs, id)
+		}
+	}
+	plain := console.Dial(s.addr, "", "plain-console")
+	t.Cleanup(plain.Close)
+	if _, _, err := plain.Subscribe(ctxT(t)); !peer.Fatal(err) || !strings.Contains(err.Error(), "requires TLS") {
+		t.Fatalf("a plaintext console of a TLS dispatcher: %v, want a fatal TLS-required refusal", err)
+	}
 }

@@ -13,12 +13,11 @@ import (
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
-// Dial connects to addr and says hello. On success the connection is ready for
-// Serve, with the heartbeat interval the server asked for. A refusal is returned as
-// a *wire.Error.
+// Dial connects to addr (over TLS with opts.TLS) and says hello. On success the
+// connection is ready for Serve, with the heartbeat interval the server asked for.
+// A refusal is returned as a *wire.Error.
 func Dial(ctx context.Context, addr string, hello *wire.Hello, opts Options) (*Conn, *wire.Welcome, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := DialTransport(ctx, addr, opts.TLS)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,8 +88,13 @@ func Handshake(ctx context.Context, nc net.Conn, hello *wire.Hello, opts Options
 
 // Fatal reports whether a dial error will not go away by retrying: the dispatcher
 // refused the token, the protocol version or the runner's identity (revoked, or
-// its name held by another identity), or found the hello invalid.
+// its name held by another identity), or found the hello invalid; or the
+// transport does not match: the dispatcher requires TLS, speaks none, or its
+// certificate is not the pinned one (or not trusted by the CA).
 func Fatal(err error) bool {
+	if FatalTLS(err) {
+		return true
+	}
 	var we *wire.Error
 	if !errors.As(err, &we) {
 		return false

@@ -9,6 +9,7 @@ package peer
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +67,9 @@ type Options struct {
 	QueueLen  int           // outgoing frames buffered; default 256
 	// MaxDeferred bounds the deferred replies (see Later) pending at once; default 64.
 	MaxDeferred int
+	// TLS, when set, makes Dial (and so a Redialer) speak TLS with it; see
+	// net/tlsconf.Client. A Server's own is Server.TLS.
+	TLS *tls.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -169,7 +173,7 @@ func (c *Conn) closeWith(err error) {
 	c.once.Do(func() {
 		c.err = err
 		close(c.done)
-		c.nc.Close()
+		closeNet(c.nc)
 		c.mu.Lock()
 		for id, ch := range c.pending {
 			close(ch)

@@ -18,6 +18,9 @@ import (
 type inbound struct {
 	nc net.Conn
 	r  *wire.Reader
+	// first holds what was read to choose the transport (Server.sniff), read
+	// again before the socket.
+	first []byte
 	// silence is how long one read may wait for bytes; 0 during the handshake,
 	// whose deadline its caller sets.
 	silence time.Duration
@@ -52,6 +55,11 @@ func (in *inbound) heardSince(t time.Time) bool {
 
 // Read reads from the socket; see inbound.
 func (in *inbound) Read(p []byte) (int, error) {
+	if len(in.first) > 0 {
+		n := copy(p, in.first)
+		in.first = in.first[n:]
+		return n, nil
+	}
 	if in.silence == 0 {
 		n, err := in.nc.Read(p)
 		if n > 0 {

@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,6 +49,13 @@ type Server struct {
 	// Defaults 256 and 16.
 	MaxHandshakes          int
 	MaxHandshakesPerSource int
+	// TLS, when set, is required of every client Serve accepts: one that
+	// speaks plaintext gets a CodeTLSRequired error and is closed. Without it,
+	// a TLS client is told in plaintext that there is no TLS here. The TLS
+	// handshake happens within HandshakeTimeout, as one of the connections
+	// that have not said hello (see MaxHandshakes). ServeConn serves its
+	// connection as it is, without TLS: it is one inside this process.
+	TLS *tls.Config
 
 	crowd   *crowd
 	refusal refusalLog
@@ -128,13 +136,14 @@ func (s *Server) Serve(l net.Listener) error {
 		// track counted this goroutine in s.wg; untrack releases it.
 		go func() {
 			defer s.untrack(nc)
-			s.serveConn(nc)
+			s.serveConn(nc, true)
 		}()
 	}
 }
 
 // ServeConn runs one already-connected net.Conn, such as one end of a net.Pipe for an
-// in-process client, and returns when it ends.
+// in-process client, and returns when it ends. It speaks plaintext, whatever TLS
+// says: nothing of such a connection leaves the process.
 func (s *Server) ServeConn(nc net.Conn) {
 	s.mu.Lock()
 	s.init()
@@ -144,7 +153,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 		return
 	}
 	defer s.untrack(nc)
-	s.serveConn(nc)
+	s.serveConn(nc, false)
 }
 
 func (s *Server) track(nc net.Conn) bool {
@@ -195,18 +204,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (s *Server) serveConn(nc net.Conn) {
-	timeout := s.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+// serveConn serves nc from its first byte; with sniff, it first chooses the
+// transport (see Server.sniff), else it speaks plaintext.
+func (s *Server) serveConn(nc net.Conn, sniff bool) {
+	timeout := s.handshakeTimeout()
 	// Before joining the crowd: a drop wakes the read with a past deadline, which
 	// must not be overwritten.
 	nc.SetReadDeadline(time.Now().Add(timeout))
 	w := s.crowd.join(nc)
-	in := newInbound(nc, s.Options.MaxFrame)
+	conn, first := nc, []byte(nil)
+	if sniff {
+		var ok bool
+		if conn, first, ok = s.sniff(nc, w); !ok {
+			return
+		}
+	}
+	in := newInbound(conn, s.Options.MaxFrame)
+	in.first = first
 	in.r.SetLimit(wire.MaxHelloSize)
-	c := newConn(nc, in, s.Options)
+	c := newConn(conn, in, s.Options)
 	hello, welcome, err := s.handshake(c, w, timeout)
 	if err != nil {
 		var we *wire.Error
@@ -214,11 +230,11 @@ func (s *Server) serveConn(nc net.Conn) {
 			we = wire.Errorf(wire.CodeInvalidRequest, "%v", err)
 		}
 		s.refusal.note(s.Logger, nc.RemoteAddr(), we)
-		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(hello.id, we)); e == nil {
-			nc.Write(b)
+			conn.Write(b)
 		}
-		nc.Close()
+		closeNet(conn)
 		return
 	}
 	sess, err := s.Admit(c, &hello.Hello, welcome)
@@ -233,19 +249,19 @@ func (s *Server) serveConn(nc net.Conn) {
 			we = wire.Errorf(wire.CodeInternal, "%v", err)
 		}
 		s.Logger.Info("client refused", "remote", nc.RemoteAddr(), "name", hello.Name, "err", err)
-		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		if b, e := wire.AppendFrame(nil, wire.NewErrorReply(hello.id, we)); e == nil {
-			nc.Write(b)
+			conn.Write(b)
 		}
-		nc.Close()
+		closeNet(conn)
 		return
 	}
 	reply, err := wire.NewReply(hello.id, welcome)
 	if err == nil {
 		var b []byte
 		if b, err = wire.AppendFrame(nil, reply); err == nil {
-			nc.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
-			_, err = nc.Write(b)
+			conn.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
+			_, err = conn.Write(b)
 		}
 	}
 	if err != nil {
@@ -291,6 +307,10 @@ func (s *Server) CloseRemoved() int {
 	return len(gone)
 }
 
+func errCrowded(w *waiter) *wire.Error {
+	return wire.Errorf(wire.CodeCrowded, "dropped before hello: too many connections from %s (or in all) were waiting to say hello; retry with backoff", w.source)
+}
+
 func errNotAllowed(role string) *wire.Error {
 	return wire.Errorf(wire.CodeUnauthorized, "this token does not allow the %s role", role)
 }
@@ -307,7 +327,7 @@ func (s *Server) handshake(c *Conn, w *waiter, timeout time.Duration) (helloFram
 	if s.crowd.leave(w) {
 		// Even when the hello was read: the drop may have cut the read deadline
 		// short already, which would end the session at its first read.
-		return h, nil, wire.Errorf(wire.CodeCrowded, "dropped before hello: too many connections from %s (or in all) were waiting to say hello; retry with backoff", w.source)
+		return h, nil, errCrowded(w)
 	}
 	if err != nil {
 		var ne net.Error

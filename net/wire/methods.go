@@ -60,4 +60,9 @@ const (
 	// while the client's credential has --max-queued-per-client jobs waiting in
 	// the queue. Nothing was queued: offer it again later, with backoff.
 	CodeOverQuota = -32010
+	// CodeTLSRequired (since version 10) refuses a plaintext client of a
+	// dispatcher that requires TLS, before its hello is read (the error's id is
+	// null): reconnect over TLS, pinning the dispatcher's certificate
+	// (--tls-fingerprint) or trusting its CA (--tls-ca).
+	CodeTLSRequired = -32011
 )

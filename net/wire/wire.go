@@ -7,7 +7,7 @@ package wire
 
 // ProtocolVersion is the version this build speaks. Bump it by one for every change
 // to the wire contract, in the same commit as docs/PROTOCOL.md.
-const ProtocolVersion = 9
+const ProtocolVersion = 10
 
 // MinProtocolVersion is the oldest version this build still accepts.
 const MinProtocolVersion = 1

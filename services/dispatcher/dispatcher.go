@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,10 +57,13 @@ type Config struct {
 	// MaxQueuedPerClient bounds the jobs each credential may have waiting in the
 	// queue; default 10,000.
 	MaxQueuedPerClient int
-	MaxLogBytes        int64 // per attempt: a head (headLimit) and the tail; default 32 MiB
-	KeepFinished       int   // finished jobs kept in memory (the store has them all); default 10,000
-	Logger             *slog.Logger
-	Version            string
+	// TLS, when set, is required of every client that connects over the
+	// network (net/tlsconf.Server); ServeConn's stay plaintext.
+	TLS          *tls.Config
+	MaxLogBytes  int64 // per attempt: a head (headLimit) and the tail; default 32 MiB
+	KeepFinished int   // finished jobs kept in memory (the store has them all); default 10,000
+	Logger       *slog.Logger
+	Version      string
 }
 
 // Dispatcher is the central service. Its zero value is not usable; call New.
@@ -193,6 +197,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		Options: peer.Options{Heartbeat: cfg.Heartbeat, MaxMissed: cfg.MaxMissed, QueueLen: 32},
 		Name:    "eventide " + cfg.Version,
 		Logger:  cfg.Logger,
+		TLS:     cfg.TLS,
 	}
 	d.wg.Go(d.scheduleLoop)
 	d.wg.Go(d.results.loop)

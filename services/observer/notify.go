@@ -44,7 +44,7 @@ func Notify(ctx context.Context, cfg Config, branches []string) ([]Notified, err
 	if err != nil {
 		return nil, &RepoError{err}
 	}
-	conn, _, err := peer.Dial(ctx, cfg.Dispatcher, cfg.hello(), peer.Options{})
+	conn, _, err := peer.Dial(ctx, cfg.Dispatcher, cfg.hello(), peer.Options{TLS: cfg.TLS})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher %s: %w", cfg.Dispatcher, err)
 	}

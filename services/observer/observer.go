@@ -4,6 +4,7 @@ package observer
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 // Config configures an Observer.
 type Config struct {
 	Dispatcher string
+	TLS        *tls.Config // speak TLS to the dispatcher with it (net/tlsconf.Client); nil is plaintext
 	Token      string
 	Name       string
 	Repo       string        // local path or URL
@@ -104,6 +106,7 @@ func (o *Observer) Run(ctx context.Context) error {
 		Hello:       o.cfg.hello,
 		GiveUpAfter: o.cfg.DispatcherTimeout,
 		Logger:      o.log,
+		Options:     peer.Options{TLS: o.cfg.TLS},
 	}
 	var wg sync.WaitGroup
 	var dialErr error

@@ -6,6 +6,7 @@ package runner
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,8 @@ import (
 
 // Config configures a Runner. Zero values take the defaults.
 type Config struct {
-	Dispatcher        string // host:port
+	Dispatcher        string      // host:port
+	TLS               *tls.Config // speak TLS to the dispatcher with it (net/tlsconf.Client); nil is plaintext
 	Name              string
 	Token             string
 	Slots             int      // default 1
@@ -135,6 +137,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	gone := make(chan error, 1)
 	rd := &peer.Redialer{
 		Addr: r.cfg.Dispatcher, Hello: r.hello, GiveUpAfter: r.cfg.DispatcherTimeout, Logger: r.log,
+		Options: peer.Options{TLS: r.cfg.TLS},
 	}
 	var dialWG sync.WaitGroup
 	dialWG.Go(func() { gone <- rd.Run(dialCtx, r.connected) })
