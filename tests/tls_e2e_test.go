@@ -129,8 +129,8 @@ func TestTLSMismatches(t *testing.T) {
 		if !strings.Contains(l.text, "TLS") || !strings.Contains(l.text, "--tls-ca") {
 			t.Errorf("the plaintext runner's error does not say TLS is required and which flags to pass: %s", l.text)
 		}
-		if r.exited() {
-			t.Logf("the plaintext runner exited %d", r.wait(patience))
+		if code := r.wait(patience); code != 2 {
+			t.Errorf("the plaintext runner exited %d, want 2: retrying cannot mend it", code)
 		}
 	})
 
@@ -207,7 +207,10 @@ func TestTLSClientToPlaintextDispatcher(t *testing.T) {
 	t.Parallel()
 	d := startDispatcher(t, 0, filepath.Join(t.TempDir(), "results"), nil)
 	r := startRunner(t, d.addr, t.TempDir(), "tls-to-plain", nil, "--tls-fingerprint", "sha256:"+strings.Repeat("ab", 32))
-	l := r.waitLog(patience, "TLS", "--tls")
+	l := r.waitLog(patience, "TLS", "--tls-fingerprint")
+	if code := r.wait(patience); code != 2 {
+		t.Errorf("the TLS runner exited %d, want 2: retrying cannot mend it", code)
+	}
 	t.Logf("the runner says: %s", l.text)
 	if d.count("runner registered") != 0 {
 		t.Fatalf("a TLS runner was registered by a plaintext dispatcher:\n%s", d.output())
