@@ -72,6 +72,9 @@ type Options struct {
 	TLS *tls.Config
 }
 
+// silence is how long a peer may stay silent before it is lost.
+func (o Options) silence() time.Duration { return o.Heartbeat * time.Duration(o.MaxMissed) }
+
 func (o Options) withDefaults() Options {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = time.Second
@@ -116,6 +119,11 @@ type Conn struct {
 
 func newConn(nc net.Conn, in *inbound, opts Options) *Conn {
 	opts = opts.withDefaults()
+	if tc, ok := nc.(*tls.Conn); ok {
+		if s, ok := tc.NetConn().(*socket); ok {
+			s.judge(in, opts.silence())
+		}
+	}
 	return &Conn{
 		nc:       nc,
 		in:       in,
@@ -319,7 +327,7 @@ func (c *Conn) Serve(ctx context.Context, h Handler) error {
 }
 
 func (c *Conn) readLoop(ctx context.Context, h Handler) {
-	c.in.judge(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed))
+	c.in.judge(c.opts.silence())
 	for {
 		f, err := c.r.Read()
 		// Between frames the peer is not judged: a handler may run long, or wait
@@ -510,18 +518,33 @@ const writeBatch = 64 << 10
 // came in from the peer. A peer that sends is alive, only not reading yet (a
 // dispatcher pushing back while its deferred replies are full, say); a frozen or
 // vanished peer neither reads nor sends.
+//
+// Over TLS the socket under the session judges (see socket): a session whose
+// write timed out is broken for good, so none may time out above it.
 func (c *Conn) write(b []byte) error {
-	silence := c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)
+	if _, ok := c.nc.(*tls.Conn); ok {
+		c.nc.SetWriteDeadline(time.Time{})
+		_, err := c.nc.Write(b)
+		return err
+	}
+	_, err := writeJudged(c.nc, b, c.opts.silence(), c.in)
+	return err
+}
+
+// writeJudged is write's judgement on nc, a socket: it writes b whole, or fails
+// once none of it went out for silence while nothing came in through in.
+func writeJudged(nc net.Conn, b []byte, silence time.Duration, in *inbound) (int, error) {
+	written := 0
 	for {
 		start := time.Now()
-		c.nc.SetWriteDeadline(start.Add(silence))
-		n, err := c.nc.Write(b)
-		b = b[n:]
+		nc.SetWriteDeadline(start.Add(silence))
+		n, err := nc.Write(b)
+		b, written = b[n:], written+n
 		if err == nil || !isTimeout(err) {
-			return err
+			return written, err
 		}
-		if n == 0 && !c.in.heardSince(start) {
-			return fmt.Errorf("nothing written and nothing heard for %v: %w", silence, err)
+		if n == 0 && !in.heardSince(start) {
+			return written, fmt.Errorf("nothing written and nothing heard for %v: %w", silence, err)
 		}
 	}
 }

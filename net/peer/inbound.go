@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -75,7 +76,17 @@ func (in *inbound) Read(p []byte) (int, error) {
 		// A deadline that passed while this goroutine was not running (a busy
 		// machine) fails the read without looking at the socket, even when bytes
 		// wait there: look once more, without waiting, before calling it silence.
-		n, err = lookAgain(in.nc, p, err)
+		if tc, ok := in.nc.(*tls.Conn); ok {
+			// Over TLS the bytes are a record, or the start of one, to be read
+			// whole through the session: when some wait, the peer spoke, so
+			// read again, giving the rest of the record time to come.
+			if waiting(tc.NetConn()) {
+				in.nc.SetReadDeadline(time.Now().Add(max(in.silence, time.Second)))
+				n, err = in.nc.Read(p)
+			}
+		} else {
+			n, err = lookAgain(in.nc, p, err)
+		}
 	}
 	if n > 0 {
 		in.last.Store(time.Now().UnixNano())

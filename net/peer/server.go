@@ -260,7 +260,7 @@ func (s *Server) serveConn(nc net.Conn, sniff bool) {
 	if err == nil {
 		var b []byte
 		if b, err = wire.AppendFrame(nil, reply); err == nil {
-			conn.SetWriteDeadline(time.Now().Add(c.opts.Heartbeat * time.Duration(c.opts.MaxMissed)))
+			conn.SetWriteDeadline(time.Now().Add(c.opts.silence()))
 			_, err = conn.Write(b)
 		}
 	}

@@ -44,7 +44,7 @@ func DialTransport(ctx context.Context, addr string, cfg *tls.Config) (net.Conn,
 		deadline = d
 	}
 	nc.SetDeadline(deadline)
-	tc := tls.Client(nc, cfg)
+	tc := tls.Client(&socket{Conn: nc}, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
 		return nil, handshakeError(addr, err)
@@ -97,7 +97,7 @@ func (s *Server) sniff(nc net.Conn, w *waiter) (conn net.Conn, first []byte, ok 
 		// The handshake writes too: bound it by the same deadline.
 		d := time.Now().Add(s.handshakeTimeout())
 		nc.SetWriteDeadline(d)
-		tc := tls.Server(&prefixConn{Conn: nc, first: b[:]}, s.TLS)
+		tc := tls.Server(&socket{Conn: nc, first: b[:]}, s.TLS)
 		if err := tc.Handshake(); err != nil {
 			we := wire.Errorf(wire.CodeHandshake, "tls handshake: %v", err)
 			if s.crowd.leave(w) {
@@ -146,21 +146,6 @@ func (s *Server) handshakeTimeout() time.Duration {
 		return 5 * time.Second
 	}
 	return s.HandshakeTimeout
-}
-
-// prefixConn gives back the byte sniff read before the rest of the connection.
-type prefixConn struct {
-	net.Conn
-	first []byte
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if len(c.first) > 0 {
-		n := copy(p, c.first)
-		c.first = c.first[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
 }
 
 // closeNet closes a connection without a TLS close_notify, which would be

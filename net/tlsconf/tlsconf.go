@@ -68,11 +68,15 @@ func (e *MismatchError) Error() string {
 		"if the dispatcher's certificate was replaced on purpose, pin the one its first log line shows", e.Presented, e.Expected)
 }
 
-// Server is the dispatcher's configuration: cert, TLS 1.3 at least.
+// Server is the dispatcher's configuration: cert, TLS 1.3 at least, and no
+// session tickets: clients keep one connection and never resume (a dispatcher's
+// restart would void its tickets anyway), so each ticket would be work and bytes
+// spent on every handshake for nothing.
 func Server(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS13,
+		Certificates:           []tls.Certificate{cert},
+		MinVersion:             tls.VersionTLS13,
+		SessionTicketsDisabled: true,
 	}
 }
 

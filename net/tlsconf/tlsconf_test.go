@@ -228,6 +228,9 @@ func TestServerRefusesTLS12(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !Server(cert).SessionTicketsDisabled {
+		t.Error("the server issues session tickets, which no client uses")
+	}
 	old := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}
 	cerr, serr := handshake(t, Server(cert), old)
 	if cerr == nil || serr == nil || !strings.Contains(serr.Error(), "version") {
