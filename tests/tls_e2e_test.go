@@ -340,6 +340,7 @@ class Canary(unittest.TestCase):
 	runnerDir := t.TempDir()
 	r := startRunner(t, px.addr, runnerDir, "wire", nil, flags...)
 	d.waitLog(patience, "runner registered", "runner=wire")
+	r.waitLog(patience, "enrolled with the dispatcher") // the identity file is written
 	b, err := os.ReadFile(filepath.Join(runnerDir, "runner", "runner-identity.json"))
 	if err != nil {
 		t.Fatalf("the runner's identity after enrolment: %v", err)
