@@ -2,13 +2,17 @@ package tests
 
 // A dispatcher flooded with connections that never say hello, from other loopback
 // addresses, must still admit real clients at once, deliver results on time and
-// keep its memory small (docs/PROTOCOL.md §4, version 5).
+// keep its memory small (docs/PROTOCOL.md §4, version 5). With TLS on (version 10)
+// the same holds for a flood of plaintext junk, of ClientHellos that never finish
+// their handshake and of half-sent ClientHellos, all from one address.
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventide-ci/eventide/net/peer"
 	"github.com/eventide-ci/eventide/net/wire"
 )
 
@@ -29,6 +32,29 @@ var floodKinds = []string{"silent", "slow", "big", "mixed"}
 
 // floodSources are the flood's addresses; real clients connect from 127.0.0.1.
 const floodSources = 8 // 127.0.0.2 to 127.0.0.9
+
+// The TLS flood's kinds: "junk" sends a plaintext hello (the dispatcher answers
+// -32011 and closes), "hello" a ClientHello and then nothing (the server spends
+// its key exchange and signature, and the handshake never finishes), "partial"
+// the first half of a ClientHello's record and then nothing; "mixed-tls" cycles
+// through the three.
+var tlsFloodKinds = []string{"junk", "hello", "partial", "mixed-tls"}
+
+// floodSetup is what one flood run is made of.
+type floodSetup struct {
+	tls     bool // the dispatcher runs with --tls, and every real client pins it
+	kinds   []string
+	sources int // flood addresses, from 127.0.0.2
+}
+
+var (
+	// plainFlood is the robustness issue's flood.
+	plainFlood = floodSetup{kinds: floodKinds, sources: floodSources}
+	// tlsFlood comes from one address: a handshake costs the dispatcher CPU before
+	// anyone is authenticated, and its per-address bound is what keeps one
+	// source's handshakes from crowding out everyone else's.
+	tlsFlood = floodSetup{tls: true, kinds: tlsFloodKinds, sources: 1}
+)
 
 // floodReopenPause is how long a flood connection that was dropped waits before it
 // connects again: the flood is held at its size, without turning into a dial loop
@@ -43,18 +69,38 @@ func TestFloodAdmission(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a flood of connections: not with -short")
 	}
-	runFlood(t, envInt(t, "EVENTIDE_FLOOD_CONNS", 320), 2*time.Second)
+	runFlood(t, plainFlood, envInt(t, "EVENTIDE_FLOOD_CONNS", 320), 2*time.Second)
+}
+
+// TestFloodAdmissionTLS is TestFloodAdmission against a dispatcher with --tls:
+// the real runner and observer pin its certificate, the probes speak TLS, and the
+// flood comes from one address. It runs the mixed kind only (plaintext junk,
+// ClientHellos and half ClientHellos side by side): the suite runs the floods one
+// at a time, and each kind costs it ~10 s on the race build. BenchmarkFlood with
+// EVENTIDE_TLS=1 runs every kind, at the full size.
+func TestFloodAdmissionTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a flood of connections: not with -short")
+	}
+	setup := tlsFlood
+	setup.kinds = []string{"mixed-tls"}
+	runFlood(t, setup, envInt(t, "EVENTIDE_FLOOD_CONNS", 320), 2*time.Second)
 }
 
 // BenchmarkFlood is the issue's figure: 2,000 connections from 127.0.0.2-9 of each
 // kind; EVENTIDE_FLOOD_CONNS and EVENTIDE_FLOOD_SECONDS (per kind) change it. One
 // iteration is the whole run: run it with -benchtime=1x, without the race
-// detector for the real figures:
+// detector for the real figures; EVENTIDE_TLS=1 floods a --tls dispatcher as
+// TestFloodAdmissionTLS does:
 //
 //	EVENTIDE_E2E_RACE=0 go test ./tests -run '^$' -bench Flood -benchtime 1x -v
 func BenchmarkFlood(b *testing.B) {
+	setup := plainFlood
+	if tlsWanted(b) {
+		setup = tlsFlood
+	}
 	for range b.N {
-		runFlood(b, envInt(b, "EVENTIDE_FLOOD_CONNS", 2000), time.Duration(envInt(b, "EVENTIDE_FLOOD_SECONDS", 5))*time.Second)
+		runFlood(b, setup, envInt(b, "EVENTIDE_FLOOD_CONNS", 2000), time.Duration(envInt(b, "EVENTIDE_FLOOD_SECONDS", 5))*time.Second)
 	}
 }
 
@@ -67,14 +113,23 @@ type floodFigures struct {
 	dials    int64
 	dropped  int64   // told -32007
 	oversize int64   // told -32700 before hello
+	tlsTold  int64   // told -32011 (TLS required)
+	answered int64   // answered a ClientHello with the server's first flight
 	held     int64   // open at the end
 	cpu      float64 // the dispatcher\'s CPU time during the flood, in cores
 }
 
-func runFlood(tb testing.TB, conns int, hold time.Duration) {
+func runFlood(tb testing.TB, setup floodSetup, conns int, hold time.Duration) {
 	raiseNoFile(tb, uint64(conns)*2+512) // before the dispatcher starts: it inherits the limit
 	dir := tb.TempDir()
-	d := startDispatcher(tb, 0, filepath.Join(dir, "results"), nil)
+	var d *dispatcher
+	var pin []string // the real clients' flags
+	if setup.tls {
+		d = startTLSDispatcher(tb, 0, filepath.Join(dir, "results"), filepath.Join(dir, "data"), nil)
+		pin = []string{"--tls-fingerprint", d.fingerprint}
+	} else {
+		d = startDispatcher(tb, 0, filepath.Join(dir, "results"), nil)
+	}
 	pid := d.cmd.Process.Pid
 	repo, first := newRepo(tb, 0)
 	for _, sub := range []string{"runner", "observer"} {
@@ -82,29 +137,33 @@ func runFlood(tb testing.TB, conns int, hold time.Duration) {
 			tb.Fatal(err)
 		}
 	}
-	startRunner(tb, d.addr, filepath.Join(dir, "runner"), "flood-runner", nil)
-	startObserver(tb, d.addr, filepath.Join(dir, "observer"), repo.dir, nil)
+	startRunner(tb, d.addr, filepath.Join(dir, "runner"), "flood-runner", nil, pin...)
+	startObserver(tb, d.addr, filepath.Join(dir, "observer"), repo.dir, nil, pin...)
 	waitResult(tb, d.resultsDir, first, patience) // the runner's clone is warm
 
 	// The slower of two, as the machine (shared, and running the flood too) is
 	// noisy: the bound is on what the flood adds, not on the machine's mood.
 	base := max(commitToResult(tb, repo, d.resultsDir, "before the flood"), commitToResult(tb, repo, d.resultsDir, "before the flood, again"))
-	baseAdmit := admitProbes(tb, d.addr)
+	baseAdmit := admitProbes(tb, d)
 	tb.Logf("no flood: commit → result %v; admitted runner %v, observer %v, console %v; dispatcher RSS %.1f MiB",
 		base.Round(time.Millisecond), baseAdmit["runner"].Round(time.Millisecond),
 		baseAdmit["observer"].Round(time.Millisecond), baseAdmit["console"].Round(time.Millisecond),
 		procStatusMB(tb, pid, "VmRSS"))
 
 	var all []floodFigures
-	for _, kind := range floodKinds {
+	sources := fmt.Sprintf("127.0.0.2-%d", 1+setup.sources)
+	if setup.sources == 1 {
+		sources = "127.0.0.2"
+	}
+	for _, kind := range setup.kinds {
 		cpu0, t0 := procCPU(tb, pid), time.Now()
-		f := startFlood(tb, d.addr, kind, conns)
+		f := startFlood(tb, d.addr, kind, conns, setup.sources)
 		rss := sampleRSS(pid)
 		waitFor(tb, patience, func() bool { return f.dials.Load() >= int64(conns) }, fmt.Sprintf("%d %s flood connections", conns, kind))
 		// Let the flood settle in (drops, re-opens, a big one's megabyte sent)
 		// before measuring; its size is then steady.
 		<-time.After(hold / 2)
-		fig := floodFigures{kind: kind, admit: admitProbes(tb, d.addr)}
+		fig := floodFigures{kind: kind, admit: admitProbes(tb, d)}
 		// The faster of two: most of a result's time is the runner's git and
 		// python, which a machine this busy (the flood runs on the same cores)
 		// can stall for seconds either way; the dispatcher's part is milliseconds.
@@ -114,13 +173,15 @@ func runFlood(tb testing.TB, conns int, hold time.Duration) {
 		fig.rssPeak = rss.stop()
 		fig.cpu = (procCPU(tb, pid) - cpu0) / time.Since(t0).Seconds()
 		fig.dials, fig.dropped, fig.oversize, fig.held = f.dials.Load(), f.dropped.Load(), f.oversize.Load(), f.open.Load()
+		fig.tlsTold, fig.answered = f.tlsTold.Load(), f.answered.Load()
 		f.stop()
 		all = append(all, fig)
-		tb.Logf("%s flood of %d from 127.0.0.2-%d: admitted runner %v, observer %v, console %v; commit → result %v (%+v vs no flood); "+
-			"dispatcher peak RSS %.1f MiB, CPU %.2f cores; flood dialled %d times, %d dropped with -32007, %d refused as over-size, %d open at the end",
-			kind, conns, 1+floodSources, fig.admit["runner"].Round(time.Millisecond), fig.admit["observer"].Round(time.Millisecond),
+		tb.Logf("%s flood of %d from %s: admitted runner %v, observer %v, console %v; commit → result %v (%+v vs no flood); "+
+			"dispatcher peak RSS %.1f MiB, CPU %.2f cores; flood dialled %d times, %d dropped with -32007, %d refused as over-size, "+
+			"%d told TLS is required, %d ClientHellos answered, %d open at the end",
+			kind, conns, sources, fig.admit["runner"].Round(time.Millisecond), fig.admit["observer"].Round(time.Millisecond),
 			fig.admit["console"].Round(time.Millisecond), fig.delay.Round(time.Millisecond), (fig.delay - base).Round(time.Millisecond),
-			fig.rssPeak, fig.cpu, fig.dials, fig.dropped, fig.oversize, fig.held)
+			fig.rssPeak, fig.cpu, fig.dials, fig.dropped, fig.oversize, fig.tlsTold, fig.answered, fig.held)
 	}
 	hwm := procStatusMB(tb, pid, "VmHWM")
 	tb.Logf("dispatcher VmHWM over the whole run: %.1f MiB", hwm)
@@ -166,9 +227,10 @@ func commitToResult(tb testing.TB, repo *gitRepo, resultsDir, note string) time.
 }
 
 // admitProbes connects a runner, an observer and a console from 127.0.0.1 three
-// times each and returns, per role, the slowest time from dial to welcome. The
-// runner says it is draining, so that no job is offered to it.
-func admitProbes(tb testing.TB, addr string) map[string]time.Duration {
+// times each and returns, per role, the slowest time from dial to welcome (the
+// TLS handshake included when d speaks TLS). The runner says it is draining, so
+// that no job is offered to it.
+func admitProbes(tb testing.TB, d *dispatcher) map[string]time.Duration {
 	tb.Helper()
 	hellos := map[string]func() *wire.Hello{
 		"runner": func() *wire.Hello {
@@ -182,10 +244,10 @@ func admitProbes(tb testing.TB, addr string) map[string]time.Duration {
 		for role, hello := range hellos {
 			ctx, cancel := context.WithTimeout(context.Background(), patience)
 			start := time.Now()
-			h := withLoadIdentity(addr, hello())
-			c, w, err := peer.Dial(ctx, addr, h, peer.Options{})
+			h := withLoadIdentity(d.addr, hello())
+			c, w, err := peerDial(ctx, d, net.IPv4(127, 0, 0, 1), h)
 			took := time.Since(start)
-			keepLoadIdentity(addr, h, w)
+			keepLoadIdentity(d.addr, h, w)
 			cancel()
 			if err != nil {
 				tb.Fatalf("a %s from 127.0.0.1 was not admitted after %v: %v", role, took.Round(time.Millisecond), err)
@@ -207,23 +269,29 @@ type flood struct {
 	open     atomic.Int64
 	dropped  atomic.Int64
 	oversize atomic.Int64
+	tlsTold  atomic.Int64
+	answered atomic.Int64
+	hello    []byte // the ClientHello the TLS kinds send
 }
 
 // bigLine is what a "big" flood connection sends: 1 MiB without a newline.
 var bigLine = bytes.Repeat([]byte("x"), 1<<20)
 
-func startFlood(tb testing.TB, addr, kind string, n int) *flood {
+func startFlood(tb testing.TB, addr, kind string, n, sources int) *flood {
 	tb.Helper()
-	f := &flood{}
+	f := &flood{hello: clientHello(tb)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	tb.Cleanup(f.stop)
 	kinds := []string{kind}
-	if kind == "mixed" {
+	switch kind {
+	case "mixed":
 		kinds = []string{"silent", "slow", "big"}
+	case "mixed-tls":
+		kinds = []string{"junk", "hello", "partial"}
 	}
 	for i := range n {
-		src := fmt.Sprintf("127.0.0.%d", 2+i%floodSources)
-		k := kinds[(i/floodSources)%len(kinds)]
+		src := fmt.Sprintf("127.0.0.%d", 2+i%sources)
+		k := kinds[(i/sources)%len(kinds)]
 		f.wg.Go(func() { f.hold(addr, src, k) })
 	}
 	return f
@@ -259,8 +327,15 @@ func (f *flood) hold(addr, src, kind string) {
 func (f *flood) talk(nc net.Conn, kind string) []byte {
 	var got bytes.Buffer
 	buf := make([]byte, 512)
-	if kind == "big" {
+	switch kind {
+	case "big":
 		nc.Write(bigLine) // fails once the dispatcher has refused it and closed
+	case "junk":
+		nc.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"hello","params":{"role":"runner","protocol_version":10}}` + "\n"))
+	case "hello":
+		nc.Write(f.hello)
+	case "partial":
+		nc.Write(f.hello[:len(f.hello)/2])
 	}
 	for {
 		if kind == "slow" {
@@ -287,7 +362,40 @@ func (f *flood) count(said []byte) {
 		f.dropped.Add(1)
 	case bytes.Contains(said, []byte(`"code":-32700`)):
 		f.oversize.Add(1)
+	case bytes.Contains(said, []byte(`"code":-32011`)):
+		f.tlsTold.Add(1)
+	case len(said) > 0 && said[0] == 0x16: // a TLS handshake record: the server's first flight
+		f.answered.Add(1)
 	}
+}
+
+// clientHello returns the first record a Go TLS 1.3 client sends: its
+// ClientHello. The flood replays it; a server cannot tell a replayed ClientHello
+// from a fresh one, and makes its own key share and signature for each.
+func clientHello(tb testing.TB) []byte {
+	tb.Helper()
+	a, b := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tls.Client(a, &tls.Config{ServerName: "eventide", MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}).Handshake()
+		a.Close()
+	}()
+	defer func() {
+		b.Close() // the client's wait for the server's answer ends
+		<-done
+	}()
+	b.SetDeadline(time.Now().Add(patience))
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(b, hdr); err != nil || hdr[0] != 0x16 {
+		tb.Fatalf("recording a ClientHello: header %x, %v", hdr, err)
+	}
+	rec := make([]byte, 5+(int(hdr[3])<<8|int(hdr[4])))
+	copy(rec, hdr)
+	if _, err := io.ReadFull(b, rec[5:]); err != nil {
+		tb.Fatalf("recording a ClientHello: %v", err)
+	}
+	return rec
 }
 
 // rssSampling records a process's highest VmRSS, read every 50ms.

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ import (
 var binary, raceBinary string
 
 // raceTests are the top-level tests that run raceBinary.
-var raceTests = []string{"TestFaultInjection", "TestFaultSoak", "TestFloodAdmission"}
+var raceTests = []string{"TestFaultInjection", "TestFaultSoak", "TestFloodAdmission", "TestFloodAdmissionTLS"}
 
 // binaryFor is the binary t's processes run.
 func binaryFor(t testing.TB) string {
@@ -380,6 +381,11 @@ type dispatcher struct {
 	addr       string
 	port       int
 	resultsDir string
+	// fingerprint is its certificate's, from its first log line, and tls a client
+	// configuration pinning it, when it speaks TLS (startTLSDispatcher); the
+	// in-process clients (dialVia) then speak TLS too.
+	fingerprint string
+	tls         *tls.Config
 }
 
 // startDispatcher starts a dispatcher on 127.0.0.1 (port 0 picks one) writing to
@@ -436,14 +442,16 @@ func startRunner(t testing.TB, addr, dataDir, name string, env []string, extra .
 	return p
 }
 
-// startObserver starts an observer of repo looking every 200ms.
-func startObserver(t testing.TB, addr, dataDir, repo string, env []string) *proc {
+// startObserver starts an observer of repo looking every 200ms; extra flags go
+// before the repository.
+func startObserver(t testing.TB, addr, dataDir, repo string, env []string, extra ...string) *proc {
 	t.Helper()
 	if env == nil {
 		env = childEnv()
 	}
-	return startProc(t, "observer", dataDir, env, "--mode=observer", "--dispatcher-server", addr,
-		"--interval", "200ms", "--data-dir", dataDir, "--name", "e2e-observer", repo)
+	args := append([]string{"--mode=observer", "--dispatcher-server", addr,
+		"--interval", "200ms", "--data-dir", dataDir, "--name", "e2e-observer"}, extra...)
+	return startProc(t, "observer", dataDir, env, append(args, repo)...)
 }
 
 // reservePort returns a port that was free a moment ago.

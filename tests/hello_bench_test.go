@@ -65,9 +65,9 @@ func BenchmarkHelloStorm(b *testing.B) {
 	b.ReportMetric(again.Seconds(), "storm-s")
 	b.ReportMetric(1e6*(c3-c2)/float64(n), "storm-cpu-us/hello")
 	b.ReportMetric(100*(c3-c2)/again.Seconds(), "storm-cpu-%")
-	b.Logf("%d runners: first connections in %v (%.0f/s, dispatcher %.2f s CPU); hello round trip p50 %.2f ms, p99 %.2f ms (%d); "+
+	b.Logf("%s, %d runners: first connections in %v (%.0f/s, dispatcher %.2f s CPU); hello round trip p50 %.2f ms, p99 %.2f ms (%d); "+
 		"storm: %d reconnections in %v (%.0f/s, dispatcher %.2f s CPU, %.0f%% of one core)",
-		n, first.Round(time.Millisecond), float64(n)/first.Seconds(), c1-c0, ms(percentile(lat, 50)), ms(percentile(lat, 99)), len(lat),
+		transport(r.d), n, first.Round(time.Millisecond), float64(n)/first.Seconds(), c1-c0, ms(percentile(lat, 50)), ms(percentile(lat, 99)), len(lat),
 		n, again.Round(time.Millisecond), float64(n)/again.Seconds(), c3-c2, 100*(c3-c2)/again.Seconds())
 }
 
@@ -89,7 +89,7 @@ func (s *storm) dial(i int) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(s.r.ctx, 20*time.Second)
-		c, err := dialLoadRunner(ctx, i, s.r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: s.name(i), Slots: 1})
+		c, err := dialLoadRunner(ctx, i, s.r.d, &wire.Hello{Role: wire.RoleRunner, Name: s.name(i), Slots: 1})
 		cancel()
 		if err == nil {
 			s.mu.Lock()

@@ -53,7 +53,7 @@ func dialIdleRunners(r *loadRig, n, parallel int, perRunner time.Duration) idleD
 				delay := 20 * time.Millisecond
 				for {
 					ctx, cancel := context.WithTimeout(r.ctx, patience)
-					c, err := dialLoadRunner(ctx, i, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1})
+					c, err := dialLoadRunner(ctx, i, r.d, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: 1})
 					cancel()
 					if err == nil {
 						conns[i] = c
@@ -325,19 +325,14 @@ func (w *silenceWatch) String() string {
 // addresses, at most 4 per address are in flight.
 const loadSources = 8
 
-// dialLoadRunner is peer.Dial from the i-th runner's loopback address.
-func dialLoadRunner(ctx context.Context, i int, addr string, hello *wire.Hello) (*peer.Conn, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%loadSources))}}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// dialLoadRunner is peer.Dial from the i-th runner's loopback address, over TLS
+// when d speaks it.
+func dialLoadRunner(ctx context.Context, i int, d *dispatcher, hello *wire.Hello) (*peer.Conn, error) {
+	c, w, err := peerDial(ctx, d, net.IPv4(127, 0, 0, byte(1+i%loadSources)), withLoadIdentity(d.addr, hello))
 	if err != nil {
 		return nil, err
 	}
-	c, w, err := peer.Handshake(ctx, nc, withLoadIdentity(addr, hello), peer.Options{})
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	keepLoadIdentity(addr, hello, w)
+	keepLoadIdentity(d.addr, hello, w)
 	return c, nil
 }
 

@@ -11,7 +11,8 @@ package tests
 // (2000), EVENTIDE_LOAD_RATE (jobs/s offered; unset: as fast as the submitters go),
 // EVENTIDE_LOAD_SUBMITTERS (64 per observer connection, 4 connections),
 // EVENTIDE_IDLE_RUNNERS (1000), EVENTIDE_IDLE_SECONDS (10); EVENTIDE_LOAD_NO_FILES=1
-// runs the dispatcher with --no-result-files. The dispatcher's
+// runs the dispatcher with --no-result-files, EVENTIDE_TLS=1 with --tls (every
+// simulated client then speaks TLS, pinning its certificate). The dispatcher's
 // results and database go under EVENTIDE_LOAD_DIR if set, else the test's temporary
 // directory.
 
@@ -121,7 +122,8 @@ type loadRig struct {
 	runners  []*peer.Conn
 }
 
-// newLoadRig starts the dispatcher binary (heartbeat 1s, its production default).
+// newLoadRig starts the dispatcher binary (heartbeat 1s, its production default);
+// with EVENTIDE_TLS=1 it speaks TLS (--tls), and so do the rig's clients.
 func newLoadRig(tb testing.TB) *loadRig {
 	tb.Helper()
 	base := tb.TempDir()
@@ -140,7 +142,12 @@ func newLoadRig(tb testing.TB) *loadRig {
 	if os.Getenv("EVENTIDE_LOAD_NO_FILES") == "1" {
 		args = append(args, "--no-result-files") // what the files cost, by difference
 	}
-	d := startDispatcher(tb, 0, resDir, nil, args...)
+	var d *dispatcher
+	if tlsWanted(tb) {
+		d = startTLSDispatcher(tb, 0, resDir, filepath.Join(base, "data"), nil, args...)
+	} else {
+		d = startDispatcher(tb, 0, resDir, nil, args...)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &loadRig{
 		tb: tb, d: d, pid: d.cmd.Process.Pid, ctx: ctx, cancel: cancel,
@@ -212,7 +219,7 @@ func (r *loadRig) dialRunners(n, slots int, noop bool) {
 			for i := range next {
 				ctx, cancel := context.WithTimeout(r.ctx, patience)
 				name := fmt.Sprintf("load-runner-%05d", i)
-				c, err := dialLoadRunner(ctx, i, r.d.addr, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots})
+				c, err := dialLoadRunner(ctx, i, r.d, &wire.Hello{Role: wire.RoleRunner, Name: name, Slots: slots})
 				cancel()
 				if err != nil {
 					errs[i] = fmt.Errorf("%s: %w", name, err)
@@ -306,7 +313,7 @@ func (r *loadRig) dialObservers(n int) []*peer.Conn {
 	for i := range n {
 		name := fmt.Sprintf("load-observer-%d", i)
 		ctx, cancel := context.WithTimeout(r.ctx, patience)
-		c, _, err := peer.Dial(ctx, r.d.addr, &wire.Hello{Role: wire.RoleObserver, Name: name}, peer.Options{})
+		c, _, err := peerDial(ctx, r.d, nil, &wire.Hello{Role: wire.RoleObserver, Name: name})
 		cancel()
 		if err != nil {
 			r.tb.Fatalf("%s: %v", name, err)
@@ -594,8 +601,8 @@ func BenchmarkNoopJobs(b *testing.B) {
 	b.ReportMetric(100*cpu/elapsed.Seconds(), "cpu-%")
 	b.ReportMetric(100*self/elapsed.Seconds(), "self-cpu-%")
 	b.ReportMetric(100*busy, "machine-busy-%")
-	b.Logf("%d runners × %d slots, %d jobs × %d: %v (%.0f jobs/s); dispatcher CPU %.2fs (%.0f%% of a core, %.0f µs/job), this test process (runners, observers) %.0f%% of a core, machine %.0f%% busy",
-		runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), cpu, 100*cpu/elapsed.Seconds(), 1e6*cpu/total,
+	b.Logf("%s, %d runners × %d slots, %d jobs × %d: %v (%.0f jobs/s); dispatcher CPU %.2fs (%.0f%% of a core, %.0f µs/job), this test process (runners, observers) %.0f%% of a core, machine %.0f%% busy",
+		transport(r.d), runners, slots, jobs, b.N, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), cpu, 100*cpu/elapsed.Seconds(), 1e6*cpu/total,
 		100*self/elapsed.Seconds(), 100*busy)
 	b.Logf("queued (submit acknowledged) → job.assign at the runner: p50 %.2f ms, p99 %.2f ms (%d of %d assigns came before their submit's acknowledgement, counted as 0); submit sent → job.assign: p50 %.2f ms, p99 %.2f ms",
 		ms(percentile(all, 50)), ms(percentile(all, 99)), early, len(all), ms(percentile(fromSend, 50)), ms(percentile(fromSend, 99)))
@@ -680,10 +687,10 @@ func BenchmarkIdleRunners(b *testing.B) {
 	b.ReportMetric(box/nf, "machine-busy-%")
 	b.ReportMetric(ds.elapsed.Seconds(), "connect-s")
 	b.ReportMetric(float64(silence.worst.Milliseconds()), "max-silence-ms")
-	b.Logf("%d idle runners for %v × %d: dispatcher at %.2f%% of one core, RSS %.1f MiB (%.1f at the window's start, "+
+	b.Logf("%s, %d idle runners for %v × %d: dispatcher at %.2f%% of one core, RSS %.1f MiB (%.1f at the window's start, "+
 		"%.1f KiB/runner), %d threads; test process (the runners) at %.2f%% of one core, RSS %.1f MiB, %d goroutines; "+
 		"machine %.1f%% busy (of %d cores)",
-		n, window, b.N, disp/nf, rss, rssStart, rss*1024/float64(n), procThreads(b, r.pid),
+		transport(r.d), n, window, b.N, disp/nf, rss, rssStart, rss*1024/float64(n), procThreads(b, r.pid),
 		self/nf, idleSelfRSSMB(b), idleGoroutines(), box/nf, idleNumCPU())
 	b.Logf("connecting: %d runners in %v (%.0f/s, %d transient retries); dispatcher %.1f%% of one core, "+
 		"test process %.1f%%, machine %.1f%% busy; dispatcher peak RSS %.1f MiB",
