@@ -286,6 +286,7 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 	}
 	d := startDispatcher(t, 0, filepath.Join(dir, "results"), nil, "--host", "0.0.0.0", "--insecure")
 	d.kill()
+	d.wait(patience) // the next one uses the same data dir, whose lock this one holds until it is gone
 	// A token file is a token too.
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokens, []byte("runner 0123456789abcdef0123\n"), 0o600); err != nil {
