@@ -47,7 +47,7 @@ walls=()
 status=0
 for ((r = 1; r <= runs; r++)); do
   start=$(date +%s%N)
-  GOFLAGS="-count=1" bash -c 'go vet ./... && go test -race ./...' >"$work/run$r.log" 2>&1 &
+  GOFLAGS="-count=1" bash -c 'go vet ./... && go test -race ./tests ./...' >"$work/run$r.log" 2>&1 &
   pid=$!
   peak=0
   while kill -0 "$pid" 2>/dev/null; do

@@ -75,8 +75,9 @@ func TestFloodAdmission(t *testing.T) {
 // TestFloodAdmissionTLS is TestFloodAdmission against a dispatcher with --tls:
 // the real runner and observer pin its certificate, the probes speak TLS, and the
 // flood comes from one address. It runs the mixed kind only (plaintext junk,
-// ClientHellos and half ClientHellos side by side): the suite runs the floods one
-// at a time, and each kind costs it ~10 s on the race build. BenchmarkFlood with
+// ClientHellos and half ClientHellos side by side) and the binary as shipped: the
+// suite runs the floods one at a time, and the plaintext flood already keeps the
+// race build; net/peer's TLS tests run under -race. BenchmarkFlood with
 // EVENTIDE_TLS=1 runs every kind, at the full size.
 func TestFloodAdmissionTLS(t *testing.T) {
 	if testing.Short() {

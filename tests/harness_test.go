@@ -43,7 +43,7 @@ import (
 var binary, raceBinary string
 
 // raceTests are the top-level tests that run raceBinary.
-var raceTests = []string{"TestFaultInjection", "TestFaultSoak", "TestFloodAdmission", "TestFloodAdmissionTLS"}
+var raceTests = []string{"TestFaultInjection", "TestFaultSoak", "TestFloodAdmission"}
 
 // binaryFor is the binary t's processes run.
 func binaryFor(t testing.TB) string {
