@@ -100,6 +100,13 @@ func startDispatcher(t *testing.T, o serverOpts) *server {
 			defer close(s.served)
 			d.Serve(l)
 		}()
+		// Serve records the address in its goroutine: a console on a pipe
+		// could otherwise subscribe before it and see none.
+		for deadline := time.Now().Add(waitTime); d.ListenAt() == ""; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("Serve did not begin within %v", waitTime)
+			}
+		}
 	}
 	t.Cleanup(func() { s.shutdown(t) })
 	return s

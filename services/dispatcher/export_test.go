@@ -24,6 +24,13 @@ func (d *Dispatcher) Submit(ctx context.Context, s *wire.Submit) (wire.Submitted
 	return got, d.waitSaved(ctx, t, "job "+got.JobID)
 }
 
+// ListenAt is the address Serve recorded, "" before Serve has begun.
+func (d *Dispatcher) ListenAt() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.listenAt
+}
+
 // Stop is job.stop from a console.
 func (d *Dispatcher) Stop(ctx context.Context, id string) error { return d.stop(ctx, id) }
 
