@@ -76,6 +76,11 @@ func startDispatcher(t *testing.T, o serverOpts) *server {
 		// busy machine running the race detector can starve a goroutine for
 		// longer than a few short intervals.
 		Heartbeat: time.Second,
+		// A reply waits for its commit at most StoreWait; past it a real runner
+		// sends again, these tests' clients do not. A commit of thousands of
+		// records under -race on a loaded machine can take longer than the
+		// product's 10 s: what bounds it here is the tests' patience.
+		StoreWait: waitTime,
 		Token:     o.token,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Version:   "test",
