@@ -74,8 +74,12 @@ func TestTLSFingerprintKeptAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPresented(t, d1)
-	startRunner(t, d1.addr, t.TempDir(), "tls-keep", nil, "--tls-fingerprint", d1.fingerprint)
+	r := startRunner(t, d1.addr, t.TempDir(), "tls-keep", nil, "--tls-fingerprint", d1.fingerprint)
 	d1.waitLog(patience, "runner registered", "runner=tls-keep")
+	// The dispatcher registers a runner before its welcome (with the new
+	// identity) is written: killed in between, the runner never learns the
+	// identity its name now belongs to (README, what does not work yet).
+	r.waitLog(patience, "enrolled with the dispatcher")
 
 	d1.kill()
 	d1.wait(patience)
