@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/eventide-ci/eventide/net/wire"
 )
@@ -391,99 +389,6 @@ func (s *SQLite) Position(ctx context.Context, repo string) (map[string]string, 
 	return out, len(out) > 0, s.describeNil(rows.Err())
 }
 
-// Log reads an attempt's output from offset, at most limit bytes of it (0: all),
-// marking the hole cut between head and tail, where output was lost, and a tail
-// the runner sent but the store never got.
-func (s *SQLite) Log(ctx context.Context, id string, attempt int, offset int64, limit int) (LogPart, error) {
-	var cut int64
-	var sent sql.NullInt64
-	err := s.rdb.QueryRowContext(ctx, `SELECT a.log_cut, r.output_bytes FROM attempts a
-		LEFT JOIN results r ON r.job_id = a.job_id AND r.attempt = a.n WHERE a.job_id = ? AND a.n = ?`, id, attempt).Scan(&cut, &sent)
-	if errors.Is(err, sql.ErrNoRows) {
-		return LogPart{}, fmt.Errorf("job %s attempt %d: %w", id, attempt, ErrNotFound)
-	}
-	if err != nil {
-		return LogPart{}, s.describe(err)
-	}
-	part := LogPart{Next: offset, Start: cut}
-	var first, end, headEnd sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT min(offset), max(offset + length(data)),
-		max(CASE WHEN offset < ? THEN offset + length(data) END) FROM logs WHERE job_id = ? AND attempt = ?`,
-		cut, id, attempt).Scan(&first, &end, &headEnd); err != nil {
-		return LogPart{}, s.describe(err)
-	}
-	part.End = end.Int64
-	if first.Valid {
-		part.Start = first.Int64
-	}
-	if cut > headEnd.Int64 {
-		part.Dropped = Extent{Offset: headEnd.Int64, Len: cut - headEnd.Int64}
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT offset, data FROM logs WHERE job_id = ? AND attempt = ? AND offset + length(data) > ?
-		ORDER BY offset`, id, attempt, offset)
-	if err != nil {
-		return LogPart{}, s.describe(err)
-	}
-	defer rows.Close()
-	var b strings.Builder
-	pos := offset
-	full := false // the limit was reached: stop, and mark nothing past it
-	for !full && rows.Next() {
-		if limit > 0 && b.Len() >= limit {
-			full = true
-			break
-		}
-		var at int64
-		var data []byte
-		if err := rows.Scan(&at, &data); err != nil {
-			return LogPart{}, s.describe(err)
-		}
-		if at > pos {
-			if at <= cut {
-				b.WriteString(DroppedMarker(at - pos))
-			} else {
-				fmt.Fprintf(&b, "\n[eventide: %d bytes of output were lost here]\n", at-pos)
-			}
-			pos = at
-		}
-		data = data[pos-at:]
-		if limit > 0 && b.Len()+len(data) > limit {
-			n := max(limit-b.Len(), 0)
-			for n > 0 && n < len(data) && !utf8.RuneStart(data[n]) {
-				n--
-			}
-			if n == 0 && b.Len() == 0 {
-				// Never an empty answer: at least one whole character, or a
-				// reader asking again from Next would make no progress.
-				_, n = utf8.DecodeRune(data)
-			}
-			data, full = data[:n], true
-		}
-		b.Write(data)
-		pos += int64(len(data))
-	}
-	if err := rows.Err(); err != nil {
-		return LogPart{}, s.describe(err)
-	}
-	if !full && sent.Valid && pos >= part.End && sent.Int64 > pos && (limit <= 0 || b.Len() < limit) {
-		if pos == 0 && cut == 0 && part.End == 0 {
-			fmt.Fprintf(&b, "[eventide: %d bytes of output were lost]\n", sent.Int64)
-		} else {
-			fmt.Fprintf(&b, "\n[eventide: the last %d bytes of output were lost]\n", sent.Int64-pos)
-		}
-		pos = sent.Int64
-	}
-	part.Data, part.Next = b.String(), pos
-	return part, nil
-}
-
-// DroppedMarker is the line that stands for n bytes of output dropped to keep a
-// log under its size limit. It starts with a line break so that it is a line of
-// its own even when the output before it ends mid-line.
-func DroppedMarker(n int64) string {
-	return fmt.Sprintf("\n[eventide: %d bytes of output were dropped here; a log keeps its start and its end]\n", n)
-}
-
 // Unwritten returns finished jobs whose result file is not written yet, oldest
 // first, at most limit of them.
 func (s *SQLite) Unwritten(ctx context.Context, limit int) ([]Job, error) {
@@ -540,63 +445,4 @@ func jsonColumn[T any](col string, v *[]T) error {
 		return nil
 	}
 	return json.Unmarshal([]byte(col), v)
-}
-
-// Tests reads a page of an attempt's per-test records. Reported order pages
-// by position (the records of an attempt are numbered from 0), slowest first
-// walks test_outcomes_slowest; neither sorts.
-func (s *SQLite) Tests(ctx context.Context, id string, attempt, offset, limit int, order string) (TestPage, error) {
-	var page TestPage
-	err := s.rdb.QueryRowContext(ctx, `SELECT tests_total FROM results WHERE job_id = ? AND attempt = ?`, id, attempt).Scan(&page.Total)
-	if errors.Is(err, sql.ErrNoRows) || limit <= 0 {
-		return page, nil // not finished: no records yet
-	}
-	if err != nil {
-		return page, s.describe(err)
-	}
-	const cols = `SELECT name, suite, outcome, duration_ms, message FROM test_outcomes WHERE job_id = ? AND attempt = ?`
-	var rows *sql.Rows
-	switch order {
-	case wire.TestsInOrder:
-		rows, err = s.rdb.QueryContext(ctx, cols+` AND pos >= ? ORDER BY pos LIMIT ?`, id, attempt, offset, limit)
-	case wire.TestsSlowest:
-		rows, err = s.rdb.QueryContext(ctx, cols+` ORDER BY duration_ms DESC, pos LIMIT ? OFFSET ?`, id, attempt, limit, offset)
-	default:
-		return page, fmt.Errorf("tests of job %s: order %q: want \"\" or %q", id, order, wire.TestsSlowest)
-	}
-	if err != nil {
-		return page, s.describe(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t TestRecord
-		var dur sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Suite, &t.Outcome, &dur, &t.Message); err != nil {
-			return page, s.describe(err)
-		}
-		t.DurationMS = nullable(dur)
-		page.Tests = append(page.Tests, t)
-	}
-	return page, s.describeNil(rows.Err())
-}
-
-// Flaky lists a repository's flaky tests, most recently seen first.
-func (s *SQLite) Flaky(ctx context.Context, repo string, limit int) ([]FlakyTest, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT test_id, suite, flips, last_seen, last_job, last_commit FROM flaky_tests
-		WHERE repo = ? ORDER BY last_seen DESC, test_id LIMIT ?`, repo, limit)
-	if err != nil {
-		return nil, s.describe(err)
-	}
-	defer rows.Close()
-	var out []FlakyTest
-	for rows.Next() {
-		var f FlakyTest
-		var seen int64
-		if err := rows.Scan(&f.ID, &f.Suite, &f.Flips, &seen, &f.LastJob, &f.LastCommit); err != nil {
-			return nil, s.describe(err)
-		}
-		f.LastSeen = fromNanos(seen)
-		out = append(out, f)
-	}
-	return out, s.describeNil(rows.Err())
 }
